@@ -1,0 +1,5 @@
+"""``python -m fairframe`` runs the CLI."""
+
+from fairframe.cli import main
+
+main()

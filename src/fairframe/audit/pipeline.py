@@ -1,0 +1,637 @@
+"""The open-set bias audit, end to end: propose → generate → label → score → write.
+
+:func:`plan_audit` computes what a run will do (and what the cache already holds) without
+generating anything; :func:`run_audit` carries the plan out. Every generated image and every label
+is written to the cache as soon as its batch finishes, so an interrupted run loses at most one batch
+and the next run resumes from the cache. Outputs (``docs/audit.md`` documents each field):
+
+* ``OUT/manifest.json``: config, versions, component identities, seeds, timings, counts;
+* ``OUT/answers.parquet``: one row per image x bias with the label distribution;
+* ``OUT/scores.json``: per bias and per (bias, caption) distributions and severities;
+* ``OUT/images/CAPTION_ID/SEED.png``: the images (hard links into the cache where possible).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from fairframe._progress import NullProgress, Progress
+from fairframe._version import __version__
+from fairframe.audit.captions import Caption, load_captions
+from fairframe.audit.merge import Bias, MergeResult, merge_proposals
+from fairframe.audit.proposals import LLMProposer, ProposalOutcome
+from fairframe.audit.scoring import ScoringOptions, answers_from_rows, score_bias
+from fairframe.audit.taxonomy import TaxonomyProposer
+from fairframe.backends import GENERATORS, LABELERS, LLMS, build_component
+from fairframe.config import AuditConfig, default_cache_dir
+from fairframe.errors import BackendError, ConfigError, InputDataError
+from fairframe.protocols import LLM, Generator, Labeler
+from fairframe.store import CachedImage, CachedLLM, Store, make_key
+from fairframe.types import GenerationRequest, JSONValue, LabelQuestion, LabelResult
+
+__all__ = ["AuditPlan", "AuditResult", "ImageJob", "plan_audit", "run_audit"]
+
+RESULTS_SCHEMA_VERSION = 1
+
+#: Distributions whose versions the manifest records (when installed; none is imported).
+_LIBRARIES = (
+    "numpy", "pillow", "pydantic", "pyarrow", "torch", "diffusers", "transformers",
+    "accelerate", "safetensors", "tokenizers", "httpx",
+)
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One image to have: the caption, its seed, the request and the cache key."""
+
+    caption: Caption
+    seed: int
+    request: GenerationRequest
+    key: str
+
+
+@dataclass
+class AuditPlan:
+    """What a run will do. Built by :func:`plan_audit`.
+
+    Attributes
+    ----------
+    captions:
+        The captions, in order.
+    outcomes:
+        The proposal outcome of each caption (``None`` where the LLM reply is not cached and the
+        plan was made without calling it).
+    merge:
+        Merged biases and which captions they apply to (``None`` when proposals are pending).
+    image_jobs:
+        Every image the audit needs.
+    images_cached:
+        How many of them the cache already holds.
+    labels_total, labels_cached:
+        Label jobs (image x bias), and how many are cached (labels of images not yet generated
+        count as not cached).
+    """
+
+    config: AuditConfig
+    captions: list[Caption]
+    outcomes: list[ProposalOutcome | None]
+    merge: MergeResult | None
+    image_jobs: list[ImageJob]
+    images_cached: int
+    labels_total: int
+    labels_cached: int
+    identities: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending_proposals(self) -> int:
+        """Captions whose LLM proposal is not cached yet."""
+        return sum(o is None for o in self.outcomes)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary (what ``--dry-run`` prints)."""
+        biases = self.merge.biases if self.merge else ()
+        return {
+            "captions": len(self.captions),
+            "proposals_pending": self.pending_proposals,
+            "biases": [
+                {"bias_id": b.bias_id, "classes": list(b.classes), "captions": len(b.captions)}
+                for b in biases
+            ],
+            "images_per_caption": self.config.generation.images_per_caption,
+            "images_needed": len(self.image_jobs),
+            "images_cached": self.images_cached,
+            "images_to_generate": len(self.image_jobs) - self.images_cached,
+            "labels_needed": self.labels_total,
+            "labels_cached": self.labels_cached,
+            "labels_to_compute": self.labels_total - self.labels_cached,
+        }
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What :func:`run_audit` wrote."""
+
+    out_dir: Path
+    manifest: dict[str, Any]
+    scores: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``images_generated``, ``images_cached``, ``labels_computed``, ``labels_cached``, ..."""
+        counts: dict[str, int] = self.manifest["counts"]
+        return counts
+
+
+# -- building blocks --------------------------------------------------------------------------
+@dataclass
+class _Components:
+    generator: Generator
+    labeler: Labeler
+    llm: CachedLLM | None
+    store: Store
+
+
+def _build(config: AuditConfig, cache_dir: Path, *, read_cache: bool) -> _Components:
+    store = Store(cache_dir)
+    gen = build_component(GENERATORS, config.generator.backend, config.generator.options,
+                          where="[generator]")
+    lab = build_component(LABELERS, config.labeler.backend, config.labeler.options,
+                          where="[labeler]")
+    llm: CachedLLM | None = None
+    if config.proposer.kind == "llm":
+        assert config.proposer.llm is not None  # guaranteed by ProposerConfig validation
+        raw: LLM = build_component(LLMS, config.proposer.llm.backend, config.proposer.llm.options,
+                                   where="[proposer.llm]")
+        llm = CachedLLM(raw, store, read=read_cache)
+    return _Components(gen, lab, llm, store)
+
+
+def _propose(
+    config: AuditConfig, captions: Sequence[Caption], llm: CachedLLM | None, *,
+    call_llm: bool, progress: Progress,
+) -> list[ProposalOutcome | None]:
+    if config.proposer.kind == "taxonomy":
+        tax = TaxonomyProposer()
+        return [tax.propose(c.text) for c in captions]
+    assert llm is not None
+    proposer = LLMProposer(llm, max_attempts=config.proposer.max_attempts)
+    outcomes: list[ProposalOutcome | None] = []
+    with progress.stage("propose biases", len(captions)) as bar:
+        for c in captions:
+            if not call_llm and not llm.is_cached(proposer.messages_for(c.text)):
+                outcomes.append(None)
+            else:
+                outcomes.append(proposer.propose(c.text))
+            bar.advance()
+    return outcomes
+
+
+def _merge(
+    config: AuditConfig, captions: Sequence[Caption], outcomes: Sequence[ProposalOutcome | None]
+) -> MergeResult | None:
+    if any(o is None for o in outcomes):
+        return None
+    per_caption = {c.id: list(o.proposals) for c, o in zip(captions, outcomes, strict=True) if o}
+    return merge_proposals(per_caption, overlap=config.proposer.merge_overlap)
+
+
+def _image_jobs(
+    config: AuditConfig, captions: Sequence[Caption], merge: MergeResult | None,
+    generator_identity: Mapping[str, JSONValue],
+) -> list[ImageJob]:
+    g = config.generation
+    jobs = []
+    for cap in captions:
+        if merge is not None and not merge.assignments.get(cap.id):
+            continue  # no bias applies: nothing to generate
+        for i in range(g.images_per_caption):
+            req = GenerationRequest(
+                prompt=cap.text, seed=g.seed + i, negative_prompt=g.negative_prompt,
+                height=g.height, width=g.width, guidance_scale=g.guidance_scale,
+                num_inference_steps=g.num_inference_steps,
+            )
+            key = make_key("image", {"generator": dict(generator_identity), **req.params()})
+            jobs.append(ImageJob(cap, req.seed, req, key))
+    return jobs
+
+
+def _label_key(labeler_identity: Mapping[str, JSONValue], bias: Bias, sha: str) -> str:
+    return make_key(
+        "label",
+        {
+            "labeler": dict(labeler_identity),
+            "question": bias.question,
+            "choices": list(bias.classes),
+            "refer_to": bias.refer_to,
+            "image_sha256": sha,
+        },
+    )
+
+
+def _question(bias: Bias) -> LabelQuestion:
+    return LabelQuestion(bias.question, tuple(bias.classes), bias.refer_to)
+
+
+def _label_pairs(
+    merge: MergeResult, jobs: Sequence[ImageJob]
+) -> list[tuple[Bias, ImageJob]]:
+    by_caption: dict[str, list[ImageJob]] = {}
+    for job in jobs:
+        by_caption.setdefault(job.caption.id, []).append(job)
+    pairs: list[tuple[Bias, ImageJob]] = []
+    for bias in merge.biases:
+        for cid in bias.captions:
+            pairs.extend((bias, job) for job in by_caption.get(cid, ()))
+    return pairs
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), max(1, size)):
+        yield seq[start : start + size]
+
+
+# -- planning ---------------------------------------------------------------------------------
+def plan_audit(
+    config: AuditConfig, *, cache_dir: Path | None = None, call_llm: bool = False,
+    progress: Progress | None = None,
+) -> AuditPlan:
+    """Work out captions, biases and jobs, and count cache hits, without generating anything.
+
+    LLM proposals are taken from the cache; with ``call_llm=True`` missing ones are requested
+    (and cached), otherwise they are reported as pending.
+    """
+    cache = Path(cache_dir or config.cache_dir or default_cache_dir())
+    parts = _build(config, cache, read_cache=True)
+    try:
+        return _plan(config, parts, call_llm=call_llm, progress=progress or NullProgress())
+    finally:
+        parts.store.close()
+
+
+def _plan(config: AuditConfig, parts: _Components, *, call_llm: bool,
+          progress: Progress) -> AuditPlan:
+    c = config.captions
+    captions = load_captions(c.source, column=c.column, limit=c.limit)
+    outcomes = _propose(config, captions, parts.llm, call_llm=call_llm, progress=progress)
+    merge = _merge(config, captions, outcomes)
+    gen_id = dict(parts.generator.identity())
+    lab_id = dict(parts.labeler.identity())
+    jobs = _image_jobs(config, captions, merge, gen_id)
+    cached = parts.store.image_entries(j.key for j in jobs)
+    labels_total = labels_cached = 0
+    if merge is not None:
+        pairs = _label_pairs(merge, jobs)
+        labels_total = len(pairs)
+        keys = [_label_key(lab_id, b, cached[j.key].sha256) for b, j in pairs if j.key in cached]
+        labels_cached = len(parts.store.get_labels(keys))
+    identities = {
+        "generator": gen_id,
+        "labeler": lab_id,
+        "llm": dict(parts.llm.identity()) if parts.llm else None,
+    }
+    return AuditPlan(config, captions, outcomes, merge, jobs, len(cached), labels_total,
+                     labels_cached, identities)
+
+
+# -- running ----------------------------------------------------------------------------------
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def _generate(
+    parts: _Components, jobs: Sequence[ImageJob], *, read_cache: bool, progress: Progress,
+) -> tuple[dict[str, CachedImage], int, int]:
+    entries = parts.store.image_entries(j.key for j in jobs) if read_cache else {}
+    missing = [j for j in jobs if j.key not in entries]
+    # one job per key (two captions with the same text share images)
+    unique: dict[str, ImageJob] = {}
+    for j in missing:
+        unique.setdefault(j.key, j)
+    todo = list(unique.values())
+    size = max(1, int(getattr(parts.generator, "max_batch_size", 1)))
+    with progress.stage("generate images", len(todo)) as bar:
+        for chunk in _chunks(todo, size):
+            try:
+                images = parts.generator.generate([j.request for j in chunk])
+            except (BackendError, InputDataError, ConfigError):
+                raise
+            except Exception as exc:  # a backend bug must not look like ours, nor lose work
+                raise BackendError(
+                    f"generator failed on {chunk[0].request.prompt!r} (seed "
+                    f"{chunk[0].seed}): {type(exc).__name__}: {exc}"
+                ) from exc
+            if len(images) != len(chunk):
+                raise BackendError(
+                    f"generator returned {len(images)} images for {len(chunk)} requests"
+                )
+            parts.store.put_images(
+                [(j.key, g.image, dict(g.metadata)) for j, g in zip(chunk, images, strict=True)]
+            )
+            bar.advance(len(chunk))
+    entries = parts.store.image_entries(j.key for j in jobs)
+    cached_count = len(jobs) - len(missing)
+    return entries, len(todo), cached_count
+
+
+def _label(
+    parts: _Components, merge: MergeResult, jobs: Sequence[ImageJob],
+    images: Mapping[str, CachedImage], *, read_cache: bool, progress: Progress,
+) -> tuple[dict[tuple[str, str], LabelResult], int, int]:
+    lab_id = dict(parts.labeler.identity())
+    pairs = _label_pairs(merge, jobs)
+    keyed = [(b, j, _label_key(lab_id, b, images[j.key].sha256)) for b, j in pairs]
+    found = parts.store.get_labels(k for _, _, k in keyed) if read_cache else {}
+    todo: dict[str, tuple[Bias, ImageJob]] = {}
+    for b, j, k in keyed:
+        if k not in found:
+            todo.setdefault(k, (b, j))
+    size = max(1, int(getattr(parts.labeler, "max_batch_size", 1)))
+    by_bias: dict[str, list[tuple[str, ImageJob]]] = {}
+    bias_of: dict[str, Bias] = {}
+    for k, (b, j) in todo.items():
+        by_bias.setdefault(b.bias_id, []).append((k, j))
+        bias_of[b.bias_id] = b
+    with progress.stage("label images", len(todo)) as bar:
+        for bias_id, items in by_bias.items():
+            question = _question(bias_of[bias_id])
+            for chunk in _chunks(items, size):
+                imgs = [parts.store.load_image(images[j.key]) for _, j in chunk]
+                try:
+                    results = parts.labeler.label(imgs, question)
+                except (BackendError, InputDataError, ConfigError):
+                    raise
+                except Exception as exc:
+                    raise BackendError(
+                        f"labeler failed on bias {bias_id!r}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                if len(results) != len(chunk):
+                    raise BackendError(
+                        f"labeler returned {len(results)} answers for {len(chunk)} images"
+                    )
+                for r in results:
+                    if set(r.probs) != set(question.outcomes):
+                        raise BackendError(
+                            f"labeler answered outcomes {sorted(r.probs)} for choices "
+                            f"{list(question.outcomes)}"
+                        )
+                parts.store.put_labels([(k, r) for (k, _), r in zip(chunk, results, strict=True)])
+                found.update({k: r for (k, _), r in zip(chunk, results, strict=True)})
+                bar.advance(len(chunk))
+    out = {(b.bias_id, j.key): found[k] for b, j, k in keyed}
+    return out, len(todo), len(keyed) - len(todo)
+
+
+def _library_versions() -> dict[str, str]:
+    found = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "_"
+
+
+def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
+                   images: Mapping[str, CachedImage]) -> dict[str, str]:
+    paths: dict[str, str] = {}
+    for job in jobs:
+        rel = Path("images") / _safe(job.caption.id) / f"{job.seed}.png"
+        dst = out / rel
+        paths[job.key] = rel.as_posix()
+        entry = images[job.key]
+        store.read_blob(entry.sha256, key=job.key)  # never export a corrupt image
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src = store.blob_path(entry.sha256)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+    return paths
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_answers(path: Path, rows: list[dict[str, Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("caption_id", pa.string()),
+            ("caption", pa.string()),
+            ("bias_id", pa.string()),
+            ("bias_name", pa.string()),
+            ("refer_to", pa.string()),
+            ("question", pa.string()),
+            ("seed", pa.int64()),
+            ("image_key", pa.string()),
+            ("image_sha256", pa.string()),
+            ("image_path", pa.string()),
+            ("outcomes", pa.list_(pa.string())),
+            ("probs", pa.list_(pa.float64())),
+            ("label", pa.string()),
+            ("label_prob", pa.float64()),
+            ("is_unknown", pa.bool_()),
+            ("answer", pa.string()),
+        ],
+        metadata={"fairframe_schema_version": str(RESULTS_SCHEMA_VERSION)},
+    )
+    table = pa.Table.from_pylist(rows, schema=schema)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".answers.", suffix=".parquet")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_audit(
+    config: AuditConfig,
+    out_dir: str | Path,
+    *,
+    cache_dir: str | Path | None = None,
+    resume: bool = True,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Run the whole audit and write ``manifest.json``, ``answers.parquet`` and ``scores.json``.
+
+    Parameters
+    ----------
+    config:
+        The validated audit configuration (see :func:`fairframe.config.load_config`).
+    out_dir:
+        Folder for the outputs; created if missing. Rerunning into the same folder overwrites the
+        outputs with the new (identical, when nothing changed) results.
+    cache_dir:
+        Overrides ``config.cache_dir``.
+    resume:
+        Use cached images, labels and LLM replies (default). ``False`` recomputes everything and
+        keeps the existing cache entries.
+    progress:
+        Receives per-stage progress (the CLI draws bars); default: silent.
+    """
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    progress = progress or NullProgress()
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output folder {out} ({exc.strerror})") from exc
+    cache = Path(cache_dir or config.cache_dir or default_cache_dir())
+    parts = _build(config, cache, read_cache=resume)
+    try:
+        with _timed(timings, "propose"):
+            plan = _plan(config, parts, call_llm=True, progress=progress)
+        merge = plan.merge
+        assert merge is not None  # call_llm=True resolves every proposal
+        with _timed(timings, "generate"):
+            images, generated, img_cached = _generate(
+                parts, plan.image_jobs, read_cache=resume, progress=progress
+            )
+        with _timed(timings, "label"):
+            labels, computed, lab_cached = _label(
+                parts, merge, plan.image_jobs, images, read_cache=resume, progress=progress
+            )
+        with _timed(timings, "export"):
+            paths = (
+                _export_images(out, parts.store, plan.image_jobs, images)
+                if config.export_images else {}
+            )
+        with _timed(timings, "score"):
+            rows, scores = _tables(config, plan, merge, images, labels, paths)
+        with _timed(timings, "write"):
+            _write_answers(out / "answers.parquet", rows)
+            _atomic_write(out / "scores.json",
+                          json.dumps(scores, indent=2, allow_nan=False).encode())
+        timings["total"] = round(time.perf_counter() - t0, 4)
+        llm = parts.llm
+        counts = {
+            "captions": len(plan.captions),
+            "captions_without_bias": sum(
+                1 for c in plan.captions if not merge.assignments.get(c.id)
+            ),
+            "biases": len(merge.biases),
+            "proposal_failures": sum(1 for o in plan.outcomes if o and o.failure),
+            "images_needed": len(plan.image_jobs),
+            "images_generated": generated,
+            "images_cached": img_cached,
+            "labels_computed": computed,
+            "labels_cached": lab_cached,
+            "llm_calls": llm.misses if llm else 0,
+            "llm_cached": llm.hits if llm else 0,
+            "answers": len(rows),
+        }
+        manifest = {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "fairframe_version": __version__,
+            "name": config.name,
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+            "config": config.model_dump(mode="json"),
+            "cache_dir": str(cache.resolve()),
+            "resume": resume,
+            "components": plan.identities,
+            "seeds": {
+                "rule": "image i of every caption uses seed + i",
+                "base": config.generation.seed,
+                "per_image": [config.generation.seed + i
+                              for i in range(config.generation.images_per_caption)],
+            },
+            "environment": {
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "libraries": _library_versions(),
+            },
+            "timings_s": timings,
+            "counts": counts,
+            "outputs": {
+                "answers": "answers.parquet",
+                "scores": "scores.json",
+                "images": "images/" if config.export_images else None,
+            },
+        }
+        _atomic_write(out / "manifest.json", json.dumps(manifest, indent=2).encode())
+        return AuditResult(out, manifest, scores)
+    finally:
+        parts.store.close()
+
+
+def _tables(
+    config: AuditConfig, plan: AuditPlan, merge: MergeResult,
+    images: Mapping[str, CachedImage], labels: Mapping[tuple[str, str], LabelResult],
+    paths: Mapping[str, str],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    s = config.scoring
+    opts = ScoringOptions(min_n=s.min_n, confidence=s.confidence,
+                          posterior_draws=s.posterior_draws, seed=config.generation.seed)
+    jobs_by_caption: dict[str, list[ImageJob]] = {}
+    for job in plan.image_jobs:
+        jobs_by_caption.setdefault(job.caption.id, []).append(job)
+    text_of = {c.id: c.text for c in plan.captions}
+    rows: list[dict[str, Any]] = []
+    bias_scores = []
+    for bias in merge.biases:
+        outcomes = [*bias.classes, "unknown"]
+        bias_rows: list[tuple[str, Mapping[str, float]]] = []
+        for cid in bias.captions:
+            for job in jobs_by_caption.get(cid, ()):
+                res = labels[(bias.bias_id, job.key)]
+                top = res.top
+                rows.append({
+                    "caption_id": cid, "caption": text_of[cid], "bias_id": bias.bias_id,
+                    "bias_name": bias.name, "refer_to": bias.refer_to,
+                    "question": bias.question, "seed": job.seed, "image_key": job.key,
+                    "image_sha256": images[job.key].sha256,
+                    "image_path": paths.get(job.key), "outcomes": outcomes,
+                    "probs": [float(res.probs[o]) for o in outcomes], "label": top,
+                    "label_prob": float(res.probs[top]), "is_unknown": top == "unknown",
+                    "answer": res.answer,
+                })
+                bias_rows.append((cid, res.probs))
+        caption_order = [(cid, text_of[cid]) for cid in bias.captions]
+        scored = score_bias(answers_from_rows(bias.classes, caption_order, bias_rows), opts)
+        bias_scores.append({
+            "bias_id": bias.bias_id, "name": bias.name, "refer_to": bias.refer_to,
+            "question": bias.question, "classes": list(bias.classes),
+            "merged_from": list(bias.merged_from), **scored,
+        })
+    failures = [
+        {"caption_id": c.id, "caption": c.text, "attempts": o.attempts, "reason": o.failure,
+         "errors": list(o.errors), "raw_replies": list(o.raw)}
+        for c, o in zip(plan.captions, plan.outcomes, strict=True) if o and o.failure
+    ]
+    dropped = [
+        {"caption_id": d.caption_id, "bias": d.bias, "reason": d.reason, "matched": d.matched}
+        for d in merge.dropped
+    ]
+    scores = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "name": config.name,
+        "counting": "each image counts once, for its most probable outcome",
+        "biases": bias_scores,
+        "proposal_failures": failures,
+        "dropped_pairs": dropped,
+        "captions_without_bias": [
+            {"caption_id": c.id, "caption": c.text}
+            for c in plan.captions if not merge.assignments.get(c.id)
+        ],
+    }
+    return rows, scores

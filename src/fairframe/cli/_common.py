@@ -1,0 +1,97 @@
+"""Shared CLI plumbing: error handling, consoles and progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from fairframe.errors import FairframeError
+
+__all__ = ["RichProgress", "err_console", "handle_errors", "out_console", "print_json"]
+
+out_console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn Fairframe errors into one red line and the error's exit code; Ctrl-C into 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except FairframeError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print(
+                "[yellow]interrupted[/]: finished work is cached; rerun the same command to resume",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    """Print JSON to stdout, plain (no colour codes), so it can be piped."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+class _Stage:
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+
+class RichProgress:
+    """Progress bars on stderr, one per stage; silent when ``enabled`` is false."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled,
+        )
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    @contextmanager
+    def stage(self, name: str, total: int) -> Iterator[_Stage]:
+        task = self._progress.add_task(name, total=total)
+        try:
+            yield _Stage(self._progress, task)
+        finally:
+            self._progress.update(task, completed=self._progress.tasks[task].completed)

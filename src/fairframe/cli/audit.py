@@ -1,0 +1,96 @@
+"""``fairframe audit ...``: run an open-set bias audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fairframe.audit.pipeline import plan_audit, run_audit
+from fairframe.cli._common import RichProgress, err_console, handle_errors, out_console, print_json
+from fairframe.config import load_config
+
+audit_app = typer.Typer(help="Open-set bias audits of text-to-image models.", no_args_is_help=True)
+
+
+@audit_app.command("run")
+@handle_errors
+def run_command(
+    config: Path = typer.Argument(..., help="Audit config file (.toml, .yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the results."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (captions, biases, images, cache hits) and stop."
+    ),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Reuse cached images, labels and LLM replies."
+    ),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Override the cache folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan or summary as JSON."),
+) -> None:
+    """Propose biases, generate images, label them and score: writes OUT/manifest.json,
+    OUT/answers.parquet and OUT/scores.json. Resumes from the cache by default."""
+    cfg = load_config(config)
+    if dry_run:
+        plan = plan_audit(cfg, cache_dir=cache_dir)
+        summary = plan.summary()
+        if as_json:
+            print_json(summary)
+            return
+        _print_plan(summary)
+        return
+    with RichProgress(enabled=not quiet) as progress:
+        result = run_audit(cfg, out, cache_dir=cache_dir, resume=resume, progress=progress)
+    if as_json:
+        print_json({"out": str(result.out_dir), "counts": result.counts,
+                    "timings_s": result.manifest["timings_s"]})
+        return
+    _print_summary(result.scores, result.counts, result.out_dir)
+
+
+def _print_plan(summary: dict[str, object]) -> None:
+    table = Table(title="audit plan", show_header=False)
+    for key in ("captions", "proposals_pending", "images_per_caption", "images_needed",
+                "images_cached", "images_to_generate", "labels_needed", "labels_cached",
+                "labels_to_compute"):
+        table.add_row(key, str(summary[key]))
+    out_console.print(table)
+    biases = summary["biases"]
+    assert isinstance(biases, list)
+    bt = Table(title=f"{len(biases)} biases")
+    bt.add_column("bias")
+    bt.add_column("classes")
+    bt.add_column("captions", justify="right")
+    for b in biases:
+        bt.add_row(b["bias_id"], ", ".join(b["classes"]), str(b["captions"]))
+    out_console.print(bt)
+
+
+def _fmt(entry: dict[str, object]) -> str:
+    if entry["status"] != "ok":
+        return "insufficient data"
+    return f"{entry['value']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
+
+
+def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path) -> None:
+    biases = scores["biases"]
+    assert isinstance(biases, list)
+    table = Table(title="bias severity (1 - normalised entropy, 95% interval)")
+    for col in ("bias", "classes", "n", "detected", "context-free", "context-aware"):
+        table.add_column(col)
+    ranked = sorted(biases, key=lambda b: -(b["context_free"]["value"] or -1.0))
+    for b in ranked:
+        det = b["detection_rate"]
+        table.add_row(
+            b["bias_id"], ", ".join(b["classes"]), str(b["n_images"]),
+            "-" if det["value"] is None else f"{det['value']:.0%}",
+            _fmt(b["context_free"]), _fmt(b["context_aware"]),
+        )
+    out_console.print(table)
+    err_console.print(
+        f"images: {counts['images_generated']} generated, {counts['images_cached']} cached; "
+        f"labels: {counts['labels_computed']} computed, {counts['labels_cached']} cached; "
+        f"results in {out}",
+        highlight=False,
+    )

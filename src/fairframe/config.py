@@ -1,0 +1,263 @@
+"""Typed audit configuration, loaded from TOML or YAML.
+
+A config file has these sections (``docs/audit.md`` documents every key)::
+
+    name = "my-audit"
+    cache_dir = "cache"                   # optional; relative paths are relative to the file
+
+    [captions]
+    source = "builtin:professions"        # or a .txt / .csv / .tsv / .jsonl file
+    limit = 20
+
+    [proposer]
+    kind = "taxonomy"                     # or "llm", with an [proposer.llm] component
+
+    [generator]                           # a component: `backend` + the backend's own options
+    backend = "diffusers"
+    model = "stabilityai/sd-turbo"
+
+    [labeler]
+    backend = "clip"
+
+    [generation]
+    images_per_caption = 10
+    seed = 0
+    num_inference_steps = 4
+
+Models are immutable after validation. A bad key or value raises
+:class:`~fairframe.errors.ConfigError` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fairframe.errors import ConfigError
+
+__all__ = [
+    "AuditConfig",
+    "CaptionsConfig",
+    "ComponentConfig",
+    "GenerationConfig",
+    "ProposerConfig",
+    "ScoringConfig",
+    "default_cache_dir",
+    "load_config",
+    "parse_config",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentConfig(BaseModel):
+    """A backend by registry name plus that backend's own keyword options.
+
+    Every key other than ``backend`` is passed to the backend's constructor, which checks it.
+    String options starting with ``./`` or ``../`` are paths relative to the config file.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    backend: str = Field(description="Registry name, or 'package.module:Name'.")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The backend's constructor options."""
+        return dict(self.model_extra or {})
+
+
+class CaptionsConfig(_Model):
+    """Where the captions come from."""
+
+    source: str = Field(description="'builtin:NAME' or a .txt/.csv/.tsv/.jsonl path.")
+    column: str | None = Field(None, description="Column holding the caption (CSV/TSV/JSONL).")
+    limit: int | None = Field(None, ge=1, description="Use at most this many captions.")
+
+
+class ProposerConfig(_Model):
+    """How biases are proposed for each caption."""
+
+    kind: Literal["taxonomy", "llm"] = "taxonomy"
+    llm: ComponentConfig | None = Field(None, description="The LLM component when kind='llm'.")
+    max_attempts: int = Field(3, ge=1, le=10, description="LLM tries per caption.")
+    merge_overlap: float = Field(
+        0.75, gt=0.0, le=1.0, description="Class-set overlap at which two biases merge."
+    )
+
+    @model_validator(mode="after")
+    def _llm_needed(self) -> ProposerConfig:
+        if self.kind == "llm" and self.llm is None:
+            raise ValueError("kind = 'llm' needs a [proposer.llm] section with a backend")
+        return self
+
+
+class GenerationConfig(_Model):
+    """Generation parameters, with the same names in every backend."""
+
+    images_per_caption: int = Field(10, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, description="Image i of every caption uses seed + i.")
+    negative_prompt: str | None = None
+    height: int | None = Field(None, ge=8, le=8192)
+    width: int | None = Field(None, ge=8, le=8192)
+    guidance_scale: float | None = Field(None, ge=0.0)
+    num_inference_steps: int | None = Field(None, ge=1, le=1000)
+
+
+class ScoringConfig(_Model):
+    """How answers become scores."""
+
+    min_n: int = Field(
+        2, ge=1, description="Fewest non-unknown answers for a score; below it: insufficient_data."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
+    posterior_draws: int = Field(2000, ge=100, le=100_000)
+
+
+class AuditConfig(_Model):
+    """A complete audit run specification."""
+
+    name: str = "audit"
+    cache_dir: Path | None = Field(
+        None,
+        description="Cache folder; default $FAIRFRAME_CACHE_DIR, else ~/.cache/fairframe/store.",
+    )
+    captions: CaptionsConfig
+    proposer: ProposerConfig = ProposerConfig()
+    generator: ComponentConfig
+    labeler: ComponentConfig
+    generation: GenerationConfig = GenerationConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    export_images: bool = Field(
+        True, description="Link (or copy) every image into OUT/images/ for browsing."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be empty")
+        return v
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist; check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except yaml.YAMLError as exc:
+        first = str(exc).replace("\n", " ")
+        raise ConfigError(f"config file {path} is not valid YAML: {first}") from exc
+    if data is None or data == {}:
+        raise ConfigError(f"config file {path} is empty; see examples/tiny.toml")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/mapping at the top level")
+    return data
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    if isinstance(data, dict):
+        return {k: _resolve_paths(v, base) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_resolve_paths(v, base) for v in data]
+    if isinstance(data, str) and data.startswith(("./", "../")):
+        return str((base / data).resolve())
+    return data
+
+
+def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Field names allowed at ``loc`` (walking nested models)."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        ann = fields[part].annotation
+        args = getattr(ann, "__args__", ())
+        current = next((a for a in (ann, *args) if hasattr(a, "model_fields")), None)
+        if current is None:
+            return []
+    fields = getattr(current, "model_fields", {})
+    return sorted(fields)
+
+
+def format_validation_error(exc: ValidationError, source: str, model: type[BaseModel]) -> str:
+    """One line per problem: ``source: [section] key: message (allowed: ...)``."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        section = ".".join(str(p) for p in loc[:-1])
+        key = str(loc[-1]) if loc else "(top level)"
+        where = f"[{section}] {key}" if section else key
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed(model, loc)
+            msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
+        elif err["type"] == "missing":
+            msg = "is required"
+        else:
+            msg = f"{err['msg']} (got {err.get('input')!r})"
+        lines.append(f"{where}: {msg}")
+    return f"{source}: " + "; ".join(lines)
+
+
+def default_cache_dir() -> Path:
+    """``$FAIRFRAME_CACHE_DIR``, else ``~/.cache/fairframe/store``."""
+    env = os.environ.get("FAIRFRAME_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fairframe" / "store"
+
+
+def parse_config(data: Mapping[str, Any], *, source: str = "<config>") -> AuditConfig:
+    """Validate a mapping into an :class:`AuditConfig`."""
+    try:
+        return AuditConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source, AuditConfig)) from exc
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> AuditConfig:
+    """Read and validate an audit config from a TOML or YAML file.
+
+    Relative paths (``cache_dir``, ``captions.source`` and ``./``-prefixed component options) are
+    resolved against the file's folder.
+
+    Parameters
+    ----------
+    path:
+        The config file.
+    overrides:
+        Top-level keys that replace the file's values (used by the CLI).
+    """
+    path = Path(path)
+    data = _read(path)
+    base = path.resolve().parent
+    data = _resolve_paths(data, base)
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    if isinstance(data.get("cache_dir"), str):
+        data["cache_dir"] = str((base / data["cache_dir"]).expanduser().resolve())
+    captions = data.get("captions")
+    if isinstance(captions, dict) and isinstance(captions.get("source"), str):
+        src = captions["source"]
+        if not src.startswith("builtin:") and not Path(src).is_absolute():
+            captions["source"] = str((base / src).resolve())
+    return parse_config(data, source=str(path))

@@ -1,0 +1,91 @@
+"""``tiny://stable-diffusion``: a randomly initialised Stable Diffusion pipeline of about 1.7M
+parameters (32x32 images, 4x16x16 latents), built from configs with a fixed seed."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from fairframe._deps import require
+from fairframe.testing._tiny_tokenizers import scrub_saved_configs, write_clip_bpe_tokenizer
+
+__all__ = ["build_tiny_stable_diffusion"]
+
+#: Token sequence length of the tiny text encoder.
+MAX_LENGTH = 32
+
+
+def build_tiny_stable_diffusion(path: Path) -> None:
+    """Write a complete ``StableDiffusionPipeline`` folder (``save_pretrained`` layout) to ``path``.
+
+    The pipeline has a DDIM scheduler (``steps_offset=1``), no safety checker and no feature
+    extractor; it makes 32x32 images in a few milliseconds per step on a CPU.
+
+    Parameters
+    ----------
+    path:
+        Target folder; created if missing.
+    """
+    torch = require("torch", "tiny test models")
+    diffusers = require("diffusers", "tiny test models")
+    transformers = require("transformers", "tiny test models")
+
+    with tempfile.TemporaryDirectory(prefix="fairframe-tok-") as tok_dir:
+        write_clip_bpe_tokenizer(Path(tok_dir), model_max_length=MAX_LENGTH)
+        tokenizer = transformers.CLIPTokenizer.from_pretrained(tok_dir)
+
+    torch.manual_seed(0)
+    text_encoder = transformers.CLIPTextModel(
+        transformers.CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=MAX_LENGTH,
+            projection_dim=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    unet = diffusers.UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=32,
+        attention_head_dim=(2, 4),
+    )
+    vae = diffusers.AutoencoderKL(
+        block_out_channels=[32, 64],
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=32,
+    )
+    scheduler = diffusers.DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = diffusers.StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(str(path), safe_serialization=True)
+    scrub_saved_configs(path)
