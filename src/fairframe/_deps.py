@@ -16,6 +16,7 @@ EXTRAS: dict[str, str] = {
     "transformers": "hf",
     "accelerate": "hf",
     "safetensors": "hf",
+    "tokenizers": "hf",
 }
 
 

@@ -99,8 +99,10 @@ def test_states_attribute(caption: str, classes: Sequence[str], expected: str | 
 def test_ambiguous_words_need_a_person_noun_for_person_biases() -> None:
     assert states_attribute("a man in a white shirt", RACE, refer_to="person") is None
     assert states_attribute("a young Black woman", RACE, refer_to="person") == "black"
-    assert states_attribute("a dark-skinned nurse", ("light", "dark"), refer_to="person") == "dark"
-    assert states_attribute("a nurse in a dark room", ("light", "dark"), refer_to="person") is None
+    tone = ("light", "dark")
+    assert states_attribute("a dark-skinned nurse", tone, refer_to="person") == "dark-skinned"
+    assert states_attribute("a pale elderly nurse", tone, refer_to="person") == "pale"
+    assert states_attribute("a nurse in a dark room", tone, refer_to="person") is None
     assert states_attribute("a waiter in an Indian restaurant", RACE, refer_to="person") is None
     assert states_attribute("an old car and a driver", AGE, refer_to="person") is None
     # without a subject, or for a colour bias, the word counts anywhere

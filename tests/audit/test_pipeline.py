@@ -184,3 +184,17 @@ def test_killed_run_resumes_without_regenerating(
     clean = run_audit(parse_config(fresh), tmp_path / "clean")
     resumed = json.loads((tmp_path / "out" / "scores.json").read_text())
     assert resumed == clean.scores
+
+
+def test_caption_that_states_an_attribute_is_not_audited_for_it(
+    tmp_path: Path, fake_config: dict[str, Any]
+) -> None:
+    (tmp_path / "caps.txt").write_text("a photo of a female doctor\na photo of a nurse\n")
+    cfg = parse_config({**fake_config, "captions": {"source": str(tmp_path / "caps.txt")}})
+    res = run_audit(cfg, tmp_path / "out")
+    gender = next(b for b in res.scores["biases"] if b["bias_id"] == "person/gender")
+    assert [c["caption"] for c in gender["per_caption"]] == ["a photo of a nurse"]
+    dropped = [d for d in res.scores["dropped_pairs"] if d["bias"].endswith("gender")]
+    assert dropped and dropped[0]["matched"] == "female"
+    age = next(b for b in res.scores["biases"] if b["bias_id"] == "person/age")
+    assert len(age["per_caption"]) == 2

@@ -123,6 +123,7 @@ def test_strict_json_needs_no_repair() -> None:
     parsed = parse_proposals(VALID)
     assert [p.bias_id for p in parsed.proposals] == ["person/gender"]
     assert parsed.errors == () and parsed.repaired is False and parsed.notes == ()
+    assert parse_proposals("\ufeff" + VALID).repaired is False
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.models
 
 GENDER = LabelQuestion("What is the gender of the person?", ("man", "woman"), "person")
 AGE = LabelQuestion("How old is the person?", ("young", "middle-aged", "old"), "person")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build tiny models once per session, in the session's temporary folder."""
-    path = tmp_path_factory.getbasetemp() / "fairframe-tiny"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAIRFRAME_TINY_DIR", str(path))
-        yield path
 
 
 @cache
@@ -199,3 +189,12 @@ def test_blip2_checkpoints_are_scored_as_question_answer_prompts(tmp_path: Path)
     for a, b in zip(got, same, strict=True):
         assert dict(a.probs) == pytest.approx(dict(b.probs), abs=1e-6)
     assert lab.identity()["backend"] == "blip-vqa"
+
+    # the KV-cache pass and the one-row-per-answer pass agree (a multi-token answer included)
+    loaded = inner._lazy.get()
+    prompt = inner._prompt(processor, AGE)
+    answers = [inner._answer_ids(loaded.tokenizer, prompt, o) for o in AGE.outcomes]
+    assert len(answers[1]) == 3
+    enc = [inner._encode(loaded, imgs[0], prompt)]
+    cached = inner._forward_cached(loaded, enc, answers)[0]
+    assert cached == pytest.approx(inner._forward_rows(loaded, enc, answers)[0], abs=1e-4)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +20,6 @@ pytestmark = pytest.mark.models
 TINY = "tiny://clip"
 TEMPLATE = "a photo of a {choice} {refer_to}."
 GENDER = LabelQuestion("What is the gender of the person?", ("man", "woman"), "person")
-
-
-@pytest.fixture(scope="session", autouse=True)
-def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build tiny models once per session, in the session's temporary folder."""
-    path = tmp_path_factory.getbasetemp() / "tiny-models"
-    previous = os.environ.get("FAIRFRAME_TINY_DIR")
-    os.environ["FAIRFRAME_TINY_DIR"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("FAIRFRAME_TINY_DIR", None)
-    else:
-        os.environ["FAIRFRAME_TINY_DIR"] = previous
 
 
 def make(**options: object) -> CLIPLabeler:

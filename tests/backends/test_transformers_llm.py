@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -17,15 +16,6 @@ MESSAGES = [
     ChatMessage("system", "Answer in JSON."),
     ChatMessage("user", 'prompt: "a photo of a doctor"'),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build tiny models once per session, in the session's temporary folder."""
-    path = tmp_path_factory.getbasetemp() / "fairframe-tiny"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAIRFRAME_TINY_DIR", str(path))
-        yield path
 
 
 @cache

@@ -3,7 +3,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -20,15 +19,6 @@ pytestmark = pytest.mark.models
 
 GENDER = LabelQuestion("What is the gender of the person?", ("man", "woman"), "person")
 AGE = LabelQuestion("How old is the person?", ("young", "middle-aged", "old"), "person")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Build tiny models once per session, in the session's temporary folder."""
-    path = tmp_path_factory.getbasetemp() / "fairframe-tiny"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAIRFRAME_TINY_DIR", str(path))
-        yield path
 
 
 @cache
@@ -101,6 +91,29 @@ def test_scores_equal_hand_computed_likelihoods() -> None:
         assert got[outcome] == pytest.approx(summed[outcome], abs=1e-5)
         assert got_mean[outcome] == pytest.approx(mean[outcome], abs=1e-5)
     assert dict(got) != pytest.approx(dict(got_mean), abs=1e-3)
+
+
+def answer_ids(lab: VLMLabeler, question: LabelQuestion) -> list[list[int]]:
+    loaded = lab._lazy.get()
+    prompt = lab._prompt(loaded.processor, question)
+    return [lab._answer_ids(loaded.tokenizer, prompt, o) for o in question.outcomes]
+
+
+def assert_cached_pass_matches_full_rows(lab: VLMLabeler, imgs: list[Image.Image]) -> None:
+    """The KV-cache scoring path and the one-row-per-answer path give the same likelihoods."""
+    loaded = lab._lazy.get()
+    prompt = lab._prompt(loaded.processor, AGE)
+    answers = answer_ids(lab, AGE)
+    assert max(len(a) for a in answers) > 1
+    for img in imgs:
+        enc = [lab._encode(loaded, img, prompt)]
+        cached = lab._forward_cached(loaded, enc, answers)[0]
+        rows = lab._forward_rows(loaded, enc, answers)[0]
+        assert cached == pytest.approx(rows, abs=1e-4)
+
+
+def test_cached_pass_matches_full_rows() -> None:
+    assert_cached_pass_matches_full_rows(shared_labeler(), [image(0), image(5)])
 
 
 def test_probabilities_change_with_the_choices() -> None:
@@ -198,13 +211,21 @@ def test_plain_prompt_without_a_chat_template() -> None:
     )
 
 
-def test_import_does_not_need_torch() -> None:
+def test_importing_the_hf_backends_does_not_import_torch() -> None:
     import subprocess
     import sys
 
+    modules = [
+        "fairframe.backends.vlm_labeler",
+        "fairframe.backends.blip_vqa_labeler",
+        "fairframe.backends.transformers_llm",
+        "fairframe.testing._tiny_llava",
+        "fairframe.testing._tiny_blip",
+        "fairframe.testing._tiny_lm",
+    ]
     code = (
-        "import sys; import fairframe.backends.vlm_labeler; "
-        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+        f"import sys; import {', '.join(modules)}; "
+        "assert not {'torch', 'transformers', 'tokenizers'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
 
@@ -254,3 +275,4 @@ def test_images_with_different_crop_counts_are_scored_one_by_one(tmp_path: Path)
         alone = lab.label([img], AGE)[0]
         assert dict(result.probs) == pytest.approx(dict(alone.probs), abs=1e-5)
     assert batched[0].probs != batched[2].probs
+    assert_cached_pass_matches_full_rows(lab, imgs)

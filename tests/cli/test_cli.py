@@ -33,7 +33,7 @@ def _one_line_error(output: str) -> str:
 def test_version_and_backends() -> None:
     assert runner.invoke(app, ["--version"]).output.startswith("fairframe ")
     res = runner.invoke(app, ["backends", "--json"])
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert "diffusers" in data["generators"] and "clip" in data["labelers"]
 
 
@@ -42,7 +42,7 @@ def test_audit_run_and_dry_run(tmp_path: Path, fake_config: dict[str, Any]) -> N
     plan = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o"),
                                "--dry-run", "--json"])
     assert plan.exit_code == 0, plan.output
-    summary = json.loads(plan.output)
+    summary = json.loads(plan.stdout)
     assert summary["images_to_generate"] == summary["images_needed"] > 0
     assert not (tmp_path / "o" / "scores.json").exists()
 
@@ -52,7 +52,7 @@ def test_audit_run_and_dry_run(tmp_path: Path, fake_config: dict[str, Any]) -> N
     assert (tmp_path / "o" / "scores.json").exists()
     again = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o"),
                                 "-q", "--json"])
-    counts = json.loads(again.output)["counts"]
+    counts = json.loads(again.stdout)["counts"]
     assert counts["images_generated"] == 0 and counts["images_cached"] == summary["images_needed"]
 
 
@@ -113,10 +113,10 @@ def test_corrupted_cached_image_then_repair(tmp_path: Path, fake_config: dict[st
     ver = runner.invoke(app, ["cache", "verify", str(cache)])
     assert ver.exit_code == 1
     ver = runner.invoke(app, ["cache", "verify", str(cache), "--repair", "--json"])
-    assert ver.exit_code == 0 and len(json.loads(ver.output)["corrupt"]) == 1
+    assert ver.exit_code == 0 and len(json.loads(ver.stdout)["corrupt"]) == 1
     res = runner.invoke(app, ["audit", "run", str(cfg), "--out", out, "-q", "--json"])
     assert res.exit_code == 0
-    assert json.loads(res.output)["counts"]["images_generated"] >= 1
+    assert json.loads(res.stdout)["counts"]["images_generated"] >= 1
     with Store(cache) as store:
         assert store.verify().corrupt == ()
 

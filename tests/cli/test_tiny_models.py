@@ -34,7 +34,7 @@ def test_examples_tiny_toml_end_to_end(tmp_path: Path, monkeypatch: pytest.Monke
     assert scores["biases"]
     again = runner.invoke(app, ["audit", "run", str(ROOT / "examples/tiny.toml"), "--out",
                                 str(tmp_path / "run2"), "-q", "--json"])
-    counts = json.loads(again.output)["counts"]
+    counts = json.loads(again.stdout)["counts"]
     assert counts["images_generated"] == 0 and counts["labels_computed"] == 0
     assert json.loads((tmp_path / "run2/scores.json").read_text()) == scores
 
@@ -43,7 +43,7 @@ def test_doctor_runs_the_selftest() -> None:
     pytest.importorskip("diffusers")
     res = runner.invoke(app, ["doctor", "--json"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert data["selftest"]["ok"] is True
     assert data["selftest"]["backends"] == "tiny diffusers + tiny CLIP"
     assert data["selftest"]["second_run"]["images_generated"] == 0
@@ -54,4 +54,4 @@ def test_doctor_runs_the_selftest() -> None:
 def test_doctor_with_fake_backends() -> None:
     res = runner.invoke(app, ["doctor", "--fake", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["selftest"]["ok"] is True
+    assert json.loads(res.stdout)["selftest"]["ok"] is True

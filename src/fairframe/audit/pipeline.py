@@ -186,7 +186,8 @@ def _merge(
     if any(o is None for o in outcomes):
         return None
     per_caption = {c.id: list(o.proposals) for c, o in zip(captions, outcomes, strict=True) if o}
-    return merge_proposals(per_caption, overlap=config.proposer.merge_overlap)
+    return merge_proposals(per_caption, overlap=config.proposer.merge_overlap,
+                           texts={c.id: c.text for c in captions})
 
 
 def _image_jobs(

@@ -355,13 +355,14 @@ class _Repairer:
 def _load(text: str) -> tuple[Any, list[str]] | str:
     """The decoded JSON of the first usable candidate with the fixes applied, or an error."""
     normalised = text.translate(_SMART_QUOTES)
+    smart = any(ord(c) in _SMART_QUOTES for c in text if c != "\ufeff")
     if "{" not in normalised and "[" not in normalised:
         return 'the reply contains no JSON; expected an object like {"bias": [...]}'
     first_error = ""
     for candidate in _candidates(normalised):
         if not candidate:
             continue
-        fixes = ["replaced smart quotes"] if candidate not in text else []
+        fixes = ["replaced smart quotes"] if smart and candidate not in text else []
         try:
             return json.loads(candidate), fixes
         except json.JSONDecodeError as exc:

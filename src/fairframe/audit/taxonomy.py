@@ -157,8 +157,10 @@ class TaxonomyEntry:
         """The id of the proposal this entry makes (see :attr:`BiasProposal.bias_id`)."""
         return self.to_proposal().bias_id
 
-    def synonyms(self) -> dict[str, frozenset[str]]:
+    def synonyms(self) -> Mapping[str, frozenset[str]]:
         """:data:`~fairframe.audit.merge.DEFAULT_SYNONYMS` extended with :attr:`class_synonyms`."""
+        if not self.class_synonyms:
+            return DEFAULT_SYNONYMS
         table = dict(DEFAULT_SYNONYMS)
         for cls, words in self.class_synonyms.items():
             key = normalize_phrase(cls)
@@ -417,6 +419,12 @@ def _strip_non_subjects(tokens: Sequence[str]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    triggers: dict[frozenset[str], PhraseIndex]
+    synonyms: list[Mapping[str, frozenset[str]]]
+
+
 class TaxonomyProposer:
     """Proposes the taxonomy entries whose subject a caption names; needs no model.
 
@@ -433,18 +441,18 @@ class TaxonomyProposer:
             if entry.bias_id in seen:
                 raise ValueError(f"two taxonomy entries have the id {entry.bias_id!r}")
             seen.add(entry.bias_id)
-        self._synonyms = [entry.synonyms() for entry in self.entries]
-        self._triggers: dict[frozenset[str], PhraseIndex] | None = None
+        self._prepared: _Prepared | None = None
 
-    def _trigger_indexes(self) -> dict[frozenset[str], PhraseIndex]:
-        # built on first use: inflecting the triggers loads inflect (about a second)
-        if self._triggers is None:
+    def _prepare(self) -> _Prepared:
+        # built on first use, not in the constructor: inflecting the words loads inflect (~1 s)
+        if self._prepared is None:
             indexes: dict[frozenset[str], PhraseIndex] = {}
             for entry in self.entries:
                 if entry.triggers not in indexes:
                     indexes[entry.triggers] = PhraseIndex((t, t) for t in sorted(entry.triggers))
-            self._triggers = indexes
-        return self._triggers
+            synonyms = [entry.synonyms() for entry in self.entries]
+            self._prepared = _Prepared(indexes, synonyms)
+        return self._prepared
 
     def identity(self) -> Mapping[str, JSONValue]:
         """The taxonomy version and a digest of the entries."""
@@ -468,10 +476,11 @@ class TaxonomyProposer:
         ProposalOutcome
             ``source="taxonomy"``, ``attempts=0``; ``failure`` is set when no entry applies.
         """
+        prepared = self._prepare()
         tokens = _strip_non_subjects(tokenize(caption))
-        applies = {t: bool(index.spans(tokens)) for t, index in self._trigger_indexes().items()}
+        applies = {t: bool(index.spans(tokens)) for t, index in prepared.triggers.items()}
         proposals = []
-        for entry, synonyms in zip(self.entries, self._synonyms, strict=True):
+        for entry, synonyms in zip(self.entries, prepared.synonyms, strict=True):
             if not applies[entry.triggers]:
                 continue
             stated = states_attribute(caption, entry.classes, synonyms, refer_to=entry.refer_to)

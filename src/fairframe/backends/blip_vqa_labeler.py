@@ -16,9 +16,9 @@ decoder's likelihood of producing it, the way BLIP ranks candidate answers itsel
 The image and the question are encoded once per image; the outcomes of a batch of images are
 decoded together in one pass.
 
-BLIP-2 and InstructBLIP checkpoints (decoder-only language models behind a Q-Former) are scored
-the same way by :class:`~fairframe.backends.vlm_labeler.VLMLabeler`, which this class hands them
-to, with the prompt ``"Question: {question} Answer:"``.
+BLIP-2 and InstructBLIP checkpoints (decoder-only language models behind a Q-Former) are handed
+to :class:`~fairframe.backends.vlm_labeler.VLMLabeler`, which scores the answer tokens (without an
+end token) after the prompt ``"Question: {question} Answer:"``.
 """
 
 from __future__ import annotations

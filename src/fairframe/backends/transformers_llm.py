@@ -19,6 +19,7 @@ and stripped of surrounding whitespace.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -212,10 +213,8 @@ class TransformersLLM:
         enc = tokenizer(
             prompt, return_tensors="pt", add_special_tokens=not (bos and prompt.startswith(bos))
         )
-        enc = {k: v.to(loaded.device) for k, v in enc.items()}
-        config = loaded.model.generation_config.__class__.from_dict(
-            loaded.model.generation_config.to_dict()
-        )
+        enc = {k: enc[k].to(loaded.device) for k in ("input_ids", "attention_mask") if k in enc}
+        config = copy.deepcopy(loaded.model.generation_config)
         config.max_new_tokens = max_tokens
         config.max_length = None
         config.do_sample = False
@@ -226,7 +225,11 @@ class TransformersLLM:
         config.min_p = None
         config.typical_p = None
         if config.pad_token_id is None:
-            config.pad_token_id = tokenizer.pad_token_id or config.eos_token_id
+            eos = config.eos_token_id
+            if isinstance(eos, list):
+                eos = eos[0] if eos else None
+            pad = tokenizer.pad_token_id
+            config.pad_token_id = pad if pad is not None else eos
         processors = LogitsProcessorList()
         if temperature > 0:
             generator = torch.Generator(device=loaded.device).manual_seed(seed)

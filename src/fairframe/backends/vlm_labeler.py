@@ -11,13 +11,14 @@ by its likelihood as the model's answer, so the result is a deterministic distri
    placeholder is left out for processors that insert image tokens themselves, like BLIP-2's).
 2. **Answer tokens.** An outcome's tokens are what the tokenizer gives for the prompt text
    followed by the outcome, minus the prompt's own tokens, so merges at the boundary are those the
-   model would see. A space goes between them unless the prompt ends in whitespace (so ``man``
-   after ``ASSISTANT:`` is `` man``). No end-of-turn token is added.
-3. **Score.** With teacher forcing, one forward pass per batch of images scores every
-   (image, outcome) row: the image's prompt tokens followed by the outcome's tokens, right-padded.
-   The score of outcome :math:`o` with tokens :math:`t_1..t_n` is
-   :math:`s_o = \\sum_j \\log p(t_j \\mid \\text{prompt}, t_{<j})`, divided by :math:`n` when
-   ``length_normalize`` is true.
+   model would see. A space goes between them unless the prompt ends in whitespace (so the answer
+   ``man`` after ``ASSISTANT:`` is read as in ``ASSISTANT: man``). No end-of-turn token is added.
+3. **Score.** With teacher forcing, the score of outcome :math:`o` with tokens :math:`t_1..t_n` is
+   :math:`s_o = \\sum_j \\log p(t_j \\mid \\text{image}, \\text{prompt}, t_{<j})`, divided by
+   :math:`n` when ``length_normalize`` is true. Each image and prompt go through the model once;
+   the resulting KV cache is copied once per outcome and a second pass reads all the answers at
+   once (a batch of images whose prompts have equal length shares both passes). Models whose
+   forward returns no reusable cache get one full row (prompt + answer) per (image, outcome).
 4. **Probabilities.** :math:`P(o) = \\exp(s_o) / \\sum_{o'} \\exp(s_{o'})` over the outcomes.
 """
 
@@ -40,7 +41,7 @@ from fairframe.backends._hf import (
     resolve_model,
     wrap_load_error,
 )
-from fairframe.errors import BackendError, ConfigError, FairframeError
+from fairframe.errors import BackendError, ConfigError, FairframeError, ModelLoadError
 from fairframe.types import JSONValue, LabelQuestion, LabelResult
 
 if TYPE_CHECKING:
@@ -222,6 +223,11 @@ class VLMLabeler:
                 f"the processor of {self.model!r} has no tokenizer; the vlm labeler needs an "
                 "image-text-to-text model with a text tokenizer"
             )
+        if getattr(model.config, "is_encoder_decoder", False):
+            raise ModelLoadError(
+                f"{self.model!r} is an encoder-decoder model; the vlm labeler scores answers with "
+                "decoder-only image-text-to-text models (LLaVA, Qwen2-VL, SmolVLM, BLIP-2, ...)"
+            )
         model.to(device).eval()
         keeps = "logits_to_keep" in inspect.signature(model.forward).parameters
         return _Loaded(model, processor, tokenizer, device, dtype, keeps)
@@ -310,16 +316,75 @@ class VLMLabeler:
     ) -> list[list[float]]:
         """Summed answer log-likelihoods: one list per image, one value per outcome."""
         encoded = [self._encode(loaded, image, prompt) for image in images]
-        if _stackable(encoded):
-            return self._forward(loaded, encoded, answers)
+        lengths = {enc["input_ids"].shape[1] for enc in encoded}
+        groups = [encoded] if len(lengths) == 1 and _stackable(encoded) else [[e] for e in encoded]
         out: list[list[float]] = []
-        for enc in encoded:
-            out.extend(self._forward(loaded, [enc], answers))
+        for group in groups:
+            out.extend(self._forward_cached(loaded, group, answers))
         return out
 
-    def _forward(
+    def _forward_cached(
         self, loaded: _Loaded, encoded: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]
     ) -> list[list[float]]:
+        """Encode the prompts once, then teacher-force every answer from a copy of the KV cache.
+
+        ``encoded`` holds prompts of one length (no padding). The prompt pass gives the cache and
+        the distribution of each answer's first token; the cache is repeated once per outcome and
+        one more pass over the answers (all but their last token, right-padded) gives the rest.
+        Models without a reusable cache are scored by :meth:`_forward_rows` instead.
+        """
+        import torch
+
+        k = len(answers)
+        batch = _to_device(loaded, _concat(encoded, repeats=1))
+        batch.setdefault("attention_mask", torch.ones_like(batch["input_ids"]))
+        extra = {"logits_to_keep": 1} if loaded.keeps_logits else {}
+        with torch.inference_mode():
+            prefill = loaded.model(**batch, use_cache=True, **extra)
+        cache = getattr(prefill, "past_key_values", None)
+        if cache is None or not hasattr(cache, "batch_repeat_interleave"):
+            return self._forward_rows(loaded, encoded, answers)
+        first = torch.log_softmax(prefill.logits[:, -1].float(), dim=-1)  # (images, vocab)
+        sums = [[float(first[i, answer[0]]) for answer in answers] for i in range(len(encoded))]
+        width = max(len(a) for a in answers) - 1
+        if width == 0:
+            return sums
+        # position j of the second pass reads answer token j and predicts token j + 1
+        pad_id = _pad_id(loaded)
+        inputs = [[*a[:-1], *([pad_id] * (width - len(a) + 1))] for a in answers]
+        targets = [[*a[1:], *([pad_id] * (width - len(a) + 1))] for a in answers]
+        valid = [[1] * (len(a) - 1) + [0] * (width - len(a) + 1) for a in answers]
+        n = len(encoded)
+        device = loaded.device
+        attention_mask = torch.cat(
+            [
+                batch["attention_mask"].repeat_interleave(k, dim=0),
+                torch.tensor(valid, device=device).repeat(n, 1),
+            ],
+            dim=1,
+        )
+        with torch.inference_mode():
+            cache.batch_repeat_interleave(k)
+            logits = loaded.model(
+                input_ids=torch.tensor(inputs, device=device).repeat(n, 1),
+                attention_mask=attention_mask,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        target_ids = torch.tensor(targets, device=logprobs.device).repeat(n, 1)
+        token_lp = logprobs.gather(-1, target_ids.unsqueeze(-1)).squeeze(-1)
+        mask = torch.tensor(valid, device=logprobs.device).repeat(n, 1)
+        totals = (token_lp * mask).sum(dim=-1).cpu().tolist()
+        for i in range(n):
+            for j in range(k):
+                sums[i][j] += totals[i * k + j]
+        return sums
+
+    def _forward_rows(
+        self, loaded: _Loaded, encoded: Sequence[dict[str, Any]], answers: Sequence[Sequence[int]]
+    ) -> list[list[float]]:
+        """Score with one full row (prompt + answer, right-padded) per (image, outcome) pair."""
         import torch
 
         k = len(answers)
@@ -336,35 +401,11 @@ class VLMLabeler:
                 starts.append(len(ids))
                 row_answers.append(answer)
         width = max(len(r) for r in rows)
-        pad_id = loaded.tokenizer.pad_token_id
-        pad_id = 0 if pad_id is None else int(pad_id)
-        batch: dict[str, Any] = {
-            "input_ids": torch.tensor([r + [pad_id] * (width - len(r)) for r in rows]),
-            "attention_mask": torch.tensor([m + [0] * (width - len(m)) for m in masks]),
-        }
-        first = encoded[0]
-        seq_shape = first["input_ids"].shape
-        for key, value in first.items():
-            if key in batch:
-                continue
-            if not isinstance(value, torch.Tensor):
-                batch[key] = value  # only reached with a single image (see _stackable)
-            elif value.ndim == 2 and value.shape == seq_shape:
-                # aligned with the tokens (token types, multimodal masks): answers and pads get 0
-                batch[key] = torch.tensor(
-                    [
-                        e[key][0].tolist() + [0] * (width - e[key].shape[1])
-                        for e in encoded
-                        for _ in range(k)
-                    ],
-                    dtype=value.dtype,
-                )
-            else:
-                batch[key] = torch.cat([e[key] for e in encoded for _ in range(k)], dim=0)
-        for key, value in batch.items():
-            if isinstance(value, torch.Tensor):
-                moved = value.to(loaded.device)
-                batch[key] = moved.to(loaded.dtype) if moved.is_floating_point() else moved
+        pad_id = _pad_id(loaded)
+        batch = _concat(encoded, repeats=k, width=width)
+        batch["input_ids"] = torch.tensor([r + [pad_id] * (width - len(r)) for r in rows])
+        batch["attention_mask"] = torch.tensor([m + [0] * (width - len(m)) for m in masks])
+        batch = _to_device(loaded, batch)
 
         keep = width - (min(starts) - 1)
         extra = {"logits_to_keep": keep} if loaded.keeps_logits else {}
@@ -381,11 +422,62 @@ class VLMLabeler:
                 tok_idx.append(token)
         picked = logits[row_idx, pos_idx].float()  # (tokens, vocab)
         logprobs = torch.log_softmax(picked, dim=-1)
-        token_lp = logprobs[torch.arange(len(tok_idx)), torch.tensor(tok_idx)].cpu().tolist()
+        token_lp = logprobs[list(range(len(tok_idx))), tok_idx].cpu().tolist()
         sums = [0.0] * len(rows)
         for r, lp in zip(row_idx, token_lp, strict=True):
             sums[r] += lp
         return [sums[i * k : (i + 1) * k] for i in range(len(encoded))]
+
+
+def _pad_id(loaded: _Loaded) -> int:
+    pad_id = loaded.tokenizer.pad_token_id
+    return 0 if pad_id is None else int(pad_id)
+
+
+def _concat(
+    encoded: Sequence[dict[str, Any]], *, repeats: int, width: int | None = None
+) -> dict[str, Any]:
+    """Stack processor outputs, each repeated ``repeats`` times, along the batch dimension.
+
+    Tensors aligned with the tokens (shape ``(1, length)``) are right-padded with 0 to ``width``
+    when it is given; other tensors are concatenated along their first dimension. Non-tensors
+    are taken from the first output (they only occur with a single image, see
+    :func:`_stackable`).
+    """
+    import torch
+
+    first = encoded[0]
+    seq_shape = first["input_ids"].shape
+    out: dict[str, Any] = {}
+    for key, value in first.items():
+        if not isinstance(value, torch.Tensor):
+            out[key] = value
+        elif width is not None and value.ndim == 2 and value.shape == seq_shape:
+            out[key] = torch.tensor(
+                [
+                    e[key][0].tolist() + [0] * (width - e[key].shape[1])
+                    for e in encoded
+                    for _ in range(repeats)
+                ],
+                dtype=value.dtype,
+            )
+        else:
+            out[key] = torch.cat([e[key] for e in encoded for _ in range(repeats)], dim=0)
+    return out
+
+
+def _to_device(loaded: _Loaded, batch: dict[str, Any]) -> dict[str, Any]:
+    """Move tensors to the model's device; floating tensors also take the model's dtype."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            moved = value.to(loaded.device)
+            out[key] = moved.to(loaded.dtype) if moved.is_floating_point() else moved
+        else:
+            out[key] = value
+    return out
 
 
 def _stackable(encoded: Sequence[dict[str, Any]]) -> bool:
