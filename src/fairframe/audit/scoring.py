@@ -10,6 +10,10 @@ Every score entry has the same fields, so the tables can carry the statistics of
     {"metric", "value", "n", "ci_low", "ci_high", "ci_method", "confidence",
      "status", "reason", "floor", "p_value", "q_value"}
 
+Severity intervals are Dirichlet (Jeffreys) posterior intervals (see
+:mod:`fairframe.stats.intervals`), widened where needed to contain the plug-in ``value``: at extreme
+counts the posterior's shrinkage toward balance would otherwise put the estimate outside.
+
 ``status`` is ``"ok"`` or ``"insufficient_data"`` (then ``value`` and the interval are ``null`` and
 ``reason`` says why). ``floor``, ``p_value`` and ``q_value`` are ``null`` until the statistics
 module computes them.
@@ -114,9 +118,12 @@ def _severity_entry(
         float(severity(rows[0])) if rows.shape[0] == 1 and label == "severity"
         else context_aware_severity(rows)
     )
-    interval = dirichlet_severity_interval(
+    lo, hi = dirichlet_severity_interval(
         rows, confidence=opts.confidence, draws=opts.posterior_draws, seed=opts.seed
     )
+    # the Jeffreys posterior shrinks toward balance; at extreme counts its interval can exclude
+    # the plug-in estimate. Widening to include it only raises coverage.
+    interval = (min(lo, value), max(hi, value))
     return _entry(value, n, interval, metric=label, method="dirichlet-jeffreys-posterior",
                   opts=opts)
 

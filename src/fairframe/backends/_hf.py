@@ -18,6 +18,7 @@ __all__ = [
     "DTYPES",
     "LazyModel",
     "model_revision",
+    "quiet_hub_progress",
     "resolve_device",
     "resolve_dtype",
     "resolve_model",
@@ -131,3 +132,17 @@ class LazyModel(Generic[T]):
     @property
     def loaded(self) -> bool:
         return self._value is not None
+
+
+def quiet_hub_progress() -> None:
+    """Make diffusers honour ``HF_HUB_DISABLE_PROGRESS_BARS`` as transformers already does.
+
+    The CLI sets that variable (unless the user did) so that library loading bars do not break
+    Fairframe's own progress bars.
+    """
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes"):
+        try:
+            from diffusers.utils import logging as diffusers_logging
+        except ImportError:
+            return
+        diffusers_logging.disable_progress_bar()

@@ -16,6 +16,7 @@ from fairframe.backends._hf import (
     DTYPES,
     LazyModel,
     model_revision,
+    quiet_hub_progress,
     resolve_device,
     resolve_dtype,
     resolve_model,
@@ -168,6 +169,7 @@ class DiffusersGenerator:
             kwargs["revision"] = self.revision
         if self.variant:
             kwargs["variant"] = self.variant
+        quiet_hub_progress()
         try:
             pipe = pipeline_cls.from_pretrained(source, **kwargs)
         except FairframeError:

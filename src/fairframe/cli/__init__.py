@@ -7,6 +7,8 @@ for a backend failure, 5 for a cache problem, 130 when interrupted).
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from fairframe._version import __version__
@@ -45,5 +47,13 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Unless the user set them, library loading bars and advisory log lines are turned off so they
+    do not break Fairframe's own progress bars; set ``TRANSFORMERS_VERBOSITY=info`` (or
+    ``DIFFUSERS_VERBOSITY``, ``HF_HUB_DISABLE_PROGRESS_BARS=0``) to see them again.
+    """
+    for key, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                       ("DIFFUSERS_VERBOSITY", "error")):
+        os.environ.setdefault(key, value)
     app()

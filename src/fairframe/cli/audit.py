@@ -77,13 +77,16 @@ def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path)
     biases = scores["biases"]
     assert isinstance(biases, list)
     table = Table(title="bias severity (1 - normalised entropy, 95% interval)")
-    for col in ("bias", "classes", "n", "detected", "context-free", "context-aware"):
-        table.add_column(col)
+    table.add_column("bias", no_wrap=True)
+    for col in ("K", "n", "detected"):
+        table.add_column(col, justify="right")
+    table.add_column("context-free", no_wrap=True)
+    table.add_column("context-aware", no_wrap=True)
     ranked = sorted(biases, key=lambda b: -(b["context_free"]["value"] or -1.0))
     for b in ranked:
         det = b["detection_rate"]
         table.add_row(
-            b["bias_id"], ", ".join(b["classes"]), str(b["n_images"]),
+            b["bias_id"], str(len(b["classes"])), str(b["n_images"]),
             "-" if det["value"] is None else f"{det['value']:.0%}",
             _fmt(b["context_free"]), _fmt(b["context_aware"]),
         )
