@@ -198,3 +198,17 @@ def test_caption_that_states_an_attribute_is_not_audited_for_it(
     assert dropped and dropped[0]["matched"] == "female"
     age = next(b for b in res.scores["biases"] if b["bias_id"] == "person/age")
     assert len(age["per_caption"]) == 2
+
+
+def test_plan_reports_pending_llm_proposals_without_calling(
+    tmp_path: Path, fake_config: dict[str, Any]
+) -> None:
+    cfg = parse_config({**fake_config,
+                        "proposer": {"kind": "llm", "llm": {"backend": "fake"}}})
+    plan = plan_audit(cfg)
+    assert plan.pending_proposals == 3 and plan.merge is None
+    assert plan.summary()["images_needed"] == 0
+    run_audit(cfg, tmp_path / "out")
+    plan = plan_audit(cfg)
+    assert plan.pending_proposals == 0
+    assert plan.summary()["images_to_generate"] == 0

@@ -78,7 +78,7 @@ class AuditPlan:
     merge:
         Merged biases and which captions they apply to (``None`` when proposals are pending).
     image_jobs:
-        Every image the audit needs.
+        Every image the audit needs (empty while proposals are pending).
     images_cached:
         How many of them the cache already holds.
     labels_total, labels_cached:
@@ -194,10 +194,12 @@ def _image_jobs(
     config: AuditConfig, captions: Sequence[Caption], merge: MergeResult | None,
     generator_identity: Mapping[str, JSONValue],
 ) -> list[ImageJob]:
+    if merge is None:
+        return []  # proposals pending: which captions need images is not known yet
     g = config.generation
     jobs = []
     for cap in captions:
-        if merge is not None and not merge.assignments.get(cap.id):
+        if not merge.assignments.get(cap.id):
             continue  # no bias applies: nothing to generate
         for i in range(g.images_per_caption):
             req = GenerationRequest(
