@@ -212,3 +212,46 @@ def test_plan_reports_pending_llm_proposals_without_calling(
     plan = plan_audit(cfg)
     assert plan.pending_proposals == 0
     assert plan.summary()["images_to_generate"] == 0
+
+
+def test_two_concurrent_runs_share_one_cache(tmp_path: Path, fake_config: dict[str, Any]) -> None:
+    config = {**fake_config,
+              "generator": {"backend": "fake", "size": 16, "batch_size": 2, "delay_s": 0.01},
+              "generation": {"images_per_caption": 20, "seed": 0}}
+    cfg_path = tmp_path / "audit.yaml"
+    _write_config(cfg_path, config)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "fairframe", "audit", "run", str(cfg_path),
+                          "--out", str(tmp_path / f"out{i}"), "--quiet", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    counts = [json.loads(out)["counts"] for out, _ in results]
+    needed = counts[0]["images_needed"]
+    with Store(Path(config["cache_dir"])) as store:
+        assert store.counts()["images"] == needed
+        assert store.verify().corrupt == ()
+    a, b = (json.loads((tmp_path / f"out{i}" / "scores.json").read_text()) for i in range(2))
+    assert a == b
+
+
+def test_ctrl_c_exits_130_and_keeps_work(tmp_path: Path, fake_config: dict[str, Any]) -> None:
+    config = {**fake_config,
+              "generator": {"backend": "fake", "size": 16, "batch_size": 1, "delay_s": 0.05}}
+    cfg_path = tmp_path / "audit.yaml"
+    _write_config(cfg_path, config)
+    cache = Path(config["cache_dir"])
+    proc = subprocess.Popen([sys.executable, "-m", "fairframe", "audit", "run", str(cfg_path),
+                             "--out", str(tmp_path / "out"), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _count_images(cache) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "rerun the same command to resume" in err
+    assert "Traceback" not in err
+    assert _count_images(cache) >= 3
