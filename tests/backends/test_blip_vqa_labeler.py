@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import math
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -12,22 +10,24 @@ from fairframe.backends.blip_vqa_labeler import BlipVQALabeler
 from fairframe.backends.vlm_labeler import VLMLabeler
 from fairframe.errors import ModelLoadError
 from fairframe.types import LabelQuestion
+from tests.backends._helpers import (
+    AGE,
+    GENDER,
+    TEST_VISION_CONFIG,
+    answer_ids,
+    assert_cached_pass_matches_full_rows,
+    assert_matches_hand_computed,
+    image,
+    llama_text_config,
+)
 from tests.contract.suites import LabelerContract
 
 pytestmark = pytest.mark.models
-
-GENDER = LabelQuestion("What is the gender of the person?", ("man", "woman"), "person")
-AGE = LabelQuestion("How old is the person?", ("young", "middle-aged", "old"), "person")
 
 
 @cache
 def shared_labeler() -> BlipVQALabeler:
     return BlipVQALabeler(model="tiny://blip-vqa", device="cpu")
-
-
-def image(seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), "RGB")
 
 
 class TestBlipVQALabelerContract(LabelerContract):
@@ -70,26 +70,14 @@ def hand_logliks(img: Image.Image, question: LabelQuestion) -> dict[str, tuple[f
     return out
 
 
-def softmax(scores: dict[str, float]) -> dict[str, float]:
-    top = max(scores.values())
-    weights = {k: math.exp(v - top) for k, v in scores.items()}
-    total = sum(weights.values())
-    return {k: w / total for k, w in weights.items()}
-
-
 def test_scores_equal_hand_computed_likelihoods() -> None:
     img = image(3)
     hand = hand_logliks(img, AGE)
     assert hand["middle-aged"][1] == 4  # middle - aged [SEP]: a multi-token answer
-    summed = softmax({k: ll for k, (ll, _) in hand.items()})
-    mean = softmax({k: ll / n for k, (ll, n) in hand.items()})
-
     got = shared_labeler().label([img], AGE)[0].probs
     normalised = BlipVQALabeler(model="tiny://blip-vqa", device="cpu", length_normalize=True)
     got_mean = normalised.label([img], AGE)[0].probs
-    for outcome in AGE.outcomes:
-        assert got[outcome] == pytest.approx(summed[outcome], abs=1e-5)
-        assert got_mean[outcome] == pytest.approx(mean[outcome], abs=1e-5)
+    assert_matches_hand_computed(hand, got, got_mean, AGE)
 
 
 def test_probabilities_change_with_the_choices() -> None:
@@ -148,17 +136,11 @@ def build_tiny_blip2(path: Path) -> None:
     from fairframe.testing._tiny_wordlevel import IMAGE_TOKEN, build_wordlevel_tokenizer
 
     tok = build_wordlevel_tokenizer(extra_special_tokens=[IMAGE_TOKEN])
-    text = tf.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
     config = tf.Blip2Config(
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1,
-                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
+        vision_config=TEST_VISION_CONFIG,
         qformer_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 4,
                         "intermediate_size": 37, "encoder_hidden_size": 32, "vocab_size": len(tok)},
-        text_config=text.to_dict(),
+        text_config=llama_text_config(tf, tok).to_dict(),
         num_query_tokens=4,
         image_token_index=tok.convert_tokens_to_ids(IMAGE_TOKEN),
     )  # fmt: skip
@@ -191,10 +173,5 @@ def test_blip2_checkpoints_are_scored_as_question_answer_prompts(tmp_path: Path)
     assert lab.identity()["backend"] == "blip-vqa"
 
     # the KV-cache pass and the one-row-per-answer pass agree (a multi-token answer included)
-    loaded = inner._lazy.get()
-    prompt = inner._prompt(processor, AGE)
-    answers = [inner._answer_ids(loaded.tokenizer, prompt, o) for o in AGE.outcomes]
-    assert len(answers[1]) == 3
-    enc = [inner._encode(loaded, imgs[0], prompt)]
-    cached = inner._forward_cached(loaded, enc, answers)[0]
-    assert cached == pytest.approx(inner._forward_rows(loaded, enc, answers)[0], abs=1e-4)
+    assert len(answer_ids(inner, AGE)[1]) == 3
+    assert_cached_pass_matches_full_rows(inner, imgs[:1])

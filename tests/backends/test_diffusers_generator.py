@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from fairframe.backends.diffusers_generator import DiffusersGenerator
 from fairframe.errors import ConfigError, ModelLoadError
 from fairframe.types import GenerationRequest
+from tests.backends._helpers import assert_needs_hf_extra_without
 from tests.contract.suites import GeneratorContract
 
 pytestmark = pytest.mark.models
@@ -191,21 +190,11 @@ def test_model_loads_once_lazily_and_thread_safely(monkeypatch: pytest.MonkeyPat
 
 
 def test_module_imports_without_torch_and_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['torch'] = None\n"
-        "sys.modules['diffusers'] = None\n"
+    assert_needs_hf_extra_without(
+        ["torch", "diffusers"],
         "from fairframe.backends.diffusers_generator import DiffusersGenerator\n"
-        "from fairframe.errors import MissingDependencyError\n"
         "from fairframe.types import GenerationRequest\n"
         "gen = DiffusersGenerator(model='some/model', revision='abc')\n"
-        "assert gen.identity()['backend'] == 'diffusers'\n"
-        "try:\n"
-        "    gen.generate([GenerationRequest('x', seed=0)])\n"
-        "except MissingDependencyError as exc:\n"
-        "    assert 'fairframe[hf]' in str(exc), exc\n"
-        "else:\n"
-        "    raise SystemExit('no MissingDependencyError')\n"
+        "assert gen.identity()['backend'] == 'diffusers'\n",
+        "gen.generate([GenerationRequest('x', seed=0)])",
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import math
 import os
 import threading
 from functools import cache
@@ -13,22 +12,23 @@ from PIL import Image
 from fairframe.backends.vlm_labeler import VLMLabeler
 from fairframe.errors import ConfigError, ModelLoadError
 from fairframe.types import LabelQuestion
+from tests.backends._helpers import (
+    AGE,
+    GENDER,
+    TEST_VISION_CONFIG,
+    assert_cached_pass_matches_full_rows,
+    assert_matches_hand_computed,
+    image,
+    llama_text_config,
+)
 from tests.contract.suites import LabelerContract
 
 pytestmark = pytest.mark.models
-
-GENDER = LabelQuestion("What is the gender of the person?", ("man", "woman"), "person")
-AGE = LabelQuestion("How old is the person?", ("young", "middle-aged", "old"), "person")
 
 
 @cache
 def shared_labeler() -> VLMLabeler:
     return VLMLabeler(model="tiny://llava", device="cpu")
-
-
-def image(seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8), "RGB")
 
 
 class TestVLMLabelerContract(LabelerContract):
@@ -70,46 +70,15 @@ def hand_logliks(img: Image.Image, question: LabelQuestion) -> dict[str, tuple[f
     return out
 
 
-def softmax(scores: dict[str, float]) -> dict[str, float]:
-    top = max(scores.values())
-    weights = {k: math.exp(v - top) for k, v in scores.items()}
-    total = sum(weights.values())
-    return {k: w / total for k, w in weights.items()}
-
-
 def test_scores_equal_hand_computed_likelihoods() -> None:
     img = image(3)
     hand = hand_logliks(img, AGE)
     assert hand["middle-aged"][1] == 3  # middle - aged: a multi-token choice
-    summed = softmax({k: ll for k, (ll, _) in hand.items()})
-    mean = softmax({k: ll / n for k, (ll, n) in hand.items()})
-
     got = shared_labeler().label([img], AGE)[0].probs
     normalised = VLMLabeler(model="tiny://llava", device="cpu", length_normalize=True)
     got_mean = normalised.label([img], AGE)[0].probs
-    for outcome in AGE.outcomes:
-        assert got[outcome] == pytest.approx(summed[outcome], abs=1e-5)
-        assert got_mean[outcome] == pytest.approx(mean[outcome], abs=1e-5)
+    assert_matches_hand_computed(hand, got, got_mean, AGE)
     assert dict(got) != pytest.approx(dict(got_mean), abs=1e-3)
-
-
-def answer_ids(lab: VLMLabeler, question: LabelQuestion) -> list[list[int]]:
-    loaded = lab._lazy.get()
-    prompt = lab._prompt(loaded.processor, question)
-    return [lab._answer_ids(loaded.tokenizer, prompt, o) for o in question.outcomes]
-
-
-def assert_cached_pass_matches_full_rows(lab: VLMLabeler, imgs: list[Image.Image]) -> None:
-    """The KV-cache scoring path and the one-row-per-answer path give the same likelihoods."""
-    loaded = lab._lazy.get()
-    prompt = lab._prompt(loaded.processor, AGE)
-    answers = answer_ids(lab, AGE)
-    assert max(len(a) for a in answers) > 1
-    for img in imgs:
-        enc = [lab._encode(loaded, img, prompt)]
-        cached = lab._forward_cached(loaded, enc, answers)[0]
-        rows = lab._forward_rows(loaded, enc, answers)[0]
-        assert cached == pytest.approx(rows, abs=1e-4)
 
 
 def test_cached_pass_matches_full_rows() -> None:
@@ -240,19 +209,13 @@ def build_tiny_idefics3(path: Path) -> None:
     grid = [f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)]
     specials = ["<fake_token_around_image>", "<image>", "<end_of_utterance>", "<global-img>"]
     tok = build_wordlevel_tokenizer(extra_special_tokens=[*specials, *grid])
-    text = tf.LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=4, num_key_value_heads=2, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
     config = tf.Idefics3Config(
-        text_config=text.to_dict(),
-        vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1,
-                       "num_attention_heads": 4, "image_size": 32, "patch_size": 8},
+        text_config=llama_text_config(tf, tok).to_dict(),
+        vision_config=TEST_VISION_CONFIG,
         scale_factor=2,
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         pad_token_id=tok.pad_token_id,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     tf.Idefics3ForConditionalGeneration(config).save_pretrained(path)
     image_processor = tf.Idefics3ImageProcessorPil(

@@ -1,22 +1,38 @@
 """Shared helpers for the torch-based backends: model references, devices, dtypes, lazy loading.
 
 Only the backends that need torch import this module, and it imports torch lazily itself.
+
+:class:`HFModelOptions` holds what every such backend is configured with (model, revision, device,
+dtype and, for batched ones, batch size) and the start of its identity;
+:func:`check_common_options` validates those options; :func:`loading_model` turns a failed
+``from_pretrained`` into a one-line :class:`~fairframe.errors.ModelLoadError`, and
+:func:`model_failures` any other model failure into a one-line
+:class:`~fairframe.errors.BackendError`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fairframe._deps import require
-from fairframe.errors import ConfigError, ModelLoadError
+from fairframe.errors import BackendError, ConfigError, FairframeError, ModelLoadError
+from fairframe.types import JSONValue
 
 __all__ = [
     "DTYPES",
+    "HFModelOptions",
     "LazyModel",
+    "check_common_options",
+    "dtype_kwarg",
+    "first_line",
+    "loading_model",
+    "model_failures",
     "model_revision",
     "quiet_hub_progress",
     "resolve_device",
@@ -107,8 +123,150 @@ def wrap_load_error(model: str, exc: BaseException) -> ModelLoadError:
         if offline and not Path(model).exists()
         else "check the model id or folder, and that it holds a complete checkpoint"
     )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ModelLoadError(f"cannot load model {model!r}: {first[:300]}; {hint}")
+    return ModelLoadError(f"cannot load model {model!r}: {first_line(exc)}; {hint}")
+
+
+@contextmanager
+def loading_model(model: str) -> Iterator[None]:
+    """Run ``from_pretrained`` calls; any failure but a Fairframe error becomes
+    :func:`wrap_load_error`'s one-line :class:`ModelLoadError` for ``model``."""
+    try:
+        yield
+    except FairframeError:
+        raise
+    except Exception as exc:
+        raise wrap_load_error(model, exc) from exc
+
+
+def first_line(exc: BaseException, empty: str | None = None) -> str:
+    """The first line of ``str(exc)`` (at most 300 characters); when the message is blank,
+    ``empty``, or the exception's class name when ``empty`` is ``None``."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0][:300]
+    return type(exc).__name__ if empty is None else empty
+
+
+@contextmanager
+def model_failures(who: str, model: str) -> Iterator[None]:
+    """Run model code; any failure but a Fairframe error becomes a one-line :class:`BackendError`,
+    ``"{who} {model!r} failed: {ExcType}: {first line of the message}"``."""
+    try:
+        yield
+    except FairframeError:
+        raise
+    except Exception as exc:
+        raise BackendError(
+            f"{who} {model!r} failed: {type(exc).__name__}: {first_line(exc, '')}"
+        ) from exc
+
+
+def dtype_kwarg(library: Any) -> str:
+    """Name of the precision argument of ``library``'s ``from_pretrained``: ``dtype`` or
+    ``torch_dtype``.
+
+    transformers takes ``dtype`` from 4.56. diffusers deprecated ``torch_dtype`` in favour of
+    ``dtype`` in the change that added ``utils.deprecation_utils._resolve_dtype``; older versions
+    only understand ``torch_dtype``.
+    """
+    if getattr(library, "__name__", "") == "diffusers":
+        utils = getattr(getattr(library, "utils", None), "deprecation_utils", None)
+        return "dtype" if hasattr(utils, "_resolve_dtype") else "torch_dtype"
+    try:
+        major, minor = (int(p) for p in str(library.__version__).split(".")[:2])
+    except ValueError:
+        return "dtype"
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def check_common_options(
+    model: object,
+    dtype: str,
+    batch_size: int | None = None,
+    *,
+    who: str | None = None,
+    missing_model: str = "",
+) -> None:
+    """Validate the options every torch backend takes, in this order: model, dtype, batch size.
+
+    Two message styles are kept, as users and tests know them:
+
+    * ``who=None``: an empty ``model`` raises ``missing_model``; the dtype message lists the
+      names sorted; ``batch_size`` must be ``>= 1``.
+    * ``who="CLIP labeler"`` (say): every message starts with ``"{who}: "``, a blank ``model`` or
+      a non-string is refused too, the dtype names are listed in :data:`DTYPES` order, and
+      ``batch_size`` must be an ``int`` (not a ``bool``).
+
+    ``batch_size=None`` skips the batch-size check (backends without batches).
+
+    Raises
+    ------
+    ConfigError
+        An option is invalid.
+    """
+    if who is None:
+        if not model:
+            raise ConfigError(missing_model)
+        if dtype not in DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        return
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"{who}: 'model' must be a hub id or a local folder")
+    if dtype not in DTYPES:
+        raise ConfigError(f"{who}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ConfigError(f"{who}: batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+class HFModelOptions:
+    """What every torch backend is configured with, and the start of its identity.
+
+    Subclasses validate with :func:`check_common_options`, then call this ``__init__``, which
+    stores ``model``, ``revision``, ``device``, ``dtype`` and, when ``batch_size`` is given,
+    ``batch_size`` and ``max_batch_size``.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        revision: str | None,
+        device: str,
+        dtype: str,
+        batch_size: int | None = None,
+    ) -> None:
+        self.model = model
+        self.revision = revision
+        self.device = device
+        self.dtype = dtype
+        if batch_size is not None:
+            self.batch_size = batch_size
+            #: Largest number of inputs a call should receive at once.
+            self.max_batch_size = batch_size
+
+    @cached_property
+    def _revision(self) -> str:
+        """The revision recorded in identities (computed once: it may hash a folder)."""
+        return model_revision(self.model, self.revision)
+
+    def base_identity(self, backend: str) -> dict[str, JSONValue]:
+        """``backend``, ``model``, ``revision`` and the canonical ``dtype``, in that order."""
+        return {
+            "backend": backend,
+            "model": self.model,
+            "revision": self._revision,
+            "dtype": DTYPES[self.dtype],
+        }
+
+    def _load_target(self) -> tuple[str, Any, str]:
+        """``(device, torch dtype, source)`` to load on: the resolved device, the dtype for it,
+        and what ``from_pretrained`` reads (``tiny://`` models are built first)."""
+        device = resolve_device(self.device)
+        return device, resolve_dtype(self.dtype, device), resolve_model(self.model)
 
 
 T = TypeVar("T")

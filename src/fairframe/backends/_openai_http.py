@@ -4,6 +4,8 @@ vLLM, Ollama, llama.cpp's server, LM Studio and hosted APIs all speak the same J
 dialect. :class:`OpenAIClient` sends one JSON request, retries what is worth retrying, and turns
 every failure into a one-line :class:`~fairframe.errors.EndpointError` that names the URL, what went
 wrong, and what to do about it. The API key never appears in a message, a URL or an identity.
+:class:`OpenAIBackend` is what the backends built on it share: the checked ``model``, the client,
+the start of the identity, and ``close`` / ``with``.
 
 Retry policy
 ------------
@@ -24,15 +26,17 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from fairframe.errors import ConfigError, EndpointError, EndpointStatusError
+from fairframe.types import JSONValue
 
 __all__ = [
     "EndpointStatusError",
+    "OpenAIBackend",
     "OpenAIClient",
     "chat_content",
     "redact_url",
@@ -433,3 +437,69 @@ class OpenAIClient:
                 "base_url points at an OpenAI-compatible API"
             )
         return data
+
+
+class OpenAIBackend:
+    """Base of the backends that talk to one OpenAI-compatible server through :class:`OpenAIClient`.
+
+    A subclass's ``__init__`` checks its own options, then calls :meth:`_init_backend` (checks
+    ``batch_size`` and ``model``) and :meth:`_connect` (builds the client, which checks the
+    connection options), in that order.
+    """
+
+    model: str
+    _client: OpenAIClient
+
+    def _init_backend(self, model: str, kind: str, batch_size: int | None = None) -> None:
+        """Check ``batch_size`` (when given) and ``model``; store ``model`` and ``max_batch_size``.
+
+        ``kind`` names the model in the message (``"chat model"``, ``"vision model"``, ``"model"``).
+        """
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if not model:
+            raise ConfigError(f"model must name the {kind} the server serves")
+        self.model = model
+        if batch_size is not None:
+            #: Largest batch a call should receive; up to this many requests run concurrently.
+            self.max_batch_size = int(batch_size)
+
+    def _connect(
+        self,
+        base_url: str,
+        api_key: str | None,
+        api_key_env: str,
+        timeout_s: float,
+        max_retries: int,
+        backoff_s: float,
+        headers: Mapping[str, str] | None,
+        /,
+    ) -> None:
+        """Create the client (arguments in the order the backends' constructors take them)."""
+        self._client = OpenAIClient(
+            base_url,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            headers=headers,
+        )
+
+    def base_identity(self, backend: str) -> dict[str, JSONValue]:
+        """``backend``, the credential-free ``base_url`` and ``model``, in that order."""
+        return {"backend": backend, "base_url": self._client.public_base_url, "model": self.model}
+
+    def _shown_url(self, path: str) -> str:
+        """The URL of ``path`` as messages show it (without credentials)."""
+        return redact_url(self._client.url(path))
+
+    def close(self) -> None:
+        """Close pooled HTTP connections."""
+        self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -29,16 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe._deps import require
 from fairframe.backends._hf import (
-    DTYPES,
+    HFModelOptions,
     LazyModel,
-    model_revision,
-    resolve_device,
-    resolve_dtype,
-    resolve_model,
-    wrap_load_error,
+    check_common_options,
+    dtype_kwarg,
+    loading_model,
+    model_failures,
 )
 from fairframe.backends.vlm_labeler import VLMLabeler, check_prompt_template, softmax_scores
-from fairframe.errors import BackendError, ConfigError, FairframeError, ModelLoadError
+from fairframe.errors import BackendError, ModelLoadError
 from fairframe.types import JSONValue, LabelQuestion, LabelResult
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ class _Loaded:
     pad_id: int
 
 
-class BlipVQALabeler:
+class BlipVQALabeler(HFModelOptions):
     """Answers multiple-choice questions about images with a BLIP VQA model, by answer ranking.
 
     Every outcome is scored by the answer decoder's log-likelihood (module docstring), and the
@@ -110,38 +109,27 @@ class BlipVQALabeler:
         length_normalize: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
-        if not model:
-            raise ConfigError(
-                "blip-vqa labeler needs a model: a hub id, a folder or tiny://blip-vqa"
-            )
-        if dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
-        self.max_batch_size = batch_size
+        check_common_options(
+            model,
+            dtype,
+            batch_size,
+            missing_model="blip-vqa labeler needs a model: a hub id, a folder or tiny://blip-vqa",
+        )
+        super().__init__(
+            model=model, revision=revision, device=device, dtype=dtype, batch_size=batch_size
+        )
         self.prompt_template = check_prompt_template(
             DEFAULT_QUESTION_TEMPLATE if prompt_template is None else prompt_template
         )
         self.length_normalize = length_normalize
         self.trust_remote_code = trust_remote_code
         self._lazy: LazyModel[_Loaded | VLMLabeler] = LazyModel(self._load)
-        self._revision: str | None = None
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, model, revision, dtype, question template and scoring mode."""
-        if self._revision is None:
-            self._revision = model_revision(self.model, self.revision)
         return {
-            "backend": "blip-vqa",
-            "model": self.model,
-            "revision": self._revision,
-            "dtype": DTYPES[self.dtype],
+            **self.base_identity("blip-vqa"),
             "template": self.prompt_template,
             "length_normalize": self.length_normalize,
         }
@@ -150,14 +138,10 @@ class BlipVQALabeler:
     def _load(self) -> _Loaded | VLMLabeler:
         transformers = require("transformers", "the blip-vqa labeler")
         require("torch", "the blip-vqa labeler")
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        source = resolve_model(self.model)
+        device, dtype, source = self._load_target()
         options = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        try:
+        with loading_model(self.model):
             config = transformers.AutoConfig.from_pretrained(source, **options)
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         model_type = getattr(config, "model_type", "")
         if model_type in _CAUSAL_BLIP_TYPES:
             return VLMLabeler(
@@ -177,13 +161,11 @@ class BlipVQALabeler:
                 f"({', '.join(architectures)}), not BLIP VQA; use a BlipForQuestionAnswering "
                 "checkpoint such as Salesforce/blip-vqa-base, or the 'vlm' labeler"
             )
-        try:
+        with loading_model(self.model):
             processor = transformers.AutoProcessor.from_pretrained(source, **options)
             model = transformers.BlipForQuestionAnswering.from_pretrained(
-                source, dtype=dtype, **options
+                source, **options, **{dtype_kwarg(transformers): dtype}
             )
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         model.to(device).eval()
         text = model.config.text_config
         pad_id = text.pad_token_id if text.pad_token_id is not None else 0
@@ -213,10 +195,10 @@ class BlipVQALabeler:
         loaded = self._lazy.get()
         if isinstance(loaded, VLMLabeler):
             return loaded.label(images, question)
-        try:
+        results: list[LabelResult] = []
+        with model_failures("blip-vqa labeler", self.model):
             answers = [self._answer_ids(loaded, o) for o in question.outcomes]
             text = self.question_text(question)
-            results: list[LabelResult] = []
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 for loglik in self._loglik(loaded, chunk, text, answers):
@@ -225,13 +207,6 @@ class BlipVQALabeler:
                         for ll, ids in zip(loglik, answers, strict=True)
                     ]
                     results.append(softmax_scores(question.outcomes, scores))
-        except FairframeError:
-            raise
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            raise BackendError(
-                f"blip-vqa labeler {self.model!r} failed: {type(exc).__name__}: {first}"
-            ) from exc
         return results
 
     @staticmethod

@@ -15,18 +15,16 @@ import re
 import string
 import threading
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fairframe._deps import require
 from fairframe.backends._hf import (
-    DTYPES,
+    HFModelOptions,
     LazyModel,
-    model_revision,
-    resolve_device,
-    resolve_dtype,
-    resolve_model,
-    wrap_load_error,
+    check_common_options,
+    dtype_kwarg,
+    first_line,
+    loading_model,
 )
 from fairframe.errors import BackendError, ConfigError, FairframeError
 from fairframe.images import to_rgb
@@ -69,7 +67,7 @@ def _fill(prompt: str, **values: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
 
-class CLIPLabeler:
+class CLIPLabeler(HFModelOptions):
     """Answer multiple-choice questions by zero-shot CLIP classification.
 
     The outcomes are the question's choices plus :data:`~fairframe.types.UNKNOWN`, which is scored
@@ -115,6 +113,9 @@ class CLIPLabeler:
     {'man': 0.41, 'woman': 0.38, 'unknown': 0.21}
     """
 
+    #: Largest number of images :meth:`label` should receive at once.
+    max_batch_size: int
+
     def __init__(
         self,
         *,
@@ -127,48 +128,28 @@ class CLIPLabeler:
         unknown_prompts: Sequence[str] = ("a photo with no {refer_to}.",),
         temperature: float | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigError("CLIP labeler: 'model' must be a hub id or a local folder")
-        if dtype not in DTYPES:
-            raise ConfigError(
-                f"CLIP labeler: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}"
-            )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(
-                f"CLIP labeler: batch_size must be an integer >= 1, got {batch_size!r}"
-            )
+        check_common_options(model, dtype, batch_size, who="CLIP labeler")
         _check_prompts("templates", templates, {"choice", "refer_to"}, "choice")
         _check_prompts("unknown_prompts", unknown_prompts, {"refer_to"}, None)
         if temperature is not None and not (
             isinstance(temperature, int | float) and 0 < temperature < float("inf")
         ):
             raise ConfigError(f"CLIP labeler: temperature must be > 0 or None, got {temperature!r}")
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
+        super().__init__(
+            model=model, revision=revision, device=device, dtype=dtype, batch_size=batch_size
+        )
         self.templates = tuple(templates)
         self.unknown_prompts = tuple(unknown_prompts)
         self.temperature = None if temperature is None else float(temperature)
-        #: Largest number of images :meth:`label` should receive at once.
-        self.max_batch_size = batch_size
         self._loaded: LazyModel[tuple[Any, Any, str]] = LazyModel(self._load)
         self._text_cache: dict[tuple[tuple[str, ...], str], Any] = {}
         self._cache_lock = threading.Lock()
 
     # -- identity ---------------------------------------------------------------------------
-    @cached_property
-    def _revision(self) -> str:
-        return model_revision(self.model, self.revision)
-
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, model, revision, dtype, prompts and temperature."""
         return {
-            "backend": "clip",
-            "model": self.model,
-            "revision": self._revision,
-            "dtype": DTYPES[self.dtype],
+            **self.base_identity("clip"),
             "templates": list(self.templates),
             "unknown_prompts": list(self.unknown_prompts),
             "temperature": self.temperature,
@@ -178,27 +159,21 @@ class CLIPLabeler:
     def _load(self) -> tuple[Any, Any, str]:
         require("torch", _PURPOSE)
         transformers = require("transformers", _PURPOSE)
-        device = resolve_device(self.device)
-        torch_dtype = resolve_dtype(self.dtype, device)
-        source = resolve_model(self.model)
+        device, torch_dtype, source = self._load_target()
         kwargs: dict[str, Any] = {}
         if self.revision:
             kwargs["revision"] = self.revision
-        try:
+        with loading_model(self.model):
             model = transformers.CLIPModel.from_pretrained(
-                source, **kwargs, **{_dtype_kwarg(transformers): torch_dtype}
+                source, **kwargs, **{dtype_kwarg(transformers): torch_dtype}
             )
             processor = transformers.CLIPProcessor.from_pretrained(source, **kwargs)
-        except FairframeError:
-            raise
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         try:
             model = model.to(device)
             model.eval()
         except Exception as exc:
             raise BackendError(
-                f"cannot move CLIP model {self.model!r} to {device}: {_first_line(exc)}"
+                f"cannot move CLIP model {self.model!r} to {device}: {first_line(exc)}"
             ) from exc
         return model, processor, device
 
@@ -276,7 +251,7 @@ class CLIPLabeler:
             raise
         except Exception as exc:
             raise BackendError(
-                f"CLIP labelling failed with {self.model!r}: {_first_line(exc)}"
+                f"CLIP labelling failed with {self.model!r}: {first_line(exc)}"
             ) from exc
         return results
 
@@ -291,18 +266,3 @@ def _features(out: Any) -> Any:
 
 def _normalise(torch: Any, x: Any) -> Any:
     return torch.nn.functional.normalize(x, dim=-1)
-
-
-def _dtype_kwarg(transformers: Any) -> str:
-    """``from_pretrained``'s precision argument: ``dtype`` from transformers 4.56, else
-    ``torch_dtype``."""
-    try:
-        major, minor = (int(p) for p in str(transformers.__version__).split(".")[:2])
-    except ValueError:
-        return "dtype"
-    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import Any
 
 from fairframe._deps import require
 from fairframe.backends._hf import (
-    DTYPES,
+    HFModelOptions,
     LazyModel,
-    model_revision,
+    check_common_options,
+    dtype_kwarg,
+    first_line,
+    loading_model,
     quiet_hub_progress,
     resolve_device,
     resolve_dtype,
     resolve_model,
-    wrap_load_error,
 )
 from fairframe.errors import BackendError, ConfigError, FairframeError
 from fairframe.images import to_rgb
@@ -34,7 +35,7 @@ _PURPOSE = "the diffusers generator"
 _BatchKey = tuple[str | None, int | None, int | None, float | None, int | None]
 
 
-class DiffusersGenerator:
+class DiffusersGenerator(HFModelOptions):
     """Generate images with a diffusers text-to-image pipeline, one seed per image.
 
     Requests that share ``negative_prompt``, ``height``, ``width``, ``guidance_scale`` and
@@ -86,6 +87,9 @@ class DiffusersGenerator:
     >>> [img] = gen.generate([GenerationRequest("a photo of a doctor", seed=0)])  # doctest: +SKIP
     """
 
+    #: Largest number of requests :meth:`generate` should receive at once.
+    max_batch_size: int
+
     def __init__(
         self,
         *,
@@ -100,16 +104,7 @@ class DiffusersGenerator:
         local_files_only: bool = False,
         enable_cpu_offload: bool = False,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigError("diffusers generator: 'model' must be a hub id or a local folder")
-        if dtype not in DTYPES:
-            raise ConfigError(
-                f"diffusers generator: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}"
-            )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(
-                f"diffusers generator: batch_size must be an integer >= 1, got {batch_size!r}"
-            )
+        check_common_options(model, dtype, batch_size, who="diffusers generator")
         if pipeline != "auto" and not pipeline.isidentifier():
             raise ConfigError(
                 f"diffusers generator: pipeline {pipeline!r} is not a class name; use 'auto' or a "
@@ -120,33 +115,22 @@ class DiffusersGenerator:
                 f"diffusers generator: scheduler {scheduler!r} is not a class name; use a "
                 "diffusers scheduler class such as 'EulerDiscreteScheduler'"
             )
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
+        super().__init__(
+            model=model, revision=revision, device=device, dtype=dtype, batch_size=batch_size
+        )
         self.pipeline = pipeline
         self.scheduler = scheduler
         self.variant = variant
         self.local_files_only = local_files_only
         self.enable_cpu_offload = enable_cpu_offload
-        #: Largest number of requests :meth:`generate` should receive at once.
-        self.max_batch_size = batch_size
         self._pipe: LazyModel[Any] = LazyModel(self._load)
         self._call_lock = threading.Lock()  # pipelines keep per-call state (scheduler timesteps)
 
     # -- identity ---------------------------------------------------------------------------
-    @cached_property
-    def _revision(self) -> str:
-        return model_revision(self.model, self.revision)
-
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, model, revision, dtype, pipeline class, scheduler and weight variant."""
         return {
-            "backend": "diffusers",
-            "model": self.model,
-            "revision": self._revision,
-            "dtype": DTYPES[self.dtype],
+            **self.base_identity("diffusers"),
             "pipeline": self.pipeline,
             "scheduler": self.scheduler,
             "variant": self.variant,
@@ -162,7 +146,7 @@ class DiffusersGenerator:
         scheduler_cls = self._scheduler_class(diffusers) if self.scheduler else None
         source = resolve_model(self.model)
         kwargs: dict[str, Any] = {
-            _dtype_kwarg(diffusers): torch_dtype,
+            dtype_kwarg(diffusers): torch_dtype,
             "local_files_only": self.local_files_only,
         }
         if self.revision:
@@ -170,12 +154,8 @@ class DiffusersGenerator:
         if self.variant:
             kwargs["variant"] = self.variant
         quiet_hub_progress()
-        try:
+        with loading_model(self.model):
             pipe = pipeline_cls.from_pretrained(source, **kwargs)
-        except FairframeError:
-            raise
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         try:
             if scheduler_cls is not None:
                 pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
@@ -186,7 +166,7 @@ class DiffusersGenerator:
             pipe.set_progress_bar_config(disable=True)
         except Exception as exc:
             raise BackendError(
-                f"cannot prepare diffusers pipeline {self.model!r} on {device}: {_first_line(exc)}"
+                f"cannot prepare diffusers pipeline {self.model!r} on {device}: {first_line(exc)}"
             ) from exc
         return pipe
 
@@ -280,19 +260,6 @@ class DiffusersGenerator:
             raise
         except Exception as exc:
             raise BackendError(
-                f"diffusers generation failed with {self.model!r}: {_first_line(exc)}"
+                f"diffusers generation failed with {self.model!r}: {first_line(exc)}"
             ) from exc
         return list(result.images)
-
-
-def _dtype_kwarg(diffusers: Any) -> str:
-    """Name of the precision argument of ``from_pretrained``: ``dtype`` or ``torch_dtype``."""
-    # diffusers deprecated ``torch_dtype`` in favour of ``dtype`` in the change that added this
-    # helper; older versions only understand ``torch_dtype``.
-    utils = getattr(getattr(diffusers, "utils", None), "deprecation_utils", None)
-    return "dtype" if hasattr(utils, "_resolve_dtype") else "torch_dtype"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fairframe.backends._openai_http import OpenAIClient, chat_content, redact_url
-from fairframe.errors import ConfigError
+from fairframe.backends._openai_http import OpenAIBackend, chat_content
 from fairframe.types import ChatMessage, JSONValue
 
 __all__ = ["OpenAIChatLLM"]
@@ -14,7 +13,7 @@ __all__ = ["OpenAIChatLLM"]
 _PATH = "chat/completions"
 
 
-class OpenAIChatLLM:
+class OpenAIChatLLM(OpenAIBackend):
     """A chat model behind an OpenAI-compatible API (OpenAI, vLLM, Ollama, llama.cpp, LM Studio).
 
     :meth:`chat` sends ``model``, ``messages``, ``temperature``, ``max_tokens`` and ``seed`` (plus
@@ -53,38 +52,13 @@ class OpenAIChatLLM:
         backoff_s: float = 0.5,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if not model:
-            raise ConfigError("model must name the chat model the server serves")
-        self.model = model
+        self._init_backend(model, "chat model")
         self.json_mode = bool(json_mode)
-        self._client = OpenAIClient(
-            base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            backoff_s=backoff_s,
-            headers=headers,
-        )
+        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
 
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, server, model and JSON mode (never the key)."""
-        return {
-            "backend": "openai-chat",
-            "base_url": self._client.public_base_url,
-            "model": self.model,
-            "json_mode": self.json_mode,
-        }
-
-    def close(self) -> None:
-        """Close pooled HTTP connections."""
-        self._client.close()
-
-    def __enter__(self) -> OpenAIChatLLM:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return {**self.base_identity("openai-chat"), "json_mode": self.json_mode}
 
     def chat(
         self,
@@ -111,4 +85,4 @@ class OpenAIChatLLM:
         if self.json_mode:
             body["response_format"] = {"type": "json_object"}
         data = self._client.post_json(_PATH, body)
-        return chat_content(data, redact_url(self._client.url(_PATH)))
+        return chat_content(data, self._shown_url(_PATH))

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from fairframe.backends._openai_http import OpenAIClient, redact_url, require_field
+from fairframe.backends._openai_http import OpenAIBackend, redact_url, require_field
 from fairframe.errors import ConfigError, EndpointError, InputDataError
 from fairframe.images import load_image
 from fairframe.types import GeneratedImage, GenerationRequest, JSONValue
@@ -19,7 +19,7 @@ __all__ = ["OpenAIImagesGenerator"]
 _PATH = "images/generations"
 
 
-class OpenAIImagesGenerator:
+class OpenAIImagesGenerator(OpenAIBackend):
     """Generate images with an OpenAI-compatible images API (OpenAI, LocalAI, vLLM-omni, ...).
 
     Each :class:`~fairframe.types.GenerationRequest` becomes one
@@ -84,49 +84,24 @@ class OpenAIImagesGenerator:
     ) -> None:
         if len(size_default) != 2 or not all(isinstance(v, int) and v >= 8 for v in size_default):
             raise ConfigError(f"size_default must be (width, height) >= 8, got {size_default!r}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if not model:
-            raise ConfigError("model must name the model the server serves")
-        self.model = model
+        self._init_backend(model, "model", batch_size)
         self.size_default = (int(size_default[0]), int(size_default[1]))
         self.quality = quality
         self.style = style
         self.send_extra_params = bool(send_extra_params)
         self.deterministic = bool(deterministic)
-        self.max_batch_size = int(batch_size)
-        self._client = OpenAIClient(
-            base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            backoff_s=backoff_s,
-            headers=headers,
-        )
+        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
 
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, server, model and every option that changes the images (never the key)."""
         return {
-            "backend": "openai-images",
-            "base_url": self._client.public_base_url,
-            "model": self.model,
+            **self.base_identity("openai-images"),
             "quality": self.quality,
             "style": self.style,
             "size_default": list(self.size_default),
             "send_extra_params": self.send_extra_params,
             "deterministic": self.deterministic,
         }
-
-    def close(self) -> None:
-        """Close pooled HTTP connections."""
-        self._client.close()
-
-    def __enter__(self) -> OpenAIImagesGenerator:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body sent for ``request``."""
@@ -169,7 +144,7 @@ class OpenAIImagesGenerator:
             return list(pool.map(self._generate_one, requests))
 
     def _generate_one(self, request: GenerationRequest) -> GeneratedImage:
-        url = redact_url(self._client.url(_PATH))
+        url = self._shown_url(_PATH)
         data = self._client.post_json(_PATH, self.payload(request))
         item = require_field(data, ("data", 0), url)
         if not isinstance(item, dict):

@@ -18,12 +18,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from fairframe.backends._openai_http import (
-    EndpointStatusError,
-    OpenAIClient,
-    chat_content,
-    redact_url,
-)
+from fairframe.backends._openai_http import EndpointStatusError, OpenAIBackend, chat_content
 from fairframe.errors import ConfigError
 from fairframe.images import to_png_bytes, to_rgb
 from fairframe.types import UNKNOWN, JSONValue, LabelQuestion, LabelResult
@@ -218,7 +213,7 @@ def logprob_distribution(
 
 
 # -- the labeler ---------------------------------------------------------------------------------
-class OpenAIVisionLabeler:
+class OpenAIVisionLabeler(OpenAIBackend):
     """Label images by asking a vision chat model (GPT-4o, vLLM/Ollama/llama.cpp VLMs...).
 
     Each image is sent as its own ``POST {base_url}/chat/completions``: one user message holding
@@ -294,50 +289,25 @@ class OpenAIVisionLabeler:
             raise ConfigError(f"prompt_template must contain {' and '.join(missing)}")
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if not model:
-            raise ConfigError("model must name the vision model the server serves")
-        self.model = model
+        self._init_backend(model, "vision model", batch_size)
         self.abstain_threshold = float(abstain_threshold)
         self.use_logprobs = bool(use_logprobs)
         self.prompt_template = prompt_template
         self.max_tokens = int(max_tokens)
-        self.max_batch_size = int(batch_size)
-        self._client = OpenAIClient(
-            base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            backoff_s=backoff_s,
-            headers=headers,
-        )
+        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
         self._logprobs_available = self.use_logprobs
         self._flag_lock = threading.Lock()
 
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, server, model, prompt and mapping options (never the key)."""
         return {
-            "backend": "openai-vision",
-            "base_url": self._client.public_base_url,
-            "model": self.model,
+            **self.base_identity("openai-vision"),
             "prompt_template": self.prompt_template,
             "abstain_threshold": self.abstain_threshold,
             "use_logprobs": self.use_logprobs,
             "max_tokens": self.max_tokens,
             "mapping_version": MAPPING_VERSION,
         }
-
-    def close(self) -> None:
-        """Close pooled HTTP connections."""
-        self._client.close()
-
-    def __enter__(self) -> OpenAIVisionLabeler:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def prompt(self, question: LabelQuestion) -> str:
         """The text sent with each image for ``question``."""
@@ -401,7 +371,7 @@ class OpenAIVisionLabeler:
             self._logprobs_available = False
 
     def _label_one(self, image: Image.Image, question: LabelQuestion) -> LabelResult:
-        url = redact_url(self._client.url(_PATH))
+        url = self._shown_url(_PATH)
         data, asked = self._post(image, question)
         answer = chat_content(data, url, refusal_ok=True)
         outcomes = question.outcomes

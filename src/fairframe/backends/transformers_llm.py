@@ -26,15 +26,14 @@ from typing import Any
 
 from fairframe._deps import require
 from fairframe.backends._hf import (
-    DTYPES,
+    HFModelOptions,
     LazyModel,
-    model_revision,
-    resolve_device,
-    resolve_dtype,
-    resolve_model,
-    wrap_load_error,
+    check_common_options,
+    dtype_kwarg,
+    loading_model,
+    model_failures,
 )
-from fairframe.errors import BackendError, ConfigError, FairframeError
+from fairframe.errors import ConfigError
 from fairframe.types import ChatMessage, JSONValue
 
 __all__ = ["PLAIN_CHAT_FORMAT", "TransformersLLM"]
@@ -71,7 +70,7 @@ def _fold_system(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
     return out
 
 
-class TransformersLLM:
+class TransformersLLM(HFModelOptions):
     """A chat model run locally with transformers (``AutoModelForCausalLM`` + ``AutoTokenizer``).
 
     Weights load on the first :meth:`chat` call (once, thread-safely). The module docstring
@@ -108,45 +107,31 @@ class TransformersLLM:
         dtype: str = "float32",
         trust_remote_code: bool = False,
     ) -> None:
-        if not model:
-            raise ConfigError(
+        check_common_options(
+            model,
+            dtype,
+            missing_model=(
                 "transformers llm needs a model: a hub id, a local folder or tiny://causal-lm"
-            )
-        if dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.dtype = dtype
+            ),
+        )
+        super().__init__(model=model, revision=revision, device=device, dtype=dtype)
         self.trust_remote_code = trust_remote_code
         self._lazy: LazyModel[_Loaded] = LazyModel(self._load)
-        self._revision: str | None = None
 
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, model, revision and dtype."""
-        if self._revision is None:
-            self._revision = model_revision(self.model, self.revision)
-        return {
-            "backend": "transformers",
-            "model": self.model,
-            "revision": self._revision,
-            "dtype": DTYPES[self.dtype],
-        }
+        return self.base_identity("transformers")
 
     def _load(self) -> _Loaded:
         transformers = require("transformers", "the transformers llm")
         require("torch", "the transformers llm")
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        source = resolve_model(self.model)
+        device, dtype, source = self._load_target()
         options = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        try:
+        with loading_model(self.model):
             tokenizer = transformers.AutoTokenizer.from_pretrained(source, **options)
             model = transformers.AutoModelForCausalLM.from_pretrained(
-                source, dtype=dtype, **options
+                source, **options, **{dtype_kwarg(transformers): dtype}
             )
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         model.to(device).eval()
         return _Loaded(model, tokenizer, device)
 
@@ -192,15 +177,8 @@ class TransformersLLM:
         if not messages:
             raise ConfigError("chat needs at least one message")
         loaded = self._lazy.get()
-        try:
+        with model_failures("transformers llm", self.model):
             return self._generate(loaded, self.prompt(messages), temperature, max_tokens, seed)
-        except FairframeError:
-            raise
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            raise BackendError(
-                f"transformers llm {self.model!r} failed: {type(exc).__name__}: {first}"
-            ) from exc
 
     def _generate(
         self, loaded: _Loaded, prompt: str, temperature: float, max_tokens: int, seed: int

@@ -33,15 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe._deps import require
 from fairframe.backends._hf import (
-    DTYPES,
+    HFModelOptions,
     LazyModel,
-    model_revision,
-    resolve_device,
-    resolve_dtype,
-    resolve_model,
-    wrap_load_error,
+    check_common_options,
+    dtype_kwarg,
+    loading_model,
+    model_failures,
 )
-from fairframe.errors import BackendError, ConfigError, FairframeError, ModelLoadError
+from fairframe.errors import BackendError, ConfigError, ModelLoadError
 from fairframe.types import JSONValue, LabelQuestion, LabelResult
 
 if TYPE_CHECKING:
@@ -108,7 +107,7 @@ class _Loaded:
     keeps_logits: bool
 
 
-class VLMLabeler:
+class VLMLabeler(HFModelOptions):
     """Answers multiple-choice questions about images with an image-text-to-text model.
 
     Each outcome (every choice and ``"unknown"``) is scored by the model's log-likelihood of
@@ -164,36 +163,27 @@ class VLMLabeler:
         length_normalize: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
-        if not model:
-            raise ConfigError("vlm labeler needs a model: a hub id, a local folder or tiny://llava")
-        if dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(DTYPES))}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.model = model
-        self.revision = revision
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
-        self.max_batch_size = batch_size
+        check_common_options(
+            model,
+            dtype,
+            batch_size,
+            missing_model="vlm labeler needs a model: a hub id, a local folder or tiny://llava",
+        )
+        super().__init__(
+            model=model, revision=revision, device=device, dtype=dtype, batch_size=batch_size
+        )
         self.prompt_template = check_prompt_template(
             DEFAULT_PROMPT_TEMPLATE if prompt_template is None else prompt_template
         )
         self.length_normalize = length_normalize
         self.trust_remote_code = trust_remote_code
         self._lazy: LazyModel[_Loaded] = LazyModel(self._load)
-        self._revision: str | None = None
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, model, revision, dtype, instruction template and scoring mode."""
-        if self._revision is None:
-            self._revision = model_revision(self.model, self.revision)
         return {
-            "backend": "vlm",
-            "model": self.model,
-            "revision": self._revision,
-            "dtype": DTYPES[self.dtype],
+            **self.base_identity("vlm"),
             "template": self.prompt_template,
             "length_normalize": self.length_normalize,
         }
@@ -202,21 +192,13 @@ class VLMLabeler:
     def _load(self) -> _Loaded:
         transformers = require("transformers", "the vlm labeler")
         require("torch", "the vlm labeler")
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        source = resolve_model(self.model)
-        try:
-            processor = transformers.AutoProcessor.from_pretrained(
-                source, revision=self.revision, trust_remote_code=self.trust_remote_code
-            )
+        device, dtype, source = self._load_target()
+        options = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        with loading_model(self.model):
+            processor = transformers.AutoProcessor.from_pretrained(source, **options)
             model = transformers.AutoModelForImageTextToText.from_pretrained(
-                source,
-                revision=self.revision,
-                dtype=dtype,
-                trust_remote_code=self.trust_remote_code,
+                source, **options, **{dtype_kwarg(transformers): dtype}
             )
-        except Exception as exc:
-            raise wrap_load_error(self.model, exc) from exc
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is None:
             raise BackendError(
@@ -276,10 +258,10 @@ class VLMLabeler:
         if not images:
             return []
         loaded = self._lazy.get()
-        try:
+        results: list[LabelResult] = []
+        with model_failures("vlm labeler", self.model):
             prompt = self._prompt(loaded.processor, question)
             answers = [self._answer_ids(loaded.tokenizer, prompt, o) for o in question.outcomes]
-            results: list[LabelResult] = []
             for start in range(0, len(images), self.batch_size):
                 chunk = images[start : start + self.batch_size]
                 for loglik in self._loglik(loaded, chunk, prompt, answers):
@@ -288,13 +270,6 @@ class VLMLabeler:
                         for ll, ids in zip(loglik, answers, strict=True)
                     ]
                     results.append(softmax_scores(question.outcomes, scores))
-        except FairframeError:
-            raise
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            raise BackendError(
-                f"vlm labeler {self.model!r} failed: {type(exc).__name__}: {first}"
-            ) from exc
         return results
 
     def _encode(self, loaded: _Loaded, image: Image.Image, prompt: str) -> dict[str, Any]:

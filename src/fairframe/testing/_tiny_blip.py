@@ -12,8 +12,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from fairframe._deps import require
-from fairframe.testing._tiny_tokenizers import scrub_saved_configs
+from fairframe.testing._tiny_common import (
+    TINY_TOWER,
+    pil_image_processor,
+    require_tiny,
+    save_tiny,
+    seeded,
+)
 from fairframe.testing._tiny_wordlevel import TINY_VOCAB_WORDS
 
 __all__ = ["BERT_SPECIAL_TOKENS", "build_tiny_blip_vqa"]
@@ -26,8 +31,7 @@ _IMAGE_SIZE = 32
 
 def build_tiny_blip_vqa(path: Path) -> None:
     """Write a tiny random BLIP VQA model and its processor to ``path`` (seeded, deterministic)."""
-    torch = require("torch", "tiny test models")
-    transformers = require("transformers", "tiny test models")
+    torch, transformers = require_tiny("torch", "transformers")
 
     words = list(dict.fromkeys([*BERT_SPECIAL_TOKENS, *TINY_VOCAB_WORDS]))
     with tempfile.TemporaryDirectory(prefix="fairframe-blip-vocab-") as vocab_dir:
@@ -38,10 +42,7 @@ def build_tiny_blip_vqa(path: Path) -> None:
     config = transformers.BlipConfig(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **TINY_TOWER,
             "max_position_embeddings": 64,
             "encoder_hidden_size": 32,
             "bos_token_id": cls,
@@ -50,10 +51,7 @@ def build_tiny_blip_vqa(path: Path) -> None:
             "eos_token_id": sep,
         },
         vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **TINY_TOWER,
             "image_size": _IMAGE_SIZE,
             "patch_size": 8,
             # the default (1e-10) makes a random vision tower ignore its input
@@ -61,17 +59,10 @@ def build_tiny_blip_vqa(path: Path) -> None:
         },
         projection_dim=32,
     )
-    torch.manual_seed(0)
-    model = transformers.BlipForQuestionAnswering(config)
-    # transformers >= 5 names the PIL-based processor ``BlipImageProcessorPil``; using it directly
-    # avoids the fallback notice when torchvision is absent.
-    image_processor_cls = getattr(
-        transformers, "BlipImageProcessorPil", transformers.BlipImageProcessor
-    )
+    model = seeded(torch, transformers.BlipForQuestionAnswering, config)
+    image_processor_cls = pil_image_processor(transformers, "Blip")
     processor = transformers.BlipProcessor(
         image_processor=image_processor_cls(size={"height": _IMAGE_SIZE, "width": _IMAGE_SIZE}),
         tokenizer=tokenizer,
     )
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    scrub_saved_configs(path)
+    save_tiny(path, model, processor)

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fairframe._deps import require
-from fairframe.testing._tiny_tokenizers import scrub_saved_configs
+from fairframe.testing._tiny_common import (
+    TINY_TOWER,
+    pil_image_processor,
+    require_tiny,
+    save_tiny,
+    seeded,
+    tiny_llama_config,
+)
 from fairframe.testing._tiny_wordlevel import CHAT_TEMPLATE, IMAGE_TOKEN, build_wordlevel_tokenizer
 
 __all__ = ["build_tiny_llava"]
@@ -23,33 +29,15 @@ _PATCH_SIZE = 8
 
 def build_tiny_llava(path: Path) -> None:
     """Write a tiny random LLaVA model and its processor to ``path`` (seeded, deterministic)."""
-    torch = require("torch", "tiny test models")
-    transformers = require("transformers", "tiny test models")
+    torch, transformers = require_tiny("torch", "transformers")
 
     tokenizer = build_wordlevel_tokenizer(extra_special_tokens=[IMAGE_TOKEN])
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
 
     vision = transformers.CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=_IMAGE_SIZE,
-        patch_size=_PATCH_SIZE,
-        projection_dim=32,
+        **TINY_TOWER, image_size=_IMAGE_SIZE, patch_size=_PATCH_SIZE, projection_dim=32
     )
-    text = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    text = tiny_llama_config(transformers, tokenizer, max_position_embeddings=256)
     config = transformers.LlavaConfig(
         vision_config=vision,
         text_config=text,
@@ -58,16 +46,10 @@ def build_tiny_llava(path: Path) -> None:
         vision_feature_layer=-2,
         projector_hidden_act="gelu",
     )
-    torch.manual_seed(0)
-    model = transformers.LlavaForConditionalGeneration(config)
+    model = seeded(torch, transformers.LlavaForConditionalGeneration, config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
-    # transformers >= 5 names the PIL-based processor ``CLIPImageProcessorPil``; using it directly
-    # avoids the fallback notice when torchvision is absent.
-    image_processor_cls = getattr(
-        transformers, "CLIPImageProcessorPil", transformers.CLIPImageProcessor
-    )
-    image_processor = image_processor_cls(
+    image_processor = pil_image_processor(transformers, "CLIP")(
         size={"shortest_edge": _IMAGE_SIZE},
         crop_size={"height": _IMAGE_SIZE, "width": _IMAGE_SIZE},
     )
@@ -80,6 +62,4 @@ def build_tiny_llava(path: Path) -> None:
         chat_template=CHAT_TEMPLATE,
         image_token=IMAGE_TOKEN,
     )
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
-    scrub_saved_configs(path)
+    save_tiny(path, model, processor)

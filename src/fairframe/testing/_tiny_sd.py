@@ -3,11 +3,10 @@ parameters (32x32 images, 4x16x16 latents), built from configs with a fixed seed
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from fairframe._deps import require
-from fairframe.testing._tiny_tokenizers import scrub_saved_configs, write_clip_bpe_tokenizer
+from fairframe.testing._tiny_common import SEED, TINY_TOWER, require_tiny, save_tiny
+from fairframe.testing._tiny_tokenizers import load_clip_bpe_tokenizer
 
 __all__ = ["build_tiny_stable_diffusion"]
 
@@ -26,22 +25,15 @@ def build_tiny_stable_diffusion(path: Path) -> None:
     path:
         Target folder; created if missing.
     """
-    torch = require("torch", "tiny test models")
-    diffusers = require("diffusers", "tiny test models")
-    transformers = require("transformers", "tiny test models")
+    torch, diffusers, transformers = require_tiny("torch", "diffusers", "transformers")
+    tokenizer = load_clip_bpe_tokenizer(transformers, MAX_LENGTH)
 
-    with tempfile.TemporaryDirectory(prefix="fairframe-tok-") as tok_dir:
-        write_clip_bpe_tokenizer(Path(tok_dir), model_max_length=MAX_LENGTH)
-        tokenizer = transformers.CLIPTokenizer.from_pretrained(tok_dir)
-
-    torch.manual_seed(0)
+    # one seed for all three random models, built in this order
+    torch.manual_seed(SEED)
     text_encoder = transformers.CLIPTextModel(
         transformers.CLIPTextConfig(
             vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
+            **TINY_TOWER,
             max_position_embeddings=MAX_LENGTH,
             projection_dim=32,
             bos_token_id=tokenizer.bos_token_id,
@@ -87,5 +79,4 @@ def build_tiny_stable_diffusion(path: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(str(path), safe_serialization=True)
-    scrub_saved_configs(path)
+    save_tiny(path, pipe, safe_serialization=True)

@@ -9,11 +9,18 @@ with the end-of-word suffix ``</w>``, one entry per merge result, then ``<|start
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
-__all__ = ["TINY_WORDS", "scrub_saved_configs", "write_clip_bpe_tokenizer"]
+__all__ = [
+    "TINY_WORDS",
+    "load_clip_bpe_tokenizer",
+    "scrub_saved_configs",
+    "write_clip_bpe_tokenizer",
+]
 
 #: Words that get whole-word merges (prompt and labeler-template vocabulary).
 TINY_WORDS: tuple[str, ...] = (
@@ -122,6 +129,14 @@ def write_clip_bpe_tokenizer(
     }
     text = json.dumps(config, indent=2) + "\n"
     (path / "tokenizer_config.json").write_text(text, encoding="utf-8")
+
+
+def load_clip_bpe_tokenizer(transformers: Any, model_max_length: int) -> Any:
+    """A ``transformers.CLIPTokenizer`` over :func:`write_clip_bpe_tokenizer`'s files (written to a
+    temporary folder, removed again)."""
+    with tempfile.TemporaryDirectory(prefix="fairframe-tok-") as tok_dir:
+        write_clip_bpe_tokenizer(Path(tok_dir), model_max_length=model_max_length)
+        return transformers.CLIPTokenizer.from_pretrained(tok_dir)
 
 
 #: Keys ``save_pretrained`` records about how the files were loaded, not what they contain.
