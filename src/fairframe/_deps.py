@@ -17,6 +17,10 @@ EXTRAS: dict[str, str] = {
     "accelerate": "hf",
     "safetensors": "hf",
     "tokenizers": "hf",
+    "cv2": "measure",
+    "skimage": "measure",
+    "nudenet": "nudenet",
+    "onnxruntime": "nudenet",
 }
 
 

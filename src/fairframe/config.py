@@ -47,6 +47,9 @@ __all__ = [
     "ComponentConfig",
     "GenerationConfig",
     "ProposerConfig",
+    "SamplingConfig",
+    "ConfusionConfig",
+    "ReferenceConfig",
     "ScoringConfig",
     "default_cache_dir",
     "load_config",
@@ -112,6 +115,58 @@ class GenerationConfig(_Model):
     num_inference_steps: int | None = Field(None, ge=1, le=1000)
 
 
+class SamplingConfig(_Model):
+    """Fixed N images per caption, or adaptive rounds that stop when the answer is clear.
+
+    In adaptive mode every caption first gets ``round_size`` images, then rounds of
+    ``round_size`` more while any of its biases is undecided, up to ``max_images_per_caption``.
+    A (caption, bias) stops when its shares deviate from the reference (false-alarm rate at
+    most ``alpha``), when they are consistent with it (a deviation of ``margin`` or more is missed
+    with probability at most ``beta``), or, with ``target_halfwidth``, when the anytime-valid
+    interval of every share is that narrow. The rule uses e-values, so error rates hold however
+    often it looks (``docs/statistics.md``).
+    """
+
+    mode: Literal["fixed", "adaptive"] = "fixed"
+    round_size: int = Field(10, ge=2, le=10_000)
+    max_images_per_caption: int = Field(300, ge=2, le=100_000)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    beta: float = Field(0.2, gt=0.0, lt=0.5)
+    margin: float = Field(0.1, gt=0.0, lt=0.5)
+    target_halfwidth: float | None = Field(None, gt=0.0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _budget(self) -> SamplingConfig:
+        if self.max_images_per_caption < self.round_size:
+            raise ValueError("max_images_per_caption must be at least round_size")
+        return self
+
+
+class ReferenceConfig(_Model):
+    """A reference distribution for one bias (optionally one caption), e.g. labour statistics.
+
+    Without a reference a bias is compared with the uniform distribution over its classes.
+    """
+
+    bias: str = Field(description="Bias id, e.g. 'person/gender' (see scores.json).")
+    caption: str | None = Field(
+        None, description="Caption id or exact caption text; omit for every caption of the bias."
+    )
+    shares: dict[str, float] = Field(description="Share of each class; must cover every class.")
+
+
+class ConfusionConfig(_Model):
+    """A labeler's confusion counts on a validated set, for error-corrected shares.
+
+    ``counts[i][j]`` = images whose true class is ``classes[i]`` that the labeler called
+    ``classes[j]``; a last column for ``unknown`` answers is optional.
+    """
+
+    bias: str
+    classes: list[str]
+    counts: list[list[int]]
+
+
 class ScoringConfig(_Model):
     """How answers become scores."""
 
@@ -120,6 +175,17 @@ class ScoringConfig(_Model):
     )
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of intervals.")
     posterior_draws: int = Field(2000, ge=100, le=100_000)
+    references: list[ReferenceConfig] = Field(
+        default_factory=list, description="Reference shares per bias (default: uniform)."
+    )
+    confusion: list[ConfusionConfig] = Field(
+        default_factory=list, description="Labeler confusion counts for corrected shares."
+    )
+    intersections: list[tuple[str, str]] | None = Field(
+        None,
+        description="Bias pairs to cross-tabulate; default: every pair among gender, age, "
+        "skin tone and race/ethnicity that the run has.",
+    )
 
 
 class AuditConfig(_Model):
@@ -135,6 +201,7 @@ class AuditConfig(_Model):
     generator: ComponentConfig
     labeler: ComponentConfig
     generation: GenerationConfig = GenerationConfig()
+    sampling: SamplingConfig = SamplingConfig()
     scoring: ScoringConfig = ScoringConfig()
     export_images: bool = Field(
         True, description="Link (or copy) every image into OUT/images/ for browsing."

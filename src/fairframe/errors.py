@@ -6,6 +6,7 @@ it, so ``except ValueError`` or ``except ImportError`` in caller code keeps work
     FairframeError
     ├── ConfigError                  (ValueError)   a config file or value is invalid
     │   └── InputDataError           (ValueError)   a caption file, manifest or image is unusable
+    ├── InsufficientDataError        (ValueError)   too few observations for a statistic
     ├── UnknownComponentError        (LookupError)  no component registered under that name
     ├── DuplicateComponentError      (ValueError)   a name is registered twice
     ├── PluginLoadError              (ImportError)  an entry point or "module:attr" failed to import
@@ -32,6 +33,7 @@ __all__ = [
     "EndpointError",
     "EndpointStatusError",
     "FairframeError",
+    "InsufficientDataError",
     "InputDataError",
     "MissingDependencyError",
     "ModelLoadError",
@@ -47,6 +49,29 @@ class FairframeError(Exception):
 
     #: Process exit code the CLI uses for this error.
     exit_code: int = 1
+
+
+class InsufficientDataError(FairframeError, ValueError):
+    """Too few observations for the requested statistic.
+
+    Attributes
+    ----------
+    reason:
+        One line saying what was available and what is needed, e.g.
+        ``"3 classified answer(s); at least 10 needed"``.
+    n:
+        The number of observations that were available.
+    min_n:
+        The number that is needed.
+    """
+
+    exit_code = 2
+
+    def __init__(self, reason: str, *, n: int = 0, min_n: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.n = n
+        self.min_n = min_n
 
 
 class ConfigError(FairframeError, ValueError):

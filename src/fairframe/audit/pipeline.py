@@ -29,12 +29,23 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from fairframe._progress import NullProgress, Progress
 from fairframe._version import __version__
 from fairframe.audit.captions import Caption, load_captions
 from fairframe.audit.merge import Bias, MergeResult, merge_proposals
 from fairframe.audit.proposals import LLMProposer, ProposalOutcome
-from fairframe.audit.scoring import ScoringOptions, answers_from_rows, score_bias
+from fairframe.audit.references import resolve_confusions, resolve_references
+from fairframe.audit.scoring import (
+    ANSWERS_SCHEMA,
+    ScoringOptions,
+    default_intersections,
+    score_answers,
+    score_intersections,
+)
 from fairframe.audit.taxonomy import TaxonomyProposer
 from fairframe.backends import GENERATORS, LABELERS, LLMS, build_component
 from fairframe.config import AuditConfig, default_cache_dir
@@ -95,6 +106,8 @@ class AuditPlan:
     labels_total: int
     labels_cached: int
     identities: dict[str, Any] = field(default_factory=dict)
+    references: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
+    confusions: dict[str, list[list[int]]] = field(default_factory=dict)
 
     @property
     def pending_proposals(self) -> int:
@@ -192,16 +205,18 @@ def _merge(
 
 def _image_jobs(
     config: AuditConfig, captions: Sequence[Caption], merge: MergeResult | None,
-    generator_identity: Mapping[str, JSONValue],
+    generator_identity: Mapping[str, JSONValue], *, start: int = 0, count: int | None = None,
 ) -> list[ImageJob]:
+    """Image ``start .. start+count-1`` of every caption that has a bias (seed = seed + i)."""
     if merge is None:
         return []  # proposals pending: which captions need images is not known yet
     g = config.generation
+    count = g.images_per_caption if count is None else count
     jobs = []
     for cap in captions:
         if not merge.assignments.get(cap.id):
             continue  # no bias applies: nothing to generate
-        for i in range(g.images_per_caption):
+        for i in range(start, start + count):
             req = GenerationRequest(
                 prompt=cap.text, seed=g.seed + i, negative_prompt=g.negative_prompt,
                 height=g.height, width=g.width, guidance_scale=g.guidance_scale,
@@ -271,6 +286,12 @@ def _plan(config: AuditConfig, parts: _Components, *, call_llm: bool,
     captions = load_captions(c.source, column=c.column, limit=c.limit)
     outcomes = _propose(config, captions, parts.llm, call_llm=call_llm, progress=progress)
     merge = _merge(config, captions, outcomes)
+    references: dict[tuple[str, str], tuple[float, ...]] = {}
+    confusions: dict[str, list[list[int]]] = {}
+    if merge is not None:  # checked before any image is generated
+        references = resolve_references(config.scoring.references, merge, captions)
+        confusions = resolve_confusions(config.scoring.confusion, merge)
+        _check_intersections(config, merge)
     gen_id = dict(parts.generator.identity())
     lab_id = dict(parts.labeler.identity())
     jobs = _image_jobs(config, captions, merge, gen_id)
@@ -287,7 +308,25 @@ def _plan(config: AuditConfig, parts: _Components, *, call_llm: bool,
         "llm": dict(parts.llm.identity()) if parts.llm else None,
     }
     return AuditPlan(config, captions, outcomes, merge, jobs, len(cached), labels_total,
-                     labels_cached, identities)
+                     labels_cached, identities, references, confusions)
+
+
+def _intersection_pairs(config: AuditConfig, merge: MergeResult) -> list[tuple[str, str]]:
+    ids = [b.bias_id for b in merge.biases]
+    if config.scoring.intersections is None:
+        return default_intersections(ids)
+    return [tuple(p) for p in config.scoring.intersections]  # type: ignore[misc]
+
+
+def _check_intersections(config: AuditConfig, merge: MergeResult) -> None:
+    ids = {b.bias_id for b in merge.biases}
+    for a, b in _intersection_pairs(config, merge):
+        for bias_id in (a, b):
+            if bias_id not in ids:
+                raise ConfigError(
+                    f"[scoring] intersections: bias {bias_id!r} is not in this run; its biases "
+                    f"are: {', '.join(sorted(ids)) or '(none)'}"
+                )
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -383,6 +422,121 @@ def _label(
     return out, len(todo), len(keyed) - len(todo)
 
 
+@dataclass
+class _Rounds:
+    """What the generate + label stages produced (over one or several rounds)."""
+
+    images: dict[str, CachedImage]
+    labels: dict[tuple[str, str], LabelResult]
+    images_generated: int = 0
+    images_cached: int = 0
+    labels_computed: int = 0
+    labels_cached: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, jobs: Sequence[ImageJob], parts: _Components, merge: MergeResult, *,
+            resume: bool, progress: Progress, timings: dict[str, float]) -> None:
+        with _timed(timings, "generate"):
+            images, generated, cached = _generate(parts, jobs, read_cache=resume,
+                                                  progress=progress)
+        with _timed(timings, "label"):
+            labels, computed, lab_cached = _label(parts, merge, jobs, images,
+                                                  read_cache=resume, progress=progress)
+        self.images.update(images)
+        self.labels.update(labels)
+        self.images_generated += generated
+        self.images_cached += cached
+        self.labels_computed += computed
+        self.labels_cached += lab_cached
+
+
+def _fixed_round(parts: _Components, plan: AuditPlan, merge: MergeResult, *, resume: bool,
+                 progress: Progress, timings: dict[str, float]) -> _Rounds:
+    rounds = _Rounds({}, {})
+    rounds.add(plan.image_jobs, parts, merge, resume=resume, progress=progress, timings=timings)
+    rounds.report = {"mode": "fixed",
+                     "images_per_caption": plan.config.generation.images_per_caption,
+                     "images_used": len(plan.image_jobs)}
+    return rounds
+
+
+def _adaptive_rounds(config: AuditConfig, parts: _Components, plan: AuditPlan,
+                     merge: MergeResult, *, resume: bool, progress: Progress,
+                     timings: dict[str, float]) -> _Rounds:
+    """Generate in rounds; stop each caption once every bias it carries is decided.
+
+    The stopping rule (:func:`fairframe.stats.sequential.sequential_decision`) looks at the
+    hard-label counts of each (caption, bias) after every round. Decisions are a pure function of
+    cached labels, so a rerun replays the same rounds from the cache.
+    """
+    from fairframe.stats.sequential import sequential_decision
+
+    s = config.sampling
+    gen_id = dict(parts.generator.identity())
+    captions = [c for c in plan.captions if merge.assignments.get(c.id)]
+    biases = {b.bias_id: b for b in merge.biases}
+    max_looks = -(-s.max_images_per_caption // s.round_size)
+    rounds = _Rounds({}, {})
+    jobs_by_caption: dict[str, list[ImageJob]] = {c.id: [] for c in captions}
+    decisions: dict[tuple[str, str], str] = {}
+    active = list(captions)
+    look = 0
+    while active:
+        look += 1
+        start = (look - 1) * s.round_size
+        count = min(s.round_size, s.max_images_per_caption - start)
+        jobs = _image_jobs(config, active, merge, gen_id, start=start, count=count)
+        rounds.add(jobs, parts, merge, resume=resume, progress=progress, timings=timings)
+        for job in jobs:
+            jobs_by_caption[job.caption.id].append(job)
+        still = []
+        for cap in active:
+            undecided = False
+            for bias_id in merge.assignments[cap.id]:
+                if (cap.id, bias_id) in decisions:
+                    continue
+                classes = biases[bias_id].classes
+                counts = np.zeros(len(classes) + 1, dtype=np.int64)
+                for job in jobs_by_caption[cap.id]:
+                    res = rounds.labels[(bias_id, job.key)]
+                    counts[[*classes, "unknown"].index(res.top)] += 1
+                verdict = sequential_decision(
+                    counts[:-1], images=int(counts.sum()), budget=s.max_images_per_caption,
+                    look=look, max_looks=max_looks, alpha=s.alpha, beta=s.beta,
+                    margin=s.margin, target_halfwidth=s.target_halfwidth,
+                    reference=plan.references.get((cap.id, bias_id)),
+                )
+                if verdict.stop:
+                    decisions[(cap.id, bias_id)] = verdict.reason
+                elif start + count >= s.max_images_per_caption:
+                    decisions[(cap.id, bias_id)] = "budget"
+                else:
+                    undecided = True
+            if undecided:
+                still.append(cap)
+        active = still
+    used = [j for c in captions for j in jobs_by_caption[c.id]]
+    plan.image_jobs = used
+    reasons: dict[str, int] = {}
+    for reason in decisions.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    fixed = len(captions) * s.max_images_per_caption
+    rounds.report = {
+        "mode": "adaptive",
+        "round_size": s.round_size,
+        "max_images_per_caption": s.max_images_per_caption,
+        "target_halfwidth": s.target_halfwidth,
+        "alpha": s.alpha,
+        "rounds": look,
+        "images_used": len(used),
+        "fixed_plan_images": fixed,
+        "saved_share": round(1.0 - len(used) / fixed, 4) if fixed else 0.0,
+        "stop_reasons": reasons,
+        "images_per_caption": {c.id: len(jobs_by_caption[c.id]) for c in captions},
+    }
+    return rounds
+
+
 def _library_versions() -> dict[str, str]:
     found = {}
     for name in _LIBRARIES:
@@ -428,32 +582,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _write_answers(path: Path, rows: list[dict[str, Any]]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [
-            ("caption_id", pa.string()),
-            ("caption", pa.string()),
-            ("bias_id", pa.string()),
-            ("bias_name", pa.string()),
-            ("refer_to", pa.string()),
-            ("question", pa.string()),
-            ("seed", pa.int64()),
-            ("image_key", pa.string()),
-            ("image_sha256", pa.string()),
-            ("image_path", pa.string()),
-            ("outcomes", pa.list_(pa.string())),
-            ("probs", pa.list_(pa.float64())),
-            ("label", pa.string()),
-            ("label_prob", pa.float64()),
-            ("is_unknown", pa.bool_()),
-            ("answer", pa.string()),
-        ],
-        metadata={"fairframe_schema_version": str(RESULTS_SCHEMA_VERSION)},
-    )
-    table = pa.Table.from_pylist(rows, schema=schema)
+def _write_answers(path: Path, table: pa.Table) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".answers.", suffix=".parquet")
     os.close(fd)
     try:
@@ -505,23 +634,24 @@ def run_audit(
             plan = _plan(config, parts, call_llm=True, progress=progress)
         merge = plan.merge
         assert merge is not None  # call_llm=True resolves every proposal
-        with _timed(timings, "generate"):
-            images, generated, img_cached = _generate(
-                parts, plan.image_jobs, read_cache=resume, progress=progress
-            )
-        with _timed(timings, "label"):
-            labels, computed, lab_cached = _label(
-                parts, merge, plan.image_jobs, images, read_cache=resume, progress=progress
-            )
+        if config.sampling.mode == "adaptive":
+            rounds = _adaptive_rounds(config, parts, plan, merge, resume=resume,
+                                      progress=progress, timings=timings)
+        else:
+            rounds = _fixed_round(parts, plan, merge, resume=resume, progress=progress,
+                                  timings=timings)
+        images, labels = rounds.images, rounds.labels
+        generated, img_cached = rounds.images_generated, rounds.images_cached
+        computed, lab_cached = rounds.labels_computed, rounds.labels_cached
         with _timed(timings, "export"):
             paths = (
                 _export_images(out, parts.store, plan.image_jobs, images)
                 if config.export_images else {}
             )
         with _timed(timings, "score"):
-            rows, scores = _tables(config, plan, merge, images, labels, paths)
+            table, scores = _tables(config, plan, merge, images, labels, paths)
         with _timed(timings, "write"):
-            _write_answers(out / "answers.parquet", rows)
+            _write_answers(out / "answers.parquet", table)
             _atomic_write(out / "scores.json",
                           json.dumps(scores, indent=2, allow_nan=False).encode())
         timings["total"] = round(time.perf_counter() - t0, 4)
@@ -540,7 +670,7 @@ def run_audit(
             "labels_cached": lab_cached,
             "llm_calls": llm.misses if llm else 0,
             "llm_cached": llm.hits if llm else 0,
-            "answers": len(rows),
+            "answers": table.num_rows,
         }
         manifest = {
             "schema_version": RESULTS_SCHEMA_VERSION,
@@ -565,6 +695,7 @@ def run_audit(
             },
             "timings_s": timings,
             "counts": counts,
+            "sampling": rounds.report,
             "outputs": {
                 "answers": "answers.parquet",
                 "scores": "scores.json",
@@ -581,7 +712,7 @@ def _tables(
     config: AuditConfig, plan: AuditPlan, merge: MergeResult,
     images: Mapping[str, CachedImage], labels: Mapping[tuple[str, str], LabelResult],
     paths: Mapping[str, str],
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[pa.Table, dict[str, Any]]:
     s = config.scoring
     opts = ScoringOptions(min_n=s.min_n, confidence=s.confidence,
                           posterior_draws=s.posterior_draws, seed=config.generation.seed)
@@ -589,33 +720,34 @@ def _tables(
     for job in plan.image_jobs:
         jobs_by_caption.setdefault(job.caption.id, []).append(job)
     text_of = {c.id: c.text for c in plan.captions}
-    rows: list[dict[str, Any]] = []
-    bias_scores = []
+    cols: dict[str, list[Any]] = {name: [] for name in ANSWERS_SCHEMA.names}
     for bias in merge.biases:
         outcomes = [*bias.classes, "unknown"]
-        bias_rows: list[tuple[str, Mapping[str, float]]] = []
         for cid in bias.captions:
             for job in jobs_by_caption.get(cid, ()):
                 res = labels[(bias.bias_id, job.key)]
                 top = res.top
-                rows.append({
-                    "caption_id": cid, "caption": text_of[cid], "bias_id": bias.bias_id,
-                    "bias_name": bias.name, "refer_to": bias.refer_to,
-                    "question": bias.question, "seed": job.seed, "image_key": job.key,
-                    "image_sha256": images[job.key].sha256,
-                    "image_path": paths.get(job.key), "outcomes": outcomes,
-                    "probs": [float(res.probs[o]) for o in outcomes], "label": top,
-                    "label_prob": float(res.probs[top]), "is_unknown": top == "unknown",
-                    "answer": res.answer,
-                })
-                bias_rows.append((cid, res.probs))
-        caption_order = [(cid, text_of[cid]) for cid in bias.captions]
-        scored = score_bias(answers_from_rows(bias.classes, caption_order, bias_rows), opts)
-        bias_scores.append({
-            "bias_id": bias.bias_id, "name": bias.name, "refer_to": bias.refer_to,
-            "question": bias.question, "classes": list(bias.classes),
-            "merged_from": list(bias.merged_from), **scored,
-        })
+                for name, value in (
+                    ("caption_id", cid), ("caption", text_of[cid]), ("bias_id", bias.bias_id),
+                    ("bias_name", bias.name), ("refer_to", bias.refer_to),
+                    ("question", bias.question), ("seed", job.seed), ("image_key", job.key),
+                    ("image_sha256", images[job.key].sha256),
+                    ("image_path", paths.get(job.key)), ("outcomes", outcomes),
+                    ("probs", [float(res.probs[o]) for o in outcomes]), ("label", top),
+                    ("label_prob", float(res.probs[top])), ("is_unknown", top == "unknown"),
+                    ("answer", res.answer),
+                ):
+                    cols[name].append(value)
+    table = pa.Table.from_pydict(cols, schema=ANSWERS_SCHEMA)
+    info = {b.bias_id: {"bias_id": b.bias_id, "name": b.name, "refer_to": b.refer_to,
+                        "question": b.question, "classes": list(b.classes),
+                        "merged_from": list(b.merged_from)} for b in merge.biases}
+    bias_scores = score_answers(table, opts, bias_info=info, references=plan.references,
+                                confusions=plan.confusions)
+    intersections = score_intersections(
+        table, _intersection_pairs(config, merge), {b.bias_id: b.classes for b in merge.biases},
+        opts,
+    )
     failures = [
         {"caption_id": c.id, "caption": c.text, "attempts": o.attempts, "reason": o.failure,
          "errors": list(o.errors), "raw_replies": list(o.raw)}
@@ -630,6 +762,9 @@ def _tables(
         "name": config.name,
         "counting": "each image counts once, for its most probable outcome",
         "biases": bias_scores,
+        "intersections": intersections,
+        "multiple_testing": "Benjamini-Hochberg q-values over all (bias, caption) tests of the "
+        "run, and separately over the pooled tests of all biases",
         "proposal_failures": failures,
         "dropped_pairs": dropped,
         "captions_without_bias": [
@@ -637,4 +772,4 @@ def _tables(
             for c in plan.captions if not merge.assignments.get(c.id)
         ],
     }
-    return rows, scores
+    return table, scores

@@ -4,7 +4,8 @@
 registry           built-in names
 =================  ==========================================================================
 ``GENERATORS``     ``diffusers``, ``openai-images``, ``folder``, ``fake``
-``LABELERS``       ``vlm``, ``blip-vqa``, ``clip``, ``openai-vision``, ``fake``
+``LABELERS``       ``vlm``, ``blip-vqa``, ``clip``, ``openai-vision``, ``fake``, and the
+                   measurements ``skin-tone``, ``face-count``, ``colorfulness``, ``nudity``
 ``LLMS``           ``openai-chat``, ``transformers``, ``fake``
 =================  ==========================================================================
 
@@ -45,6 +46,10 @@ LABELERS: Registry[Any] = Registry(
         "clip": f"{_B}.clip_labeler:CLIPLabeler",
         "openai-vision": f"{_B}.openai_vision_labeler:OpenAIVisionLabeler",
         "fake": f"{_B}.fake:FakeLabeler",
+        "skin-tone": "fairframe.measure.labelers:SkinToneLabeler",
+        "face-count": "fairframe.measure.labelers:FaceCountLabeler",
+        "colorfulness": "fairframe.measure.labelers:ColorfulnessLabeler",
+        "nudity": "fairframe.measure.labelers:NudityLabeler",
     },
 )
 

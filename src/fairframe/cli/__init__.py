@@ -15,6 +15,8 @@ from fairframe._version import __version__
 from fairframe.cli.audit import audit_app
 from fairframe.cli.cache import cache_app
 from fairframe.cli.doctor import backends_command, doctor_command
+from fairframe.cli.explore import explore_command
+from fairframe.cli.measure import measure_app
 
 __all__ = ["app", "main"]
 
@@ -27,8 +29,10 @@ app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
+app.add_typer(measure_app, name="measure")
 app.command("doctor")(doctor_command)
 app.command("backends")(backends_command)
+app.command("explore")(explore_command)
 
 
 def _version(value: bool) -> None:

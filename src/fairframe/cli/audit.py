@@ -97,3 +97,27 @@ def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path)
         f"results in {out}",
         highlight=False,
     )
+
+
+@audit_app.command("report")
+@handle_errors
+def report_command(
+    run_dir: Path = typer.Argument(..., help="A folder written by `fairframe audit run`."),
+    max_thumbnails: int = typer.Option(
+        8, "--max-thumbnails", help="Thumbnails per (bias, class) in the image grids."
+    ),
+    thumbnail_size: int = typer.Option(96, "--thumbnail-size", help="Thumbnail side in pixels."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written paths as JSON."),
+) -> None:
+    """Write RUN_DIR/report.html (self-contained, works offline), report.json and
+    bias_statement.md (a Markdown section for a model card)."""
+    from fairframe.report import write_report
+
+    files = write_report(run_dir, max_thumbnails_per_class=max_thumbnails,
+                         thumbnail_size=thumbnail_size)
+    paths = {"html": str(files.html), "json": str(files.json), "markdown": str(files.markdown)}
+    if as_json:
+        print_json(paths)
+        return
+    for kind, path in paths.items():
+        out_console.print(f"{kind:>8}: {path}", highlight=False)

@@ -22,6 +22,20 @@ normalised entropy over captions :math:`j` with at least ``min_n`` answers:
 Assumption: answers are independent draws from the generator's class distribution for the caption.
 With few images per caption the estimate is biased upward (a fair generator scores above 0); see
 ``docs/audit.md`` and the interval functions in :mod:`fairframe.stats.intervals`.
+
+Miller–Madow correction
+-----------------------
+The plug-in entropy underestimates :math:`H` by about :math:`(m - 1)/(2n)` nats, where :math:`m`
+is the number of classes seen at least once (Miller 1955). The corrected estimators are
+
+.. math::
+
+    \\hat H_{MM} = \\hat H + \\frac{m - 1}{2n}, \\qquad
+    \\hat S_{MM} = 1 - \\frac{\\hat H_{MM}}{\\ln K}.
+
+:math:`\\hat S_{MM}` removes the first-order bias of the severity (a fair generator averages close
+to 0 instead of :math:`(K-1)/(2 n \\ln K)`); it is not clipped, so it can be slightly negative when
+the counts are close to balanced, and it is not exactly unbiased for :math:`n \\lesssim 5K`.
 """
 
 from __future__ import annotations
@@ -32,7 +46,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["context_aware_severity", "normalized_entropy", "severity"]
+__all__ = [
+    "context_aware_severity",
+    "miller_madow_entropy",
+    "miller_madow_severity",
+    "normalized_entropy",
+    "severity",
+]
 
 
 def normalized_entropy(counts: ArrayLike, axis: int = -1) -> Any:
@@ -89,3 +109,40 @@ def context_aware_severity(per_caption_counts: Sequence[ArrayLike] | NDArray[Any
     if h.size == 0:
         return float("nan")
     return float(1.0 - h.mean())
+
+
+def miller_madow_entropy(counts: ArrayLike, axis: int = -1) -> Any:
+    """Miller–Madow entropy :math:`\\hat H + (m-1)/(2n)` in nats (see the module docstring).
+
+    ``counts`` must be counts (the correction needs :math:`n`); rows summing to zero give ``nan``.
+
+    Examples
+    --------
+    >>> round(float(miller_madow_entropy([5, 5])), 6)  # ln 2 + 1/20
+    0.743147
+    >>> float(miller_madow_entropy([10, 0]))  # one class seen: no correction
+    0.0
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    k = c.shape[axis]
+    n = c.sum(axis=axis)
+    seen = np.count_nonzero(c, axis=axis)
+    h = normalized_entropy(c, axis=axis) * np.log(k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(n > 0, h + (seen - 1) / (2.0 * n), np.nan)
+    return out if out.ndim else out[()]
+
+
+def miller_madow_severity(counts: ArrayLike, axis: int = -1) -> Any:
+    """Bias-corrected severity :math:`1 - \\hat H_{MM}/\\ln K` (not clipped; module docstring).
+
+    Examples
+    --------
+    >>> round(float(miller_madow_severity([7, 3])), 6)  # 0.118709 - 1/(20 ln 2)
+    0.046574
+    >>> round(float(miller_madow_severity([5, 5])), 6)  # balanced counts: below zero
+    -0.072135
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    k = c.shape[axis]
+    return 1.0 - miller_madow_entropy(c, axis=axis) / np.log(k)

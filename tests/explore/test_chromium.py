@@ -1,0 +1,94 @@
+"""The page in a real browser (Debian's chromium, headless, started by the test): it loads with no
+error, and the filters and the nearest-neighbour browser change what is shown.
+
+Skipped without chromium unless ``FAIRFRAME_REQUIRE_CHROMIUM=1``, then it fails (the same rule and
+helpers as ``tests/report/test_chromium.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fairframe.explore import explore
+from fairframe.report._assets import csp_hash
+from tests.report._page import Page, parse_page
+from tests.report.test_chromium import TIMEOUT_S, _chromium, _console_problems, chromium_command
+
+# Set filters one after another, recording the visible count after each, then click a thumbnail.
+_DRIVER = """(function(){
+var d=document.documentElement;var rec=[];
+function vis(){return document.querySelectorAll('#grid li.item:not(.filtered)').length;}
+function set(id,v){var el=document.getElementById(id);el.value=v;
+el.dispatchEvent(new Event('change'));}
+rec.push(vis());
+set('f-caption',%(caption)s);rec.push(vis());
+set('f-caption','');set('f-group',%(group)s);rec.push(vis());
+set('f-group','');set('f-cf-min',%(lo)s);set('f-cf-max',%(hi)s);rec.push(vis());
+document.getElementById('f-reset').click();rec.push(vis());
+document.querySelector('#grid li.item[data-i="5"] button.thumb').click();
+d.setAttribute('data-test-visible',rec.join(','));
+d.setAttribute('data-test-count',document.getElementById('grid-count').textContent);
+})();"""
+
+
+def _dump(page: Path, tmp_path: Path) -> tuple[Page, str]:
+    cmd = chromium_command(_chromium(), tmp_path / "profile", "--dump-dom", page.as_uri())
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
+                              check=False, errors="replace")
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"chromium did not finish within {TIMEOUT_S} s: {exc}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "<html" in proc.stdout, proc.stderr[-3000:]
+    return parse_page(proc.stdout), proc.stderr
+
+
+def test_page_loads_without_errors_and_filters_change_the_grid(
+    audit_run: Path, tmp_path: Path,
+) -> None:
+    res = explore(audit_run, tmp_path / "out", embedder="colour-hog", k=3)
+    data = json.loads(res.json.read_text())
+    n = len(data["items"])
+    page, stderr = _dump(res.html, tmp_path)
+    assert page.html_attrs.get("data-js-ready") == "1", "the page script did not finish"
+    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
+    assert _console_problems(stderr) == []
+    assert page.html_attrs.get("data-visible") == str(n)
+
+    caption = data["captions"][1]["caption_id"]
+    bias, labels = next(iter(data["biases"].items()))
+    group = f"{bias}={labels[0]}"
+    in_group = sum(it["groups"].get(bias) == labels[0] for it in data["items"])
+    cfs = sorted(it["colorfulness"] for it in data["items"])
+    lo, hi = cfs[10], cfs[20]
+    in_range = sum(lo <= v <= hi for v in cfs)
+    driver = _DRIVER % {"caption": json.dumps(caption), "group": json.dumps(group),
+                        "lo": json.dumps(str(lo)), "hi": json.dumps(str(hi))}
+    html = res.html.read_text()
+    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
+    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
+    driven = tmp_path / "driven.html"
+    driven.write_text(html)
+    page, stderr = _dump(driven, tmp_path)
+    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
+    assert _console_problems(stderr) == []
+    visible = [int(v) for v in page.html_attrs["data-test-visible"].split(",")]
+    assert visible == [n, data["captions"][1]["n"], in_group, in_range, n]
+    assert 0 < in_group < n and 0 < in_range < n
+    assert page.html_attrs["data-test-count"] == f"{n} of {n} images shown"
+    # the neighbour browser now shows image 5's neighbours
+    assert page.html_attrs["data-nn-query"] == "5"
+    assert page.html_attrs["data-nn-count"] == str(len(data["items"][5]["neighbors"]))
+
+
+def test_error_hook_catches_a_broken_image(photo_folder: Path, tmp_path: Path) -> None:
+    res = explore(photo_folder, tmp_path / "out", embedder="colour-hog", face_detector=None)
+    broken = tmp_path / "broken.html"
+    broken.write_text(res.html.read_text().replace(
+        "<main>", '<main><img alt="" src="data:image/png;base64,AAAA">', 1))
+    page, _ = _dump(broken, tmp_path)
+    assert "resource failed: IMG" in page.html_attrs.get("data-js-errors", "")
