@@ -255,3 +255,81 @@ def test_ctrl_c_exits_130_and_keeps_work(tmp_path: Path, fake_config: dict[str, 
     assert "interrupted" in err and "rerun the same command to resume" in err
     assert "Traceback" not in err
     assert _count_images(cache) >= 3
+
+
+def test_adaptive_sampling_stops_early_and_replays_from_cache(
+    tmp_path: Path, fake_config: dict[str, Any]
+) -> None:
+    config = {**fake_config,
+              "captions": {"source": "builtin:professions", "limit": 3},
+              "labeler": {"backend": "fake", "first_share": 0.9},
+              "sampling": {"mode": "adaptive", "round_size": 10, "max_images_per_caption": 200}}
+    cfg = parse_config(config)
+    res = run_audit(cfg, tmp_path / "out")
+    sampling = res.manifest["sampling"]
+    assert sampling["mode"] == "adaptive"
+    # a 90/10 labeler deviates strongly from uniform: every stream stops within a few rounds,
+    # except the biases where the fake labeler's split is balanced (none with first_share=0.9)
+    assert sampling["images_used"] < sampling["fixed_plan_images"] / 2
+    assert sampling["stop_reasons"].get("stop: deviates from reference", 0) > 0
+    assert res.counts["images_generated"] == sampling["images_used"]
+    per_caption = sampling["images_per_caption"]
+    assert all(n % 10 == 0 and 10 <= n <= 200 for n in per_caption.values())
+    again = run_audit(cfg, tmp_path / "again")
+    assert again.counts["images_generated"] == 0
+    assert again.manifest["sampling"]["images_per_caption"] == per_caption
+    assert again.scores["biases"] == res.scores["biases"]
+
+
+def test_references_confusion_and_intersections(
+    tmp_path: Path, fake_config: dict[str, Any]
+) -> None:
+    (tmp_path / "caps.txt").write_text("a photo of a nurse\na photo of a doctor\n")
+    config = {**fake_config, "captions": {"source": str(tmp_path / "caps.txt")},
+              "generation": {"images_per_caption": 40},
+              "scoring": {
+                  "references": [{"bias": "person/gender", "caption": "a photo of a nurse",
+                                  "shares": {"man": 0.13, "woman": 0.87}}],
+                  "confusion": [{"bias": "person/gender", "classes": ["woman", "man"],
+                                 "counts": [[45, 5], [10, 40]]}],
+                  "intersections": [["person/gender", "person/skin-tone"]]}}
+    res = run_audit(parse_config(config), tmp_path / "out")
+    gender = next(b for b in res.scores["biases"] if b["bias_id"] == "person/gender")
+    nurse = next(c for c in gender["per_caption"] if c["caption"] == "a photo of a nurse")
+    doctor = next(c for c in gender["per_caption"] if c["caption"] == "a photo of a doctor")
+    assert nurse["reference"] == {"man": 0.13, "woman": 0.87}
+    assert doctor["reference"] is None
+    for entry in (nurse["severity"], gender["context_free"]):
+        assert entry["p_value"] is not None and entry["q_value"] is not None
+        assert entry["q_value"] >= entry["p_value"]
+        assert entry["floor"] is not None and entry["corrected"] is not None
+        assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+    corrected = gender["distribution"]["corrected_shares"]
+    assert corrected["status"] == "ok" and set(corrected["shares"]) == {"man", "woman"}
+    assert gender["metrics"]["kl"]["status"] == "ok"
+    [inter] = res.scores["intersections"]
+    assert inter["biases"] == ["person/gender", "person/skin-tone"]
+    assert sum(map(sum, inter["counts"])) == inter["n"] > 0
+
+
+@pytest.mark.parametrize(
+    ("scoring", "pattern"),
+    [
+        ({"references": [{"bias": "person/gendr", "shares": {"man": 0.5, "woman": 0.5}}]},
+         r"bias 'person/gendr' is not in this run; its biases are: .*person/gender"),
+        ({"references": [{"bias": "person/gender", "shares": {"man": 0.5, "female": 0.5}}]},
+         r"missing \['woman'\], unknown \['female'\]"),
+        ({"references": [{"bias": "person/gender", "shares": {"man": 0.6, "woman": 0.6}}]},
+         r"sum to 1"),
+        ({"intersections": [["person/gender", "dog/breed"]]}, r"'dog/breed' is not in this run"),
+    ],
+)
+def test_bad_scoring_config_fails_before_generating(
+    tmp_path: Path, fake_config: dict[str, Any], scoring: dict[str, Any], pattern: str
+) -> None:
+    from fairframe.errors import ConfigError
+
+    cfg = parse_config({**fake_config, "scoring": scoring})
+    with pytest.raises(ConfigError, match=pattern):
+        run_audit(cfg, tmp_path / "out")
+    assert _count_images(Path(fake_config["cache_dir"])) == 0

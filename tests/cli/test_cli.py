@@ -124,3 +124,36 @@ def test_corrupted_cached_image_then_repair(tmp_path: Path, fake_config: dict[st
 def test_cache_commands_on_a_non_cache(tmp_path: Path) -> None:
     res = runner.invoke(app, ["cache", "info", str(tmp_path)])
     assert res.exit_code == 2 and "not a Fairframe cache" in res.stderr
+
+
+def test_audit_plan_matches_the_planning_table() -> None:
+    res = runner.invoke(app, ["audit", "plan", "--delta", "0.1", "--json"])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    # exact binomial test; the normal approximation gives 194 (research note table)
+    assert 194 <= plan["share_deviation"] <= 200
+    assert plan["goodness_of_fit"] == 88 and plan["half_width"] == 93
+    res = runner.invoke(app, ["audit", "plan", "-k", "4", "--json"])
+    assert json.loads(res.stdout)["goodness_of_fit"] == 122
+    bad = runner.invoke(app, ["audit", "plan", "--delta", "2"])
+    assert bad.exit_code == 2 and "invalid plan" in _one_line_error(bad.stderr)
+
+
+def test_report_explore_and_measure_are_wired(tmp_path: Path, fake_config: dict[str, Any]) -> None:
+    cfg = _cfg(tmp_path, fake_config)
+    out = tmp_path / "o"
+    assert runner.invoke(app, ["audit", "run", str(cfg), "--out", str(out), "-q"]).exit_code == 0
+    res = runner.invoke(app, ["audit", "report", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    paths = json.loads(res.stdout)
+    assert Path(paths["html"]).is_file() and Path(paths["markdown"]).is_file()
+    res = runner.invoke(app, ["explore", str(out), "--out", str(tmp_path / "x"), "--json",
+                              "--no-faces", "--embedder", "colour-hog"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "x" / "explore.html").is_file()
+    image = next((out / "images").rglob("*.png"))
+    res = runner.invoke(app, ["measure", "colorfulness", str(image), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["colorfulness"] > 0
+    missing = runner.invoke(app, ["audit", "report", str(tmp_path / "nope")])
+    assert missing.exit_code == 2

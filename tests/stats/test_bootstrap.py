@@ -59,3 +59,22 @@ def test_basic_interval_covers_the_population_mean_severity() -> None:
         hits_pct += float(pct.low) <= population <= float(pct.high)
     assert 0.89 <= hits_basic / reps <= 0.99
     assert hits_pct / reps < 0.85  # the percentile interval inherits the small-n bias
+
+
+def test_pooled_stage_two_matches_direct_resampling() -> None:
+    """Above POOLED_ABOVE rows the pooled scheme must give the same replicate distribution."""
+    import fairframe.stats.bootstrap as bs
+
+    rng = np.random.default_rng(5)
+    counts = rng.multinomial(40, [0.5, 0.3, 0.2], size=300)
+    pooled = bs.hierarchical_bootstrap(counts, "severity", draws=3000, seed=1)
+    old = bs.POOLED_ABOVE
+    bs.POOLED_ABOVE = 10**12
+    try:
+        direct = bs.hierarchical_bootstrap(counts, "severity", draws=3000, seed=1)
+    finally:
+        bs.POOLED_ABOVE = old
+    assert abs(pooled.mean() - direct.mean()) < 0.1 * direct.std() + 1e-4
+    assert abs(pooled.std() - direct.std()) < 0.15 * direct.std()
+    for q in (0.025, 0.975):
+        assert abs(np.quantile(pooled, q) - np.quantile(direct, q)) < 0.5 * direct.std()

@@ -92,7 +92,10 @@ class ScoringOptions:
     confidence: float = 0.95
     posterior_draws: int = 2000
     seed: int = 0
-    floor_draws: int = 20_000
+    floor_draws: int = 10_000
+    #: Largest number of count vectors enumerated for exact floors and exact tests; beyond it,
+    #: floors are Monte Carlo (``floor_draws``) and tests use the G-test.
+    exact_limit: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -192,13 +195,14 @@ class _Floors:
         key = (metric, n, reference)
         if key not in self._cache:
             self._cache[key] = float(fair_floor(metric, n, np.asarray(reference),
+                                                exact_limit=self.opts.exact_limit,
                                                 draws=self.opts.floor_draws,
                                                 seed=self.opts.seed).value)
         return self._cache[key]
 
 
 def _pvalues(rows: NDArray[np.float64], refs: list[tuple[float, ...]],
-             ok: NDArray[np.bool_]) -> NDArray[np.float64]:
+             ok: NDArray[np.bool_], exact_limit: int) -> NDArray[np.float64]:
     """Test each row against its own reference (rows grouped by reference)."""
     out = np.full(rows.shape[0], np.nan)
     groups: dict[tuple[float, ...], list[int]] = {}
@@ -206,7 +210,7 @@ def _pvalues(rows: NDArray[np.float64], refs: list[tuple[float, ...]],
         if ok[i]:
             groups.setdefault(ref, []).append(i)
     for ref, idx in groups.items():
-        res = reference_test(rows[idx], np.asarray(ref))
+        res = reference_test(rows[idx], np.asarray(ref), exact_limit=exact_limit)
         out[idx] = np.atleast_1d(res.p_value)
     return out
 
@@ -214,7 +218,9 @@ def _pvalues(rows: NDArray[np.float64], refs: list[tuple[float, ...]],
 _EXTRA_METRICS = ("kl", "mad", "max_min_gap", "pairwise_gap")
 
 
-def score_bias(answers: BiasAnswers, opts: ScoringOptions | None = None) -> dict[str, Any]:
+def score_bias(
+    answers: BiasAnswers, opts: ScoringOptions | None = None, *, floors: _Floors | None = None
+) -> dict[str, Any]:
     """Score one bias: distribution, detection rate, severities with intervals, floors,
     floor-corrected values and tests against the reference, plus a per-caption table.
 
@@ -237,13 +243,13 @@ def score_bias(answers: BiasAnswers, opts: ScoringOptions | None = None) -> dict
     outcomes = (*answers.classes, "unknown")
     uniform = tuple([1.0 / k] * k)
     refs = [tuple(answers.references.get(cid, uniform)) for cid in answers.caption_ids]
-    floors = _Floors(opts)
+    floors = floors or _Floors(opts)
     usable = n_j >= opts.min_n
 
     # per caption: severity (G-test inversion interval), floor, test against the reference
     sev = severity_interval(known, confidence=opts.confidence, min_n=opts.min_n)
     est, low, high = (np.atleast_1d(a) for a in (sev.estimate, sev.low, sev.high))
-    pvals = _pvalues(known, refs, usable)
+    pvals = _pvalues(known, refs, usable, opts.exact_limit)
     per_caption = []
     for j, cid in enumerate(answers.caption_ids):
         nj = int(n_j[j])
@@ -273,7 +279,8 @@ def score_bias(answers: BiasAnswers, opts: ScoringOptions | None = None) -> dict
         if n_known else uniform
     if n_known >= opts.min_n:
         cf = severity_interval(pooled, confidence=opts.confidence)
-        p_cf = reference_test(pooled, np.asarray(pooled_ref)).p_value
+        p_cf = reference_test(pooled, np.asarray(pooled_ref),
+                              exact_limit=opts.exact_limit).p_value
         context_free = _entry(float(cf.estimate), n_known, (float(cf.low), float(cf.high)),
                               metric="severity", method=cf.method, opts=opts,
                               floor=floors("severity", n_known, uniform),
@@ -351,7 +358,7 @@ def _corrected(pooled: NDArray[np.float64], answers: BiasAnswers,
     return {
         "status": "ok",
         "method": res.method,
-        "validation_n": int(res.validation_n),
+        "validation_n": [int(v) for v in np.atleast_1d(res.validation_n)],
         "shares": {
             c: {"value": float(v), "ci_low": float(lo), "ci_high": float(hi)}
             for c, v, lo, hi in zip(answers.classes, res.shares, res.low, res.high, strict=True)
@@ -411,9 +418,14 @@ def score_answers(
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(bias_ids) + 1))
     out = []
+    floors = _Floors(opts)  # shared: biases with the same K and n reuse each floor
     for b, bias_id in enumerate(bias_ids):
         rows = order[bounds[b] : bounds[b + 1]]
-        sub = table.take(pa.array(rows))
+        columns = table.select(["caption_id", "caption", "bias_name", "refer_to", "question",
+                                "outcomes", "probs"])
+        contiguous = rows.size and rows[-1] - rows[0] + 1 == rows.size  # the pipeline's layout
+        sub = (columns.slice(int(rows[0]), int(rows.size)) if contiguous
+               else columns.take(pa.array(rows)))
         first = sub.slice(0, 1).to_pylist()[0]
         classes = tuple(first["outcomes"][:-1])
         meta = dict((bias_info or {}).get(bias_id) or {
@@ -434,7 +446,7 @@ def score_answers(
                         if bid == bias_id},
             confusion=(confusions or {}).get(bias_id),
         )
-        out.append({**meta, **score_bias(answers, opts)})
+        out.append({**meta, **score_bias(answers, opts, floors=floors)})
     _add_q_values(out)
     return out
 

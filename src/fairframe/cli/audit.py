@@ -121,3 +121,41 @@ def report_command(
         return
     for kind, path in paths.items():
         out_console.print(f"{kind:>8}: {path}", highlight=False)
+
+
+@audit_app.command("plan")
+@handle_errors
+def plan_command(
+    classes: int = typer.Option(2, "--classes", "-k", help="Number of classes of the bias."),
+    delta: float = typer.Option(0.1, "--delta", help="Share deviation to detect."),
+    p0: float | None = typer.Option(None, "--p0", help="Reference share (default 1/K)."),
+    w: float = typer.Option(0.3, "--w", help="K-class effect size (Cohen's w) to detect."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Test level."),
+    power: float = typer.Option(0.8, "--power", help="Wanted power."),
+    half_width: float = typer.Option(0.1, "--half-width", help="Wanted interval half-width."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """How many images per caption are needed to detect a deviation at a power and level."""
+    from fairframe.audit.planning import plan_sample_size
+    from fairframe.errors import ConfigError
+
+    try:
+        plan = plan_sample_size(classes=classes, delta=delta, p0=p0, w=w, alpha=alpha,
+                                power=power, half_width=half_width)
+    except ValueError as exc:
+        raise ConfigError(f"invalid plan: {exc}") from exc
+    if as_json:
+        print_json(plan.to_json())
+        return
+    table = Table(title=f"images per caption (alpha {alpha}, power {power})")
+    table.add_column("to show")
+    table.add_column("images", justify="right")
+    table.add_row(f"one share differs from {plan.p0:.3g} by {delta}", str(plan.share_deviation))
+    table.add_row(f"a {classes}-class deviation of effect size w = {w}",
+                  str(plan.goodness_of_fit))
+    table.add_row(f"a share to within +/- {half_width} (95% interval)", str(plan.half_width))
+    out_console.print(table)
+    out_console.print(
+        f"with 10 images per caption the share test has power {plan.power_at_10:.2f}",
+        highlight=False,
+    )

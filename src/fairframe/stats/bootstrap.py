@@ -77,6 +77,38 @@ def _caption_rows(per_caption_counts: Sequence[ArrayLike] | ArrayLike, min_n: in
     return rounded
 
 
+#: Above this many resampled caption rows (captions x draws), stage 2 draws from a per-caption
+#: pool of :data:`POOL_SIZE` within-caption replicates instead of a fresh multinomial each time.
+POOLED_ABOVE = 400_000
+POOL_SIZE = 128
+
+
+def _pooled_replicates(c: F64, n: F64, p: F64, metric: Metric, q: F64, draws: int,
+                       rng: np.random.Generator) -> F64:
+    """Two-stage bootstrap for large tables, with stage 2 drawn from a pool.
+
+    Each caption's metric value is precomputed on ``POOL_SIZE`` multinomial resamples of its own
+    counts (stage 2); a replicate then resamples captions with replacement (stage 1) and takes one
+    pooled value of each chosen caption at random. For a metric averaged over captions this is
+    the same two-stage scheme with stage 2 drawn from the empirical within-caption bootstrap
+    distribution (exact as the pool grows), at a cost of ``J x POOL_SIZE`` multinomials instead of
+    ``J x draws``.
+    """
+    j = c.shape[0]
+    pool = rng.multinomial(np.repeat(n.astype(np.int64), POOL_SIZE),
+                           np.repeat(p, POOL_SIZE, axis=0)).astype(np.float64)
+    pool = pool.reshape(j, POOL_SIZE, -1)
+    values = np.asarray(_mean_metric(metric, q)(pool[:, :, None, :])).reshape(j, POOL_SIZE)
+    out = np.empty(draws)
+    chunk = max(1, 4_000_000 // j)
+    for start in range(0, draws, chunk):
+        b = min(chunk, draws - start)
+        idx = rng.integers(0, j, size=(b, j))
+        pick = rng.integers(0, POOL_SIZE, size=(b, j))
+        out[start:start + b] = values[idx, pick].mean(axis=1)
+    return out
+
+
 def _mean_metric(metric: Metric, q: F64) -> Statistic:
     def stat(counts: F64) -> F64:
         if metric.needs_counts:
@@ -140,13 +172,17 @@ def hierarchical_bootstrap(
     j, k = c.shape
     if draws < 1:
         raise ValueError("draws must be positive")
+    metric: Metric | None = None
     if callable(statistic) and not isinstance(statistic, Metric):
         stat: Statistic = statistic
     else:
-        stat = _mean_metric(get_metric(statistic), as_reference(reference, k))
+        metric = get_metric(statistic)
+        stat = _mean_metric(metric, as_reference(reference, k))
     n = c.sum(axis=1)
     p = c / n[:, None]
     rng = np.random.default_rng(seed)
+    if metric is not None and resample_images and j * int(draws) > POOLED_ABOVE:
+        return _pooled_replicates(c, n, p, metric, as_reference(reference, k), int(draws), rng)
     out = np.empty(int(draws))
     chunk = max(1, 2_000_000 // (j * k))
     for start in range(0, int(draws), chunk):

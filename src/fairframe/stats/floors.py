@@ -39,6 +39,7 @@ same way.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -97,15 +98,22 @@ def _n_vectors(n: int, k: int) -> int:
 
 @lru_cache(maxsize=64)
 def _count_vectors_cached(n: int, k: int) -> NDArray[np.int64]:
+    # stars and bars: k - 1 bar positions among n + k - 1 slots; reversed lexicographic order
+    # puts the first part in descending order, then the second, and so on
     if k == 1:
         out = np.array([[n]], dtype=np.int64)
     else:
-        parts = []
-        for first in range(n, -1, -1):
-            rest = _count_vectors_cached(n - first, k - 1)
-            head = np.full((rest.shape[0], 1), first, dtype=np.int64)
-            parts.append(np.hstack([head, rest]))
-        out = np.vstack(parts)
+        slots = n + k - 1
+        total = _n_vectors(n, k)
+        bars = np.fromiter(
+            itertools.chain.from_iterable(itertools.combinations(range(slots), k - 1)),
+            dtype=np.int64, count=total * (k - 1),
+        ).reshape(total, k - 1)[::-1]
+        edges = np.concatenate(
+            [np.full((total, 1), -1, dtype=np.int64), bars,
+             np.full((total, 1), slots, dtype=np.int64)], axis=1,
+        )
+        out = np.ascontiguousarray(np.diff(edges, axis=1) - 1)
     out.setflags(write=False)
     return out
 
