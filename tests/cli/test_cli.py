@@ -157,3 +157,12 @@ def test_report_explore_and_measure_are_wired(tmp_path: Path, fake_config: dict[
     assert json.loads(res.stdout)["colorfulness"] > 0
     missing = runner.invoke(app, ["audit", "report", str(tmp_path / "nope")])
     assert missing.exit_code == 2
+
+
+def test_error_text_with_brackets_is_printed_verbatim(
+    tmp_path: Path, fake_config: dict[str, Any]
+) -> None:
+    cfg = _cfg(tmp_path, {**fake_config, "generation": {"images_per_caption": 0}})
+    res = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "[generation] images_per_caption" in _one_line_error(res.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fairframe.audit.pipeline import plan_audit, run_audit
@@ -63,7 +64,7 @@ def _print_plan(summary: dict[str, object]) -> None:
     bt.add_column("classes")
     bt.add_column("captions", justify="right")
     for b in biases:
-        bt.add_row(b["bias_id"], ", ".join(b["classes"]), str(b["captions"]))
+        bt.add_row(escape(b["bias_id"]), escape(", ".join(b["classes"])), str(b["captions"]))
     out_console.print(bt)
 
 
@@ -86,7 +87,7 @@ def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path)
     for b in ranked:
         det = b["detection_rate"]
         table.add_row(
-            b["bias_id"], str(len(b["classes"])), str(b["n_images"]),
+            escape(b["bias_id"]), str(len(b["classes"])), str(b["n_images"]),
             "-" if det["value"] is None else f"{det['value']:.0%}",
             _fmt(b["context_free"]), _fmt(b["context_aware"]),
         )
@@ -94,7 +95,7 @@ def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path)
     err_console.print(
         f"images: {counts['images_generated']} generated, {counts['images_cached']} cached; "
         f"labels: {counts['labels_computed']} computed, {counts['labels_cached']} cached; "
-        f"results in {out}",
+        f"results in {escape(str(out))}",
         highlight=False,
     )
 
@@ -120,7 +121,7 @@ def report_command(
         print_json(paths)
         return
     for kind, path in paths.items():
-        out_console.print(f"{kind:>8}: {path}", highlight=False)
+        out_console.print(f"{kind:>8}: {escape(path)}", highlight=False)
 
 
 @audit_app.command("plan")

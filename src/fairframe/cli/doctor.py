@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fairframe.backends import GENERATORS, LABELERS, LLMS
@@ -55,7 +56,9 @@ def doctor_command(
                     "reused from the cache on the second run"
                 )
             else:
-                err_console.print(f"[red]self-test failed[/] ({result.backends}): {result.problem}")
+                err_console.print(
+                    f"[red]self-test failed[/] ({result.backends}): {escape(result.problem or '')}"
+                )
     if result is not None and not result.ok:
         raise typer.Exit(1)
 
