@@ -1,5 +1,6 @@
-"""Sources for the explore tests: one audit run on fake backends (4 professions x 12 images, 64 px)
-and a folder of real photographs (scikit-image's astronaut and coffee), both built once."""
+"""Sources for the explore tests: two audit runs on fake backends over the same 4 professions (12
+images of 64 px, and 6 images of 48 px: two generator identities, two "models") and a folder of real
+photographs (scikit-image's astronaut and coffee), all built once."""
 
 from __future__ import annotations
 
@@ -13,22 +14,34 @@ from fairframe.audit.pipeline import run_audit
 from fairframe.config import parse_config
 
 IMAGES_PER_CAPTION = 12
+IMAGES_PER_CAPTION_B = 6
+
+
+def _run(root: Path, name: str, size: int, images: int, out_name: str) -> Path:
+    cfg = parse_config({
+        "name": name,
+        "cache_dir": str(root / "cache"),
+        "captions": {"source": "builtin:professions", "limit": 4},
+        "generator": {"backend": "fake", "size": size},
+        "labeler": {"backend": "fake"},
+        "generation": {"images_per_caption": images, "seed": 0},
+    })
+    out = root / out_name
+    run_audit(cfg, out)
+    return out
 
 
 @pytest.fixture(scope="session")
 def audit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("explore-run")
-    cfg = parse_config({
-        "name": "explore-test",
-        "cache_dir": str(root / "cache"),
-        "captions": {"source": "builtin:professions", "limit": 4},
-        "generator": {"backend": "fake", "size": 64},
-        "labeler": {"backend": "fake"},
-        "generation": {"images_per_caption": IMAGES_PER_CAPTION, "seed": 0},
-    })
-    out = root / "run"
-    run_audit(cfg, out)
-    return out
+    return _run(tmp_path_factory.mktemp("explore-run"), "explore-test", 64, IMAGES_PER_CAPTION,
+                "run")
+
+
+@pytest.fixture(scope="session")
+def audit_run_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same captions from a differently configured fake generator (48 px, 6 per caption)."""
+    return _run(tmp_path_factory.mktemp("explore-run-b"), "explore-test-b", 48,
+                IMAGES_PER_CAPTION_B, "run-b")
 
 
 def astronaut() -> Image.Image:

@@ -15,6 +15,7 @@ import pytest
 
 from fairframe.explore import explore
 from fairframe.report._assets import csp_hash
+from tests.explore.conftest import IMAGES_PER_CAPTION_B
 from tests.report._page import Page, parse_page
 from tests.report.test_chromium import TIMEOUT_S, _chromium, _console_problems, chromium_command
 
@@ -83,6 +84,68 @@ def test_page_loads_without_errors_and_filters_change_the_grid(
     # the neighbour browser now shows image 5's neighbours
     assert page.html_attrs["data-nn-query"] == "5"
     assert page.html_attrs["data-nn-count"] == str(len(data["items"][5]["neighbors"]))
+
+
+# Two models: the model filter alone, with a caption, then with the other model, then reset.
+_MODEL_DRIVER = """(function(){
+var d=document.documentElement;var rec=[];
+function vis(){return document.querySelectorAll('#grid li.item:not(.filtered)').length;}
+function blocks(){return document.querySelectorAll('#grid div.modelgrid:not(.filtered)').length;}
+function set(id,v){var el=document.getElementById(id);el.value=v;
+el.dispatchEvent(new Event('change'));}
+rec.push(vis());
+set('f-model',%(a)s);rec.push(vis());d.setAttribute('data-test-blocks',String(blocks()));
+set('f-caption',%(caption)s);rec.push(vis());
+set('f-model',%(b)s);rec.push(vis());
+document.getElementById('f-reset').click();rec.push(vis());
+var show=document.querySelector('#colourfulness button[data-model='+JSON.stringify(%(b)s)+']');
+show.click();rec.push(vis());
+d.setAttribute('data-test-visible',rec.join(','));
+d.setAttribute('data-test-count',document.getElementById('grid-count').textContent);
+})();"""
+
+
+def _drive(html_path: Path, driver: str, tmp_path: Path) -> Page:
+    html = html_path.read_text()
+    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
+    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
+    driven = tmp_path / "driven.html"
+    driven.write_text(html)
+    page, stderr = _dump(driven, tmp_path)
+    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
+    assert _console_problems(stderr) == []
+    return page
+
+
+def test_model_filter_shows_exactly_one_models_images(
+    audit_run: Path, audit_run_b: Path, tmp_path: Path,
+) -> None:
+    res = explore([audit_run, audit_run_b], tmp_path / "out", embedder="colour-hog", k=3,
+                  face_detector=None)
+    data = json.loads(res.json.read_text())
+    a, b = data["models"]
+    n = len(data["items"])
+    n_a = sum(it["model"] == a for it in data["items"])
+    n_b = n - n_a
+    assert 0 < n_b < n_a < n  # the two models have different counts
+    caption = data["captions"][2]["caption_id"]
+    cap_a = data["captions"][2]["by_model"][a]["n"]
+    cap_b = data["captions"][2]["by_model"][b]["n"]
+    page, stderr = _dump(res.html, tmp_path)
+    assert page.html_attrs.get("data-js-ready") == "1", "the page script did not finish"
+    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
+    assert _console_problems(stderr) == []
+    assert page.html_attrs.get("data-visible") == str(n)
+    driver = _MODEL_DRIVER % {"a": json.dumps(a), "b": json.dumps(b),
+                              "caption": json.dumps(caption)}
+    page = _drive(res.html, driver, tmp_path)
+    visible = [int(v) for v in page.html_attrs["data-test-visible"].split(",")]
+    # colourfulness "show" for the first-ranked caption and model b: that caption's b images
+    shown_cap = page.html_attrs.get("data-test-count", "")
+    assert visible[:5] == [n, n_a, cap_a, cap_b, n]
+    assert visible[5] == IMAGES_PER_CAPTION_B and shown_cap == f"{visible[5]} of {n} images shown"
+    # only model a's blocks stay visible (one per caption)
+    assert page.html_attrs["data-test-blocks"] == str(len(data["captions"]))
 
 
 def test_error_hook_catches_a_broken_image(photo_folder: Path, tmp_path: Path) -> None:

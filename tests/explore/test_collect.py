@@ -26,7 +26,8 @@ def test_audit_run_items_carry_caption_seed_and_bias_labels(audit_run: Path) -> 
     assert [it.seed for it in coll.items[:IMAGES_PER_CAPTION]] == list(range(IMAGES_PER_CAPTION))
     g = "person/gender"
     assert g in first.groups and first.groups[g] in coll.biases[g]
-    assert first.model == "noise"
+    assert first.model == "fake"  # the backend name for the fake generator
+    assert coll.generator is not None and coll.generator["size"] == 64
 
 
 def test_max_images_is_shared_between_captions(audit_run: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,9 @@ def test_explore_folder_average_faces(photo_folder: Path, tmp_path: Path) -> Non
     res = explore(photo_folder, tmp_path / "out", embedder="colour-hog")
     assert res.counts["faces"] == 4 and res.counts["average_faces"] == 2  # astronaut + all
     data = json.loads(res.json.read_text())
+    assert data["models"] == ["photos"]  # one source: its cells are keyed by its one model
     cells = {(c["caption_id"], c["bias"], c["group"]): c for c in data["faces"]["cells"]}
+    assert {c["model"] for c in data["faces"]["cells"]} == {"photos"}
     coffee = cells[("coffee", "*", "*")]
     assert coffee["file"] is None and coffee["reason"] == "no face found in any of the 4 images"
     astro = cells[("astronaut", "*", "*")]
@@ -59,3 +62,25 @@ def test_explore_folder_average_faces(photo_folder: Path, tmp_path: Path) -> Non
     html = res.html.read_text()
     assert "n = 4 of 4" in html and "no face found in any of the 4 images" in html
     assert data["faces"]["space"] == "linear"
+
+
+def test_average_faces_are_keyed_by_model(photo_folder: Path, tmp_path: Path) -> None:
+    """Two folders as two models: model-b has only two astronaut images."""
+    a, b = tmp_path / "model-a", tmp_path / "model-b"
+    shutil.copytree(photo_folder, a)
+    shutil.copytree(photo_folder, b)
+    for i in (2, 3):
+        (b / "astronaut" / f"{i}.png").unlink()
+    res = explore([a, b], tmp_path / "out", embedder="colour-hog")
+    data = json.loads(res.json.read_text())
+    assert data["models"] == ["model-a", "model-b"]
+    cells = {(c["caption_id"], c["model"], c["bias"], c["group"]): c
+             for c in data["faces"]["cells"]}
+    assert (cells[("astronaut", "model-a", "*", "*")]["n_faces"],
+            cells[("astronaut", "model-b", "*", "*")]["n_faces"],
+            cells[("astronaut", "*", "*", "*")]["n_faces"]) == (4, 2, 6)
+    assert cells[("coffee", "model-b", "*", "*")]["file"] is None
+    assert res.counts["faces"] == 6
+    html = res.html.read_text()
+    assert "n = 4 of 4" in html and "n = 2 of 2" in html
+    assert html.count('class="modelh mstart"') >= 2  # one column group per model

@@ -1,4 +1,5 @@
-"""``fairframe explore SOURCE --out DIR``: a browsable page of a run's or a folder's images."""
+"""``fairframe explore SOURCE... --out DIR``: a browsable page of the images of one or more runs or
+folders (one model each), side by side."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ __all__ = ["explore_command"]
 
 @handle_errors
 def explore_command(
-    source: Path = typer.Argument(
-        ..., help="An audit run folder, a folder of images (caption = parent folder name) or an "
-                  "image manifest (.csv/.tsv/.jsonl with prompt, seed, path)."),
+    sources: list[Path] = typer.Argument(
+        ..., help="One or more sources, each an audit run folder, a folder of images (caption = "
+                  "parent folder name) or an image manifest (.csv/.tsv/.jsonl with prompt, seed, "
+                  "path). Each is a model: give several runs over the same captions to compare "
+                  "them."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for explore.html, explore.json, "
                                                       "faces/."),
     embedder: str = typer.Option(
@@ -24,7 +27,8 @@ def explore_command(
     clusters: int | None = typer.Option(
         None, "--clusters", "-k", help="Number of k-means clusters (default: best silhouette, "
                                        "2-12)."),
-    max_images: int = typer.Option(2000, "--max-images", help="Most images to explore."),
+    max_images: int = typer.Option(2000, "--max-images", help="Most images to explore (shared "
+                                                              "equally by source and caption)."),
     seed: int = typer.Option(0, "--seed", help="Seed of k-means."),
     faces: bool = typer.Option(True, "--faces/--no-faces", help="Detect faces and average them."),
     as_json: bool = typer.Option(False, "--json", help="Print the written paths and counts as "
@@ -34,7 +38,7 @@ def explore_command(
     in one self-contained page (OUT/explore.html) that needs no network."""
     from fairframe.explore import explore
 
-    result = explore(source, out, embedder=embedder, k=clusters, max_images=max_images,
+    result = explore(sources, out, embedder=embedder, k=clusters, max_images=max_images,
                      seed=seed, face_detector="opencv-cascade" if faces else None)
     if as_json:
         print_json({"html": str(result.html), "json": str(result.json),
@@ -45,7 +49,8 @@ def explore_command(
     out_console.print(f"    json: {result.json}", highlight=False)
     c = result.counts
     err_console.print(
-        f"{c['images']} images, {c['captions']} captions, {c['clusters']} clusters "
+        f"{c['images']} images, {c['models']} model{'s' if c['models'] != 1 else ''}, "
+        f"{c['captions']} captions, {c['clusters']} clusters "
         f"({result.embedder}), {c['faces']} faces", highlight=False)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {note}", highlight=False)

@@ -1,4 +1,5 @@
-"""``explore(source, out_dir)``: analyse a set of images and write one browsable page.
+"""``explore(sources, out_dir)``: analyse the images of one or more sources (one *model* each, or
+more for a manifest with a ``model`` column) and write one browsable page.
 
 Steps, all offline: collect the images (:mod:`fairframe.explore._collect`); per image, in one pass,
 its thumbnail, its Hasler–Süsstrunk colourfulness (on a copy whose longer side is at most 256
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +26,8 @@ import numpy as np
 from PIL import Image
 
 from fairframe.errors import ConfigError, FairframeError, InputDataError
-from fairframe.explore._collect import Collection, ImageItem, collect
-from fairframe.explore.average_faces import FaceAverager, aligned_largest_face
+from fairframe.explore._collect import ImageItem, Sources, collect_sources
+from fairframe.explore.average_faces import ALL, FaceAverager, aligned_largest_face
 from fairframe.explore.cluster import ClusterResult, choose_k, composition, kmeans
 from fairframe.explore.embed import ImageEmbedder, get_embedder
 from fairframe.explore.neighbors import nearest_neighbors
@@ -33,8 +35,8 @@ from fairframe.types import JSONValue
 
 __all__ = ["EXPLORE_SCHEMA_VERSION", "ExploreResult", "explore"]
 
-#: Version of ``explore.json``.
-EXPLORE_SCHEMA_VERSION = 1
+#: Version of ``explore.json`` (2: several sources, a model per image).
+EXPLORE_SCHEMA_VERSION = 2
 _BATCH = 32
 _ANALYSIS_SIDE = 256
 _EXAMPLES_PER_CLUSTER = 8
@@ -56,8 +58,8 @@ class ExploreResult:
         ``OUT/faces``, one PNG per average face.
     counts:
         ``images`` (explored), ``images_found`` (before ``max_images``), ``skipped``
-        (unreadable), ``captions``, ``clusters``, ``faces`` (images with a face; 0 when no
-        detector ran), ``average_faces`` (cells with an image).
+        (unreadable), ``sources``, ``models``, ``captions``, ``clusters``, ``faces`` (images
+        with a face; 0 when no detector ran), ``average_faces`` (cells with an image).
     embedder:
         The name of the embedder used.
     notes:
@@ -120,19 +122,35 @@ def _examples(emb: np.ndarray[Any, Any], res: ClusterResult, n: int) -> list[lis
     return out
 
 
-def explore(source: str | Path, out_dir: str | Path, *,
+def _by_model_composition(labels: np.ndarray[Any, Any], items: Sequence[ImageItem], k: int,
+                          models: Sequence[str]) -> dict[str, Any]:
+    """Cluster membership per model overall and per (model, caption)."""
+    overall: dict[str, list[int]] = {}
+    per: dict[str, dict[str, list[int]]] = {}
+    for m in models:
+        idx = [i for i, it in enumerate(items) if it.model == m]
+        overall[m] = [int(x) for x in np.bincount(labels[idx].astype(np.int64), minlength=k)] \
+            if idx else [0] * k
+        per[m] = composition(labels[idx], [items[i].caption_id for i in idx], k) if idx else {}
+    return {"composition_by_model": per, "model_sizes": overall}
+
+
+def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+            out_dir: str | Path, *,
             embedder: str | ImageEmbedder = "auto", k: int | None = None,
             max_images: int = 2000, seed: int = 0, neighbors: int = 8,
             face_detector: str | None = "opencv-cascade", thumbnail_size: int = 96,
             face_size: int = 112) -> ExploreResult:
-    """Explore an audit run folder, a folder of images or an image manifest; write a page.
+    """Explore audit run folders, folders of images or image manifests; write a page.
 
     Parameters
     ----------
-    source:
-        A folder written by ``fairframe audit run``, any folder of images (searched recursively;
-        the caption is the parent folder's name), or a CSV/TSV/JSONL manifest with ``prompt``,
-        ``seed`` and ``path``.
+    sources:
+        One source or a sequence of them, each a folder written by ``fairframe audit run``, any
+        folder of images (searched recursively; the caption is the parent folder's name), or a
+        CSV/TSV/JSONL manifest with ``prompt``, ``seed`` and ``path``. Each image gets a model:
+        the run's generator (``model@revision``, or the backend name for ``fake``/``folder``),
+        else the folder's name; equal labels of different sources get the folder name added.
     out_dir:
         Where ``explore.html``, ``explore.json`` and ``faces/`` are written (created).
     embedder:
@@ -141,7 +159,7 @@ def explore(source: str | Path, out_dir: str | Path, *,
     k:
         Number of clusters; ``None`` picks k in 2..12 by the mean silhouette.
     max_images:
-        Most images explored (captions share them equally).
+        Most images explored (every (source, caption) pair gets an equal share).
     seed:
         Seed of k-means.
     neighbors:
@@ -160,7 +178,8 @@ def explore(source: str | Path, out_dir: str | Path, *,
     Raises
     ------
     InputDataError
-        ``source`` is missing, holds no images, or none of its images can be read.
+        No source, the same source twice, a source is missing or holds no images, or none of the
+        images can be read.
     ConfigError
         A parameter is out of range or the embedder is unknown.
     """
@@ -175,7 +194,7 @@ def explore(source: str | Path, out_dir: str | Path, *,
     if not 32 <= face_size <= 512:
         raise ConfigError(f"face_size must be between 32 and 512, got {face_size}")
     emb_model = get_embedder(embedder)
-    coll = collect(source, max_images=max_images)
+    srcs = collect_sources(sources, max_images=max_images)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -185,12 +204,13 @@ def explore(source: str | Path, out_dir: str | Path, *,
 
     detector, det_ident, no_faces = _face_tools(face_detector)
     cf_fn, no_cf = _colorfulness_fn()
-    data = _analyse(coll, emb_model, detector, cf_fn, thumbnail_size, face_size)
+    data = _analyse(srcs, emb_model, detector, cf_fn, thumbnail_size, face_size)
     items: list[ImageItem] = data["items"]
+    paths = ", ".join(str(c.path) for c in srcs.collections)
     if not items:
         first = data["skipped"][0]
         raise InputDataError(
-            f"none of the {len(data['skipped'])} image(s) in {source} could be read, e.g. "
+            f"none of the {len(data['skipped'])} image(s) in {paths} could be read, e.g. "
             f"{first['path']}: {first['reason']}"
         )
     emb = data["embeddings"]
@@ -200,6 +220,7 @@ def explore(source: str | Path, out_dir: str | Path, *,
     captions: dict[str, str] = {}
     for it in items:
         captions.setdefault(it.caption_id, it.caption)
+    models = [m for m in srcs.models if any(it.model == m for it in items)]
     cf: list[float | None] = data["colorfulness"]
 
     notes: list[str] = []
@@ -211,9 +232,10 @@ def explore(source: str | Path, out_dir: str | Path, *,
         s = data["skipped"]
         notes.append(f"{len(s)} image(s) could not be read and were skipped, e.g. "
                      f"{s[0]['path']}: {s[0]['reason']}")
-    if coll.total > len(coll.items):
-        notes.append(f"{coll.total} images found; {len(coll.items)} explored (max_images), "
-                     "shared equally between captions")
+    if srcs.total > len(srcs.items):
+        shared = "captions" if len(srcs.collections) == 1 else "sources and captions"
+        notes.append(f"{srcs.total} images found; {len(srcs.items)} explored (max_images), "
+                     f"shared equally between {shared}")
     if k is not None and k > n:
         notes.append(f"k = {k} is more than the {n} images; k = {n} used")
 
@@ -221,35 +243,54 @@ def explore(source: str | Path, out_dir: str | Path, *,
     face_cells = []
     face_uris: dict[str, str] = {}
     if detector is not None:
-        for j, cell in enumerate(averager.cells()):
+        j = 0
+        for cell in averager.cells():
+            if cell.model == ALL and len(models) == 1:
+                continue  # the same as the one model's cells
             entry: dict[str, JSONValue] = {
-                "caption_id": cell.caption_id, "bias": cell.bias, "group": cell.group,
-                "n_images": cell.n_images, "n_faces": cell.n_faces, "file": None,
-                "reason": cell.reason}
+                "caption_id": cell.caption_id, "model": cell.model, "bias": cell.bias,
+                "group": cell.group, "n_images": cell.n_images, "n_faces": cell.n_faces,
+                "file": None, "reason": cell.reason}
             if cell.image is not None:
                 name = f"faces/{j:04d}.png"
+                j += 1
                 cell.image.save(out / name)
                 entry["file"] = name
                 face_uris[name] = _jpeg_uri(cell.image)
             face_cells.append(entry)
 
-    per_caption_cf = {c: [v for it, v in zip(items, cf, strict=True)
-                          if it.caption_id == c and v is not None] for c in captions}
+    def cf_of(cap: str, model: str | None = None) -> list[float]:
+        return [v for it, v in zip(items, cf, strict=True)
+                if it.caption_id == cap and (model is None or it.model == model)
+                and v is not None]
+
+    colls = srcs.collections
+    kinds = {c.kind for c in colls}
     report: dict[str, Any] = {
         "schema_version": EXPLORE_SCHEMA_VERSION,
-        "source": {"kind": coll.kind, "path": str(Path(source)), "name": coll.name,
-                   "images_found": coll.total, "images": n},
+        "source": {"kind": kinds.pop() if len(kinds) == 1 else "mixed", "path": paths,
+                   "name": " vs ".join(c.name for c in colls),
+                   "images_found": srcs.total, "images": n},
+        "sources": [{"kind": c.kind, "path": str(c.path), "name": c.name, "models": c.models,
+                     "generator": dict(c.generator) if c.generator else None,
+                     "images_found": c.total,
+                     "images": sum(it.source == i for it in items)}
+                    for i, c in enumerate(colls)],
         "embedder": {"name": emb_model.name, "identity": dict(emb_model.identity()),
                      "dim": int(emb.shape[1])},
         "captions": [{"caption_id": c, "caption": text, "n": sum(it.caption_id == c
                                                                   for it in items),
-                      "colorfulness": _summary(per_caption_cf[c])}
+                      "colorfulness": _summary(cf_of(c)),
+                      "by_model": {m: {"n": sum(it.caption_id == c and it.model == m
+                                                for it in items),
+                                       "colorfulness": _summary(cf_of(c, m))}
+                                   for m in models}}
                      for c, text in captions.items()],
-        "biases": coll.biases,
-        "models": sorted({it.model for it in items if it.model}),
+        "biases": srcs.biases,
+        "models": models,
         "items": [
-            {"i": i, "path": it.rel, "caption_id": it.caption_id, "seed": it.seed,
-             "groups": dict(it.groups), "model": it.model,
+            {"i": i, "path": it.rel, "source": it.source, "model": it.model,
+             "caption_id": it.caption_id, "seed": it.seed, "groups": dict(it.groups),
              "colorfulness": None if cf[i] is None else round(float(cf[i] or 0.0), 3),
              "cluster": int(res.labels[i]), "face": data["faces"][i],
              "neighbors": [int(x) for x in nn.indices[i]],
@@ -262,6 +303,7 @@ def explore(source: str | Path, out_dir: str | Path, *,
             else round(res.silhouette, 4), "inertia": round(res.inertia, 4),
             "sizes": res.sizes, "examples": _examples(emb, res, _EXAMPLES_PER_CLUSTER),
             "composition": composition(res.labels, [it.caption_id for it in items], res.k),
+            **_by_model_composition(res.labels, items, res.k, models),
         },
         "faces": {"available": detector is not None, "reason": no_faces,
                   "detector": det_ident, "size": face_size, "space": "linear",
@@ -279,7 +321,8 @@ def explore(source: str | Path, out_dir: str | Path, *,
     _atomic_write(files[1], json.dumps(report, indent=1, allow_nan=False, ensure_ascii=False))
     _atomic_write(files[0], html)
     counts = {
-        "images": n, "images_found": coll.total, "skipped": len(data["skipped"]),
+        "images": n, "images_found": srcs.total, "skipped": len(data["skipped"]),
+        "sources": len(colls), "models": len(models),
         "captions": len(captions), "clusters": res.k,
         "faces": int(averager.counts()["faces"]) if detector is not None else 0,
         "average_faces": sum(1 for c in face_cells if c["file"]),
@@ -288,7 +331,7 @@ def explore(source: str | Path, out_dir: str | Path, *,
                          counts=counts, embedder=emb_model.name, notes=tuple(notes))
 
 
-def _analyse(coll: Collection, emb_model: ImageEmbedder, detector: Any,
+def _analyse(coll: Sources, emb_model: ImageEmbedder, detector: Any,
              cf_fn: Callable[[Image.Image], float] | None, thumbnail_size: int,
              face_size: int) -> dict[str, Any]:
     """One pass over the images: thumbnails, colourfulness, faces, embeddings (in batches)."""
@@ -322,7 +365,8 @@ def _analyse(coll: Collection, emb_model: ImageEmbedder, detector: Any,
         cf.append(float(cf_fn(small)) if cf_fn is not None else None)
         if detector is not None:
             found = aligned_largest_face(img, detector, face_size)
-            averager.add(it.caption_id, it.groups, found[0] if found else None)
+            averager.add(it.caption_id, it.groups, found[0] if found else None,
+                         model=str(it.model))
             faces.append(found[1].to_json() if found else None)
         else:
             faces.append(None)

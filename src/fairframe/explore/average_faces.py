@@ -1,4 +1,4 @@
-r"""Average faces per (caption, group), after the Average Diffusion Faces tool of Stable Bias.
+r"""Average faces per (caption, model, group), after Stable Bias's Average Diffusion Faces.
 
 For each image the **largest** face found by the detector (default ``opencv-cascade``, see
 :mod:`fairframe.measure.faces`) is aligned by :func:`fairframe.measure.faces.align_face`: a
@@ -8,8 +8,9 @@ similarity transform puts the two eyes at the canonical ArcFace positions of a 1
 The aligned crops of a cell are averaged **in linear light**: each pixel is decoded from sRGB to
 linear RGB, the arithmetic mean is taken, and the mean is encoded back to sRGB. (Averaging the
 gamma-encoded values instead gives a darker, muddier face; linear light is what mixing the light of
-the faces would look like.) A cell is keyed by caption (or every caption, ``"*"``) and by a group:
-all images (``("*", "*")``) or one label of one bias (``("gender", "woman")``). Every cell reports
+the faces would look like.) A cell is keyed by caption (or every caption, ``"*"``), by model (or
+every model, ``"*"``) and by a group: all images (``("*", "*")``) or one label of one bias
+(``("gender", "woman")``). Every cell reports
 how many images it had and how many faces were averaged; a cell with no face has no image and says
 why.
 
@@ -56,6 +57,8 @@ class AverageFace:
         The average, ``size × size`` RGB, or ``None`` when no face was found.
     reason:
         Why there is no image (``None`` when there is one).
+    model:
+        The model, or :data:`ALL` for every model.
     """
 
     caption_id: str
@@ -65,6 +68,7 @@ class AverageFace:
     n_faces: int
     image: Image.Image | None
     reason: str | None = None
+    model: str = ALL
 
 
 def aligned_largest_face(image: Image.Image, detector: FaceDetector, size: int = 112
@@ -90,26 +94,31 @@ class FaceAverager:
 
     def __init__(self, size: int = 112) -> None:
         self.size = size
-        self._sums: dict[tuple[str, str, str], npt.NDArray[np.float64]] = {}
-        self._faces: dict[tuple[str, str, str], int] = {}
-        self._images: dict[tuple[str, str, str], int] = {}
+        self._sums: dict[tuple[str, str, str, str], npt.NDArray[np.float64]] = {}
+        self._faces: dict[tuple[str, str, str, str], int] = {}
+        self._images: dict[tuple[str, str, str, str], int] = {}
 
     @staticmethod
-    def keys(caption_id: str, groups: Mapping[str, str]) -> list[tuple[str, str, str]]:
-        """The cells an image of ``caption_id`` with ``groups`` belongs to."""
+    def keys(caption_id: str, groups: Mapping[str, str], model: str = ALL
+             ) -> list[tuple[str, str, str, str]]:
+        """The cells ``(caption, model, bias, group)`` an image of ``caption_id`` by ``model``
+        with ``groups`` belongs to."""
         out = []
         for cap in (caption_id, ALL):
-            out.append((cap, ALL, ALL))
-            out.extend((cap, bias, label) for bias, label in groups.items())
+            for mod in dict.fromkeys((model, ALL)):
+                out.append((cap, mod, ALL, ALL))
+                out.extend((cap, mod, bias, label) for bias, label in groups.items())
         return out
 
-    def add(self, caption_id: str, groups: Mapping[str, str], face: Image.Image | None) -> None:
-        """Count one image; add its aligned ``face`` (``None``: no face found) to its cells."""
+    def add(self, caption_id: str, groups: Mapping[str, str], face: Image.Image | None,
+            model: str = ALL) -> None:
+        """Count one image of ``model``; add its aligned ``face`` (``None``: no face found) to
+        its cells."""
         lin = None
         if face is not None:
             arr = np.asarray(face.convert("RGB").resize((self.size, self.size)), dtype=np.uint8)
             lin = srgb_to_linear(arr)
-        for key in self.keys(caption_id, groups):
+        for key in self.keys(caption_id, groups, model):
             self._images[key] = self._images.get(key, 0) + 1
             if lin is not None:
                 self._faces[key] = self._faces.get(key, 0) + 1
@@ -118,26 +127,28 @@ class FaceAverager:
                 else:
                     self._sums[key] = lin.copy()
 
-    def cell(self, caption_id: str, bias: str = ALL, group: str = ALL) -> AverageFace:
+    def cell(self, caption_id: str, bias: str = ALL, group: str = ALL, *, model: str = ALL
+             ) -> AverageFace:
         """The average of one cell (an empty cell says why it has no image)."""
-        key = (caption_id, bias, group)
+        key = (caption_id, model, bias, group)
         n_img = self._images.get(key, 0)
         n_face = self._faces.get(key, 0)
         if n_face == 0:
             reason = ("no images in this group" if n_img == 0
                       else f"no face found in {'the' if n_img == 1 else 'any of the'} "
                            f"{n_img} image{'s' if n_img != 1 else ''}")
-            return AverageFace(caption_id, bias, group, n_img, 0, None, reason)
+            return AverageFace(caption_id, bias, group, n_img, 0, None, reason, model)
         mean = self._sums[key] / n_face
         srgb = np.round(linear_to_srgb(mean) * 255.0).astype(np.uint8)
-        return AverageFace(caption_id, bias, group, n_img, n_face, Image.fromarray(srgb, "RGB"))
+        return AverageFace(caption_id, bias, group, n_img, n_face, Image.fromarray(srgb, "RGB"),
+                           None, model)
 
     def cells(self) -> Iterable[AverageFace]:
         """Every cell with at least one image, in insertion order."""
-        for key in self._images:
-            yield self.cell(*key)
+        for cap, mod, bias, group in self._images:
+            yield self.cell(cap, bias, group, model=mod)
 
     def counts(self) -> dict[str, Any]:
-        """Images and faces over all captions."""
-        key = (ALL, ALL, ALL)
+        """Images and faces over all captions and models."""
+        key = (ALL, ALL, ALL, ALL)
         return {"images": self._images.get(key, 0), "faces": self._faces.get(key, 0)}

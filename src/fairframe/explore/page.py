@@ -9,12 +9,16 @@ the nearest-neighbour browser and the group selector, then sets ``data-js-ready=
 
 Views:
 
-1. **Images**: a grid per caption, filtered by caption, group label, cluster and colourfulness
-   range (``li.item`` elements, ``filtered`` when hidden; ``#grid-count`` says how many show);
+1. **Images**: a grid per caption (one block per model when there are several), filtered by
+   caption, model, group label, cluster and colourfulness range (``li.item`` elements,
+   ``filtered`` when hidden; ``#grid-count`` says how many show);
 2. **Nearest neighbours**: click any thumbnail to see its k most similar images;
-3. **Clusters**: k-means summary, per-caption composition bars, examples of each cluster;
-4. **Average faces**: per caption × group label of one bias, with n; empty cells say why;
-5. **Colourfulness**: captions sorted by mean colourfulness, each with a strip of its images.
+3. **Clusters**: k-means summary, composition bars per caption (and per model within each caption
+   when there are several models, plus one bar per model overall), examples of each cluster;
+4. **Average faces**: rows caption, columns model × group label of one bias, with n; empty cells
+   say why;
+5. **Colourfulness**: captions sorted by mean colourfulness, one strip of ticks per (caption,
+   model).
 """
 
 from __future__ import annotations
@@ -47,7 +51,15 @@ button.thumb:hover img{border-color:var(--accent)}
 ul.thumbs li.current img{outline:3px solid #D55E00;outline-offset:1px}
 ul.thumbs .cfdot{position:absolute;left:3px;bottom:3px;font-size:.62rem;background:rgba(0,0,0,.62);
 color:#fff;border-radius:3px;padding:0 3px;font-variant-numeric:tabular-nums}
-li.item.filtered,section.capgrid.filtered{display:none}
+li.item.filtered,section.capgrid.filtered,div.modelgrid.filtered{display:none}
+div.modelgrid{margin:0 0 6px}
+div.modelgrid h4{font-size:.82rem;font-weight:600;margin:2px 0 3px;color:#333}
+.model-tag{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.82rem;
+overflow-wrap:anywhere}
+table.avgfaces th.modelh{border-bottom:2px solid var(--line);background:var(--soft)}
+table.avgfaces td.mstart,table.avgfaces th.mstart{border-left:2px solid var(--line)}
+tr.subrow td{border-top:none}
+td.model-col{white-space:nowrap;max-width:260px;overflow:hidden;text-overflow:ellipsis}
 .nnwrap{display:flex;gap:20px;align-items:flex-start;flex-wrap:wrap;border:1px solid var(--line);
 border-radius:8px;padding:12px 14px;background:var(--soft)}
 .nnwrap figure{margin:0}
@@ -87,22 +99,28 @@ var groups=items.map(function(li){return JSON.parse(li.getAttribute('data-groups
 var byI={};items.forEach(function(li){byI[li.getAttribute('data-i')]=li;});
 function num(el,dflt){if(!el){return dflt;}var v=parseFloat(el.value);return isNaN(v)?dflt:v;}
 function val(id){var el=$(id);return el?el.value:'';}
-function filter(){var cap=val('f-caption'),grp=val('f-group'),cl=val('f-cluster');
+function filter(){var cap=val('f-caption'),grp=val('f-group'),cl=val('f-cluster'),
+mod=val('f-model');
 var lo=num($('f-cf-min'),-Infinity),hi=num($('f-cf-max'),Infinity);var shown=0;
 items.forEach(function(li,k){var raw=li.getAttribute('data-cf');
 var v=raw===null||raw===''?null:parseFloat(raw);
 var ok=(!cap||li.getAttribute('data-caption')===cap)&&(!grp||groups[k].indexOf(grp)>=0)&&
+(!mod||li.getAttribute('data-model')===mod)&&
 (!cl||li.getAttribute('data-cluster')===cl)&&(v===null||(v>=lo&&v<=hi));
 li.classList.toggle('filtered',!ok);if(ok){shown+=1;}});
+Array.prototype.forEach.call(d.querySelectorAll('#grid div.modelgrid'),function(s){
+s.classList.toggle('filtered',!s.querySelector('li.item:not(.filtered)'));});
 Array.prototype.forEach.call(d.querySelectorAll('#grid section.capgrid'),function(s){
 s.classList.toggle('filtered',!s.querySelector('li.item:not(.filtered)'));});
 var c=$('grid-count');if(c){c.textContent=shown+' of '+items.length+' images shown';}
 var e=$('grid-empty');if(e){e.classList.toggle('hidden',shown>0);}
 d.documentElement.setAttribute('data-visible',String(shown));}
-['f-caption','f-group','f-cluster','f-cf-min','f-cf-max'].forEach(function(id){var el=$(id);
+['f-caption','f-model','f-group','f-cluster','f-cf-min','f-cf-max'].forEach(function(id){
+var el=$(id);
 if(el){el.addEventListener('change',filter);el.addEventListener('input',filter);}});
 var reset=$('f-reset');if(reset){reset.addEventListener('click',function(){
-['f-caption','f-group','f-cluster'].forEach(function(id){var el=$(id);if(el){el.value='';}});
+['f-caption','f-model','f-group','f-cluster'].forEach(function(id){var el=$(id);
+if(el){el.value='';}});
 var a=$('f-cf-min'),b=$('f-cf-max');if(a){a.value=a.getAttribute('data-default');}
 if(b){b.value=b.getAttribute('data-default');}filter();});}
 function fig(li,cls){var f=d.createElement('figure');if(cls){f.className=cls;}
@@ -132,6 +150,7 @@ var sec=$('neighbours');if(sec&&sec.scrollIntoView&&!b.closest('#neighbours')){
 sec.scrollIntoView({block:'start'});}return;}
 var f=t&&t.closest?t.closest('button[data-filter]'):null;
 if(f){var el=$(f.getAttribute('data-filter'));if(el){el.value=f.getAttribute('data-value');
+var fm=$('f-model');if(fm&&f.hasAttribute('data-model')){fm.value=f.getAttribute('data-model');}
 filter();var g=$('grid');if(g&&g.scrollIntoView){g.scrollIntoView({block:'start'});}}}});
 var af=$('af-bias');function faces(){var v=af?af.value:'*';
 Array.prototype.forEach.call(d.querySelectorAll('.afgroup'),function(g){
@@ -182,15 +201,21 @@ class _Ctx:
         self.items: list[Mapping[str, Any]] = list(data["items"])
         self.caption_text = {c["caption_id"]: c["caption"] for c in data["captions"]}
         self.k = int(data["clusters"]["k"])
+        self.models: list[str] = list(data.get("models") or [])
+        self.multi = len(self.models) > 1
 
     def label(self, it: Mapping[str, Any]) -> str:
         parts = [self.caption_text.get(it["caption_id"], it["caption_id"])]
+        if self.multi and it.get("model"):
+            parts.append(str(it["model"]))
         if it.get("seed") is not None:
             parts.append(f"seed {it['seed']}")
         return " · ".join(parts)
 
     def tip(self, it: Mapping[str, Any]) -> str:
         lines = [self.label(it), it["path"]]
+        if it.get("model"):
+            lines.append(f"model: {it['model']}")
         lines += [f"{b}: {v}" for b, v in (it.get("groups") or {}).items()]
         if it.get("colorfulness") is not None:
             lines.append(f"colourfulness {it['colorfulness']:.1f}")
@@ -208,10 +233,18 @@ def _cards(ctx: _Ctx) -> str:
     d = ctx.data
     src, cl, faces, emb = d["source"], d["clusters"], d["faces"], d["embedder"]
     kind = {"audit-run": "audit run", "manifest": "image manifest", "folder": "folder"}
-    models = d.get("models") or []
+    models = ctx.models
+    sources = d.get("sources") or [src]
+    if len(sources) == 1:
+        source = (f'{_e(kind.get(src["kind"], src["kind"]))} <span class="muted small">'
+                  f'<code>{_e(src["name"])}</code></span>')
+    else:
+        source = f'{len(sources)} sources <span class="muted small">' + ", ".join(
+            f'{_e(kind.get(s["kind"], s["kind"]))} <code>{_e(s["name"])}</code>'
+            for s in sources) + "</span>"
+    per_model = {m: sum(it.get("model") == m for it in ctx.items) for m in models}
     cards = [
-        ("Source", f'{_e(kind.get(src["kind"], src["kind"]))} <span class="muted small">'
-                   f'<code>{_e(src["name"])}</code></span>'),
+        ("Source", source),
         ("Images", f'{src["images"]} <span class="muted small">of {src["images_found"]} found'
                    f' · {len(d["captions"])} captions</span>'),
         ("Embedder", f'<code>{_e(emb["name"])}</code> <span class="muted small">'
@@ -222,7 +255,9 @@ def _cards(ctx: _Ctx) -> str:
                    else '<span class="muted small">no face detector available</span>')),
     ]
     if models:
-        cards.insert(1, ("Model", ", ".join(f"<code>{_e(m)}</code>" for m in models)))
+        cards.insert(1, ("Models" if len(models) > 1 else "Model", "<br>".join(
+            f'<code>{_e(m)}</code> <span class="muted small">{per_model[m]}</span>'
+            for m in models)))
     body = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>'
                    for k, v in cards)
     notes = "".join(f'<p class="note" role="note">{_e(n)}</p>' for n in d.get("notes") or [])
@@ -236,6 +271,12 @@ def _controls(ctx: _Ctx) -> str:
                    f'({c["n"]})</option>' for c in d["captions"])
     parts = [f'<label>Caption <select id="f-caption"><option value="">all captions</option>'
              f"{caps}</select></label>"]
+    if ctx.multi:
+        mods = "".join(f'<option value="{_e(m)}">{_e(m)} '
+                       f'({sum(it.get("model") == m for it in ctx.items)})</option>'
+                       for m in ctx.models)
+        parts.append(f'<label>Model <select id="f-model"><option value="">all models</option>'
+                     f"{mods}</select></label>")
     if d["biases"]:
         opts = "".join(
             f'<optgroup label="{_e(b)}">' + "".join(
@@ -267,29 +308,46 @@ def _grid(ctx: _Ctx) -> str:
     for i, it in enumerate(ctx.items):
         by_caption.setdefault(it["caption_id"], []).append(i)
     sections = []
+
+    def li(i: int) -> str:
+        it = ctx.items[i]
+        cap = it["caption_id"]
+        groups = [f"{b}={v}" for b, v in (it.get("groups") or {}).items()]
+        cf = it.get("colorfulness")
+        dot = (f'<span class="cfdot" aria-hidden="true">{cf:.0f}</span>'
+               if cf is not None else "")
+        return (
+            f'<li class="item" data-i="{i}" data-caption="{_e(cap)}" '
+            f'data-model="{_e(it.get("model") or "")}" '
+            f'data-groups="{_e(json.dumps(groups, ensure_ascii=False))}" '
+            f'data-cf="{"" if cf is None else cf}" data-cluster="{it["cluster"]}" '
+            f'data-nn="{",".join(map(str, it["neighbors"]))}" '
+            f'data-sim="{",".join(f"{s:.3f}" for s in it["similarities"])}" '
+            f'data-label="{_e(ctx.label(it))}">'
+            + ctx.thumb_button(i).replace("</button>", dot + "</button>") + "</li>")
+
     for cap, idx in by_caption.items():
-        lis = []
-        for i in idx:
-            it = ctx.items[i]
-            groups = [f"{b}={v}" for b, v in (it.get("groups") or {}).items()]
-            cf = it.get("colorfulness")
-            dot = (f'<span class="cfdot" aria-hidden="true">{cf:.0f}</span>'
-                   if cf is not None else "")
-            lis.append(
-                f'<li class="item" data-i="{i}" data-caption="{_e(cap)}" '
-                f'data-groups="{_e(json.dumps(groups, ensure_ascii=False))}" '
-                f'data-cf="{"" if cf is None else cf}" data-cluster="{it["cluster"]}" '
-                f'data-nn="{",".join(map(str, it["neighbors"]))}" '
-                f'data-sim="{",".join(f"{s:.3f}" for s in it["similarities"])}" '
-                f'data-label="{_e(ctx.label(it))}">'
-                + ctx.thumb_button(i).replace("</button>", dot + "</button>") + "</li>")
+        if ctx.multi:
+            blocks = []
+            for m in ctx.models:
+                mine = [i for i in idx if ctx.items[i].get("model") == m]
+                if mine:
+                    blocks.append(
+                        f'<div class="modelgrid" data-model="{_e(m)}"><h4><span '
+                        f'class="model-tag">{_e(m)}</span> <span class="muted">{len(mine)}'
+                        f'</span></h4><ul class="thumbs">{"".join(li(i) for i in mine)}</ul>'
+                        "</div>")
+            body = "".join(blocks)
+        else:
+            body = f'<ul class="thumbs">{"".join(li(i) for i in idx)}</ul>'
         sections.append(
             f'<section class="capgrid" data-caption-id="{_e(cap)}"><h3 class="caption-text">'
             f'{_e(ctx.caption_text.get(cap, cap))} <span class="muted">{len(idx)} images'
-            f'</span></h3><ul class="thumbs">{"".join(lis)}</ul></section>')
+            f"</span></h3>{body}</section>")
     return (
         '<section id="grid" aria-labelledby="h-grid"><h2 id="h-grid">Images</h2>'
-        '<p class="muted small">Every explored image, per caption. The number on a thumbnail is '
+        '<p class="muted small">Every explored image, per caption'
+        + (" and model" if ctx.multi else "") + ". The number on a thumbnail is "
         "its colourfulness; hover for its labels; click it to see its nearest neighbours.</p>"
         + _controls(ctx)
         + '<p class="note info hidden" id="grid-empty">No image matches these filters.</p>'
@@ -351,14 +409,40 @@ def _clusters(ctx: _Ctx) -> str:
                      f"cluster {j + 1}</span>" for j in range(k))
     head = "".join(f'<th class="num">{j + 1}</th>' for j in range(k))
     rows = []
-    for cap, counts in cl["composition"].items():
+
+    def tds(counts: Sequence[int]) -> str:
         cells = "".join(f'<td class="num">{c}</td>' for c in counts)
-        rows.append(f'<tr><td class="caption-text">{_e(ctx.caption_text.get(cap, cap))}</td>'
-                    f'<td class="num">{sum(counts)}</td><td class="bar">{_comp_bar(counts)}</td>'
-                    f"{cells}</tr>")
-    table = (f'<div class="tablewrap"><table class="comp"><caption>Cluster membership per caption'
-             f'</caption><thead><tr><th>caption</th><th class="num">n</th><th>composition</th>'
-             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+        return (f'<td class="num">{sum(counts)}</td><td class="bar">{_comp_bar(counts)}</td>'
+                f"{cells}")
+
+    if ctx.multi:
+        by_model: Mapping[str, Mapping[str, list[int]]] = cl.get("composition_by_model") or {}
+        blocks: list[tuple[str, list[int], list[tuple[str, list[int]]]]] = [
+            ("*", [sum(v) for v in zip(*cl["composition"].values(), strict=True)],
+             [(m, list((cl.get("model_sizes") or {}).get(m) or [0] * k)) for m in ctx.models])]
+        blocks += [(cap, list(counts),
+                    [(m, list((by_model.get(m) or {}).get(cap) or [0] * k))
+                     for m in ctx.models]) for cap, counts in cl["composition"].items()]
+        for cap, counts, rows_of in blocks:
+            text = "all captions" if cap == "*" else ctx.caption_text.get(cap, cap)
+            rows.append(f'<tr data-caption="{_e(cap)}"><th class="caption-text rowh" scope="row" '
+                        f'rowspan="{len(rows_of) + 1}">{_e(text)}</th>'
+                        f'<td class="muted small">all models</td>{tds(counts)}</tr>')
+            rows.extend(f'<tr class="subrow" data-caption="{_e(cap)}" data-model="{_e(m)}">'
+                        f'<td class="model-col" title="{_e(m)}"><span class="model-tag">{_e(m)}'
+                        f"</span></td>{tds(c)}</tr>" for m, c in rows_of)
+        table = (f'<div class="tablewrap"><table class="comp"><caption>Cluster membership per '
+                 f'caption and model</caption><thead><tr><th>caption</th><th>model</th>'
+                 f'<th class="num">n</th><th>composition</th>{head}</tr></thead>'
+                 f"<tbody>{''.join(rows)}</tbody></table></div>")
+    else:
+        for cap, counts in cl["composition"].items():
+            rows.append(f'<tr><td class="caption-text">{_e(ctx.caption_text.get(cap, cap))}</td>'
+                        f"{tds(counts)}</tr>")
+        table = (f'<div class="tablewrap"><table class="comp"><caption>Cluster membership per '
+                 f'caption</caption><thead><tr><th>caption</th><th class="num">n</th>'
+                 f"<th>composition</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                 "</div>")
     cards = []
     captions = [it["caption_id"] for it in ctx.items]
     for j in range(k):
@@ -368,6 +452,10 @@ def _clusters(ctx: _Ctx) -> str:
             per[captions[i]] = per.get(captions[i], 0) + 1
         top = sorted(per.items(), key=lambda kv: -kv[1])[:3]
         top_text = " · ".join(f"{ctx.caption_text.get(c, c)} {n}" for c, n in top)
+        if ctx.multi:
+            top_text += " — by model: " + " · ".join(
+                f"{m} {sum(ctx.items[i].get('model') == m for i in members)}"
+                for m in ctx.models)
         ex = "".join(f"<li>{ctx.thumb_button(i, 64)}</li>" for i in cl["examples"][j])
         cards.append(
             f'<article class="cluster" data-cluster="{j}"><h3><span class="swatch" '
@@ -415,7 +503,9 @@ def _faces(ctx: _Ctx, uris: Mapping[str, str]) -> str:
                 f'</strong> {_e(f.get("reason") or "")}. Install the <code>measure</code> extra '
                 "(OpenCV) and rerun to see average faces.</p></section>")
     size = min(int(f["size"]), 96)
-    cells = {(c["caption_id"], c["bias"], c["group"]): c for c in f["cells"]}
+    cells = {(c["caption_id"], c.get("model", "*"), c["bias"], c["group"]): c
+             for c in f["cells"]}
+    models = ctx.models or ["*"]
     caps = [(c["caption_id"], c["caption"]) for c in ctx.data["captions"]] + [("*", "all captions")]
     biases: Mapping[str, list[str]] = ctx.data["biases"]
     opts = '<option value="*">all images</option>' + "".join(
@@ -425,18 +515,29 @@ def _faces(ctx: _Ctx, uris: Mapping[str, str]) -> str:
     groups = []
     for bias in ["*", *biases]:
         cols = [("*", "all images")] + [(v, v) for v in biases.get(bias, [])]
-        head = "".join(f"<th>{_e(name)}</th>" for _, name in cols)
+        if ctx.multi:
+            head = ('<tr><th rowspan="2">caption</th>' + "".join(
+                f'<th class="modelh mstart" colspan="{len(cols)}" scope="colgroup">'
+                f'<span class="model-tag">{_e(m)}</span></th>' for m in models)
+                + "</tr><tr>" + "".join(
+                    f'<th{" class=mstart" if j == 0 else ""}>{_e(name)}</th>'
+                    for _m in models for j, (_, name) in enumerate(cols)) + "</tr>")
+        else:
+            head = ("<tr><th>caption</th>" + "".join(f"<th>{_e(name)}</th>" for _, name in cols)
+                    + "</tr>")
         rows = []
         for cap, text in caps:
             tds = "".join(
-                "<td>" + _face_cell(cells.get((cap, "*" if g == "*" else bias, g)), uris, size)
-                + "</td>" for g, _ in cols)
+                f'<td{" class=mstart" if ctx.multi and j == 0 else ""} data-model="{_e(m)}">'
+                + _face_cell(cells.get((cap, m, "*" if g == "*" else bias, g)), uris, size)
+                + "</td>" for m in models for j, (g, _) in enumerate(cols))
             rows.append(f'<tr><th class="rowh caption-text" scope="row">{_e(text)}</th>{tds}</tr>')
-        title = "all images" if bias == "*" else f"by {bias}"
+        title = ("all images" if bias == "*" else f"by {bias}") + (
+            ", per model" if ctx.multi else "")
         groups.append(
             f'<div class="afgroup tablewrap" data-bias="{_e(bias)}"><table class="avgfaces">'
-            f"<caption>Average face per caption, {_e(title)}</caption><thead><tr><th>caption</th>"
-            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+            f"<caption>Average face per caption, {_e(title)}</caption><thead>{head}</thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
     det = (f.get("detector") or {}).get("backend", "?")
     body = select + "".join(groups)
     if not f["faces"]:
@@ -508,24 +609,52 @@ def _colourfulness(ctx: _Ctx) -> str:
     top = max(60.0, max(values, default=0.0) * 1.05)
     caps = sorted(d["captions"], key=lambda c: -(c["colorfulness"]["mean"] or -1.0))
     rows = []
+
+    def show(cap: str, model: str | None = None) -> str:
+        extra = "" if model is None else f' data-model="{_e(model)}"'
+        return (f'<button type="button" class="link jsonly hidden" data-filter="f-caption" '
+                f'data-value="{_e(cap)}"{extra}>show</button>')
+
+    def cells(s: Mapping[str, Any], vals: Sequence[float]) -> str:
+        return (f'<td class="num">{s["n"]}</td><td class="num val">{_f(s["mean"])}</td>'
+                f'<td class="num">{_f(s["median"])}</td><td class="strip">'
+                f'{_strip(vals, top, s["mean"])}</td>')
+
     for rank, c in enumerate(caps, 1):
+        cap = c["caption_id"]
         vals = sorted(it["colorfulness"] for it in ctx.items
-                      if it["caption_id"] == c["caption_id"] and it.get("colorfulness") is not None)
-        s = c["colorfulness"]
+                      if it["caption_id"] == cap and it.get("colorfulness") is not None)
+        if not ctx.multi:
+            rows.append(
+                f'<tr data-caption="{_e(cap)}"><td class="num">{rank}</td>'
+                f'<td class="caption-text">{_e(c["caption"])} {show(cap)}</td>'
+                + cells(c["colorfulness"], vals) + "</tr>")
+            continue
+        by_model = c.get("by_model") or {}
+        span = len(ctx.models) + 1
         rows.append(
-            f'<tr data-caption="{_e(c["caption_id"])}"><td class="num">{rank}</td>'
-            f'<td class="caption-text">{_e(c["caption"])} <button type="button" class="link '
-            f'jsonly hidden" data-filter="f-caption" data-value="{_e(c["caption_id"])}">show'
-            f'</button></td><td class="num">{s["n"]}</td><td class="num val">{_f(s["mean"])}</td>'
-            f'<td class="num">{_f(s["median"])}</td><td class="strip">'
-            f'{_strip(vals, top, s["mean"])}</td></tr>')
+            f'<tr data-caption="{_e(cap)}"><td class="num" rowspan="{span}">{rank}</td>'
+            f'<td class="caption-text" rowspan="{span}">{_e(c["caption"])} {show(cap)}</td>'
+            '<td class="muted small">all models</td>' + cells(c["colorfulness"], vals) + "</tr>")
+        for m in ctx.models:
+            mvals = sorted(it["colorfulness"] for it in ctx.items
+                           if it["caption_id"] == cap and it.get("model") == m
+                           and it.get("colorfulness") is not None)
+            summ = (by_model.get(m) or {}).get("colorfulness") or {
+                "n": len(mvals), "mean": None, "median": None}
+            rows.append(
+                f'<tr class="subrow" data-caption="{_e(cap)}" data-model="{_e(m)}">'
+                f'<td class="model-col" title="{_e(m)}"><span class="model-tag">{_e(m)}</span> '
+                f"{show(cap, m)}</td>" + cells(summ, mvals) + "</tr>")
+    model_th = "<th>model</th>" if ctx.multi else ""
     return (
         intro + '<p class="muted small">Hasler–Süsstrunk colourfulness <em>M</em> of each image '
         "(0 = grey; 15 slightly, 33 moderately, 45 averagely, 59 quite, 82 highly, 109 extremely "
-        "colourful). Captions sorted by mean; each tick is one image, the triangle the mean. A "
+        "colourful). Captions sorted by mean" + (", one strip per model" if ctx.multi else "")
+        + "; each tick is one image, the triangle the mean. A "
         "caption whose images are all drab or all vivid is a visual stereotype worth a look.</p>"
         '<div class="tablewrap"><table class="cf"><thead><tr><th class="num">#</th>'
-        '<th>caption</th><th class="num">n</th><th class="num">mean</th>'
+        f'<th>caption</th>{model_th}<th class="num">n</th><th class="num">mean</th>'
         f'<th class="num">median</th><th>{_axis(top)}</th></tr></thead><tbody>{"".join(rows)}'
         "</tbody></table></div></section>"
     )
@@ -557,13 +686,14 @@ def render_page(data: Mapping[str, Any], thumbs: Sequence[Thumbnail],
         raise ValueError(f"{len(thumbs)} thumbnails for {len(data['items'])} items")
     ctx = _Ctx(data, thumbs, thumbnail_size)
     title = f"Explore · {data['source']['name']}"
+    shown_path = "; ".join(s["path"] for s in data.get("sources") or []) or data["source"]["path"]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("grid", "Images"), ("neighbours", "Nearest neighbours"), ("clusters", "Clusters"),
         ("faces", "Average faces"), ("colourfulness", "Colourfulness"), ("how", "How to read")))
     return (
         _head(title)
         + '<body>\n<header class="top"><div class="wrap">'
-        f"<h1>{_e(title)}</h1><p><code>{_e(data['source']['path'])}</code></p>"
+        f"<h1>{_e(title)}</h1><p><code>{_e(shown_path)}</code></p>"
         f'<nav class="toc" aria-label="sections">{nav}</nav></div></header>\n<main>'
         + _cards(ctx) + _grid(ctx) + _neighbours(ctx) + _clusters(ctx)
         + _faces(ctx, face_uris) + _colourfulness(ctx) + _how_to_read(ctx)
