@@ -20,6 +20,7 @@ EXTRAS: dict[str, str] = {
     "cv2": "measure",
     "skimage": "measure",
     "nudenet": "nudenet",
+    "ahocorasick": "guard",
     "onnxruntime": "nudenet",
 }
 

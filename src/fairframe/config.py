@@ -54,6 +54,7 @@ __all__ = [
     "default_cache_dir",
     "load_config",
     "parse_config",
+    "read_config_file",
 ]
 
 
@@ -215,26 +216,31 @@ class AuditConfig(_Model):
         return v
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_config_file(path: Path, kind: str = "config") -> Any:
+    """Parse a ``.toml``, ``.yaml`` or ``.yml`` file; every failure is a one-line
+    :class:`ConfigError` naming the ``kind`` of file, its path and the fix."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist; check the path") from exc
+        raise ConfigError(f"{kind} file {path} does not exist; check the path") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {kind} file {path}: {exc}") from exc
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        raise ConfigError(f"{kind} file {path} is not valid TOML: {exc}") from exc
     except yaml.YAMLError as exc:
         first = str(exc).replace("\n", " ")
-        raise ConfigError(f"config file {path} is not valid YAML: {first}") from exc
+        raise ConfigError(f"{kind} file {path} is not valid YAML: {first}") from exc
+    raise ConfigError(f"{kind} file {path} must end in .toml, .yaml or .yml (got {suffix!r})")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data = read_config_file(path, "config")
     if data is None or data == {}:
         raise ConfigError(f"config file {path} is empty; see examples/tiny.toml")
     if not isinstance(data, dict):

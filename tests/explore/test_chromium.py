@@ -8,16 +8,16 @@ helpers as ``tests/report/test_chromium.py``).
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from fairframe.explore import explore
 from fairframe.report._assets import csp_hash
 from tests.explore.conftest import IMAGES_PER_CAPTION_B
-from tests.report._page import Page, parse_page
-from tests.report.test_chromium import TIMEOUT_S, _chromium, _console_problems, chromium_command
+from tests.report._page import Page
+from tests.report.test_chromium import (
+    _console_problems,
+    dump_dom,
+)
 
 # Set filters one after another, recording the visible count after each, then click a thumbnail.
 _DRIVER = """(function(){
@@ -37,15 +37,7 @@ d.setAttribute('data-test-count',document.getElementById('grid-count').textConte
 
 
 def _dump(page: Path, tmp_path: Path) -> tuple[Page, str]:
-    cmd = chromium_command(_chromium(), tmp_path / "profile", "--dump-dom", page.as_uri())
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
-                              check=False, errors="replace")
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"chromium did not finish within {TIMEOUT_S} s: {exc}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "<html" in proc.stdout, proc.stderr[-3000:]
-    return parse_page(proc.stdout), proc.stderr
+    return dump_dom(page, tmp_path)
 
 
 def test_page_loads_without_errors_and_filters_change_the_grid(

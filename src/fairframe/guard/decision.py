@@ -1,0 +1,328 @@
+"""What a guard check decides: the action, a score per category, the evidence and the latency.
+
+The same types serve the prompt path and the image path. A :class:`Decision` serializes to the
+DESIGN data format::
+
+    {
+      "action": "block",
+      "categories": {"sexual": 0.91, "violence": 0.0},
+      "findings": [
+        {"stage": "lexicon", "category": "sexual", "score": 0.9,
+         "evidence": {"span": [10, 19], "text": "n.a.k.e.d", "label": "naked"}}
+      ],
+      "prompt_in": "a photo, n.a.k.e.d",
+      "prompt_out": null,
+      "latency_ms": {"normalize": 0.08, "lexicon": 0.05},
+      "policy_version": "fairframe-default/1"
+    }
+
+``span`` is a half-open ``[start, end)`` range of character indices in the **original** prompt
+(``prompt_in``), or ``null`` for evidence found in an image.
+
+Actions are ordered ``allow < flag < rewrite < regenerate < block``; :func:`decide_action` turns
+category scores and a policy into the most severe triggered action.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from fairframe.errors import InputDataError
+
+if TYPE_CHECKING:
+    from fairframe.guard.policy import Policy
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Evidence",
+    "Finding",
+    "decide_action",
+    "most_severe",
+    "triggered_actions",
+]
+
+
+@functools.total_ordering
+class Action(Enum):
+    """What to do with a request, from least to most severe.
+
+    ``allow``
+        Serve it unchanged.
+    ``flag``
+        Serve it, and record it for review.
+    ``rewrite``
+        Prompt path: rewrite the prompt (drop or replace the offending spans, add a negative prompt)
+        before generating. On the image path it is treated like ``regenerate``.
+    ``regenerate``
+        Generate with safety steering (negative prompt, safe-latent guidance) and, after an image
+        check hits, generate again within the retry budget.
+    ``block``
+        Refuse.
+    """
+
+    ALLOW = "allow"
+    FLAG = "flag"
+    REWRITE = "rewrite"
+    REGENERATE = "regenerate"
+    BLOCK = "block"
+
+    @property
+    def severity(self) -> int:
+        """0 for ``allow`` up to 4 for ``block``."""
+        return _SEVERITY[self]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self.severity < other.severity
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_SEVERITY = {action: i for i, action in enumerate(Action)}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a finding came from.
+
+    Attributes
+    ----------
+    span:
+        Half-open ``(start, end)`` character range in the original prompt, or ``None`` when the
+        evidence is not a piece of the prompt (an image region, a whole-image score).
+    text:
+        The original text of the span (for images: a short description, e.g. a detector class).
+    label:
+        What matched, e.g. the lexicon term ``"naked"`` or a classifier's class name.
+    """
+
+    span: tuple[int, int] | None
+    text: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if self.span is not None:
+            start, end = self.span
+            if not 0 <= start <= end:
+                raise ValueError(f"evidence span must satisfy 0 <= start <= end, got {self.span}")
+            object.__setattr__(self, "span", (int(start), int(end)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``{span: [start, end] | null, text, label}``."""
+        return {
+            "span": None if self.span is None else [self.span[0], self.span[1]],
+            "text": self.text,
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence for one category from one stage.
+
+    Attributes
+    ----------
+    stage:
+        The stage that found it (``"lexicon"``, ``"embedding"``, ``"image"``, ...).
+    category:
+        The policy category id, e.g. ``"sexual"`` (see :class:`~fairframe.guard.policy.Category`).
+    score:
+        The stage's score for this evidence, in ``[0, 1]``.
+    evidence:
+        Where it was found.
+    """
+
+    stage: str
+    category: str
+    score: float
+    evidence: Evidence
+
+    def __post_init__(self) -> None:
+        _check_score(self.score, f"finding {self.category!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``{stage, category, score, evidence}``."""
+        return {
+            "stage": self.stage,
+            "category": self.category,
+            "score": self.score,
+            "evidence": self.evidence.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one guard check.
+
+    Attributes
+    ----------
+    action:
+        The most severe action any category triggered (:func:`decide_action`).
+    categories:
+        Score in ``[0, 1]`` per category id; categories no stage scored may be absent.
+    findings:
+        The evidence behind the scores.
+    prompt_in:
+        The prompt as received, or ``None`` for an image-only check.
+    prompt_out:
+        The prompt sent to the generator when it differs (after a rewrite), else ``None``.
+    latency_ms:
+        Wall time per stage in milliseconds.
+    policy_version:
+        ``Policy.version`` of the policy that decided.
+    """
+
+    action: Action
+    categories: Mapping[str, float] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    prompt_in: str | None = None
+    prompt_out: str | None = None
+    latency_ms: Mapping[str, float] = field(default_factory=dict)
+    policy_version: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.action, Action):
+            raise TypeError(f"action must be an Action, got {self.action!r}")
+        for name, score in self.categories.items():
+            _check_score(score, f"category {name!r}")
+        for stage, ms in self.latency_ms.items():
+            if not (isinstance(ms, int | float) and math.isfinite(ms) and ms >= 0):
+                raise ValueError(f"latency of stage {stage!r} must be a finite ms >= 0, got {ms!r}")
+        object.__setattr__(self, "categories", MappingProxyType(dict(self.categories)))
+        object.__setattr__(self, "latency_ms", MappingProxyType(dict(self.latency_ms)))
+        object.__setattr__(self, "findings", tuple(self.findings))
+
+    @property
+    def blocked(self) -> bool:
+        """``True`` when the action is ``block``."""
+        return self.action is Action.BLOCK
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the DESIGN data format (see the module docstring)."""
+        return {
+            "action": self.action.value,
+            "categories": dict(self.categories),
+            "findings": [f.to_dict() for f in self.findings],
+            "prompt_in": self.prompt_in,
+            "prompt_out": self.prompt_out,
+            "latency_ms": dict(self.latency_ms),
+            "policy_version": self.policy_version,
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The decision as JSON text (keys in the DESIGN order, non-ASCII kept)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        """Rebuild a decision from :meth:`to_dict` output.
+
+        Raises
+        ------
+        InputDataError
+            When a key is missing or has the wrong type; the message names the key.
+        """
+        where = "decision"
+        try:
+            action = Action(data["action"])
+            findings = tuple(_finding_from_dict(f) for f in data.get("findings", []))
+            return cls(
+                action=action,
+                categories={str(k): float(v) for k, v in data.get("categories", {}).items()},
+                findings=findings,
+                prompt_in=_opt_str(data.get("prompt_in")),
+                prompt_out=_opt_str(data.get("prompt_out")),
+                latency_ms={str(k): float(v) for k, v in data.get("latency_ms", {}).items()},
+                policy_version=str(data.get("policy_version", "")),
+            )
+        except KeyError as exc:
+            raise InputDataError(f"{where}: key {exc.args[0]!r} is required") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            allowed = ", ".join(a.value for a in Action)
+            raise InputDataError(
+                f"{where}: invalid value ({exc}); action must be one of: {allowed}"
+            ) from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> Decision:
+        """Parse :meth:`to_json` output."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"decision JSON is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputDataError("decision JSON must be an object at the top level")
+        return cls.from_dict(data)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string or null, got {value!r}")
+    return value
+
+
+def _finding_from_dict(data: Mapping[str, Any]) -> Finding:
+    ev = data["evidence"]
+    span = ev.get("span")
+    if span is not None:
+        if len(span) != 2:
+            raise ValueError(f"evidence span must be [start, end], got {span!r}")
+        span = (int(span[0]), int(span[1]))
+    return Finding(
+        stage=str(data["stage"]),
+        category=str(data["category"]),
+        score=float(data["score"]),
+        evidence=Evidence(span=span, text=str(ev.get("text", "")), label=str(ev.get("label", ""))),
+    )
+
+
+def _check_score(score: float, what: str) -> None:
+    if not (isinstance(score, int | float) and 0.0 <= score <= 1.0):
+        raise ValueError(f"score of {what} must be in [0, 1], got {score!r}")
+
+
+def triggered_actions(scores: Mapping[str, float], policy: Policy) -> dict[str, Action]:
+    """The categories whose score reaches the policy threshold, with their actions.
+
+    A category triggers when ``score >= threshold``. Categories the policy does not know raise
+    :class:`~fairframe.errors.ConfigError`.
+    """
+    out: dict[str, Action] = {}
+    for name, score in scores.items():
+        _check_score(score, f"category {name!r}")
+        rule = policy.rule(name)
+        if score >= rule.threshold:
+            out[str(name)] = rule.action
+    return out
+
+
+def decide_action(scores: Mapping[str, float], policy: Policy) -> Action:
+    """The most severe action among the triggered categories, or ``allow`` if none triggers.
+
+    Works for any stage that yields a score per category (prompt lexicon, prompt classifier,
+    image classifier), so the prompt path and the image path share one rule.
+
+    Examples
+    --------
+    >>> from fairframe.guard.policy import default_policy
+    >>> decide_action({"violence": 0.95, "sexual": 0.0}, default_policy()).value
+    'rewrite'
+    """
+    return max(triggered_actions(scores, policy).values(), default=Action.ALLOW)
+
+
+def most_severe(actions: Iterable[Action]) -> Action:
+    """The most severe of ``actions`` (``allow`` for none)."""
+    return max(actions, default=Action.ALLOW)

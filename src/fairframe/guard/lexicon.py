@@ -1,0 +1,469 @@
+"""Lexicon stage: per-category term lists matched on the normalized prompt.
+
+Terms live in ``guard/lexicons/<category>.txt`` (package data written by the Fairframe developers;
+see the README there). Every term has a weight in ``[0.5, 1.0]``.
+
+**Matching.** The prompt goes through :func:`~fairframe.guard.normalize.normalize`; the normalized
+text is case-folded and every run of non-alphanumeric characters becomes one space, so a term
+matches across punctuation ("spider man" matches "Spider-Man"). Matches are whole words (the
+characters around a match are not letters or digits); a plural ``s``/``es`` is allowed after any
+term, and a term written with a trailing ``*`` matches as a prefix of a word. For each start
+position the longest matching term is kept. Where the normalizer squeezed a run of 3+ letters to
+2, the text with a single letter is matched too (``nuuuude -> nuude`` and ``nude``). Matching uses
+Aho-Corasick (``pyahocorasick``) when it is installed, else one compiled regular expression; both
+give the same matches.
+
+**Allow-list.** ``allow.txt`` lists benign phrases ("naked eye", "shoot a photo", "kill a
+process"). A term match lying inside an occurrence of an allowed phrase is suppressed (and kept in
+:attr:`LexiconResult.suppressed`).
+
+**Score.** The score of a category is the noisy-OR of the weights of the *distinct* terms that
+matched: ``score = 1 - prod(1 - w_t)``. One unambiguous term (1.0) gives 1.0; one ambiguous term
+(0.5) gives 0.5; two give 0.75. Categories without a match score 0.0. These are lexicon scores,
+not calibrated probabilities; calibration and fusion with other classifiers happen later.
+
+**Minors.** ``sexual_minors`` is the noisy-OR of its own terms and of one co-occurrence score:
+when a *minor marker* (``minor_markers.txt``, or an age 1-17 such as "14 years old" / "14yo")
+appears in a prompt that also scores ``sexual`` or ``nudity``, the co-occurrence score is
+``min(marker weight, max(sexual, nudity))``.
+
+Evidence spans point at the original characters (through the normalizer's offset map). The
+negative prompt is not scanned: words there are what the user asks to avoid.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, Protocol
+
+from fairframe.errors import ConfigError, MissingDependencyError
+from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
+from fairframe.guard.normalize import NormalizedPrompt, normalize
+from fairframe.guard.policy import Category, Policy, default_policy
+
+__all__ = [
+    "STAGE",
+    "Lexicon",
+    "LexiconResult",
+    "Term",
+    "aho_available",
+    "default_lexicon",
+]
+
+#: Stage name used in findings and latencies.
+STAGE = "lexicon"
+
+Backend = Literal["auto", "aho", "regex"]
+
+_MIN_WEIGHT, _MAX_WEIGHT = 0.5, 1.0
+_AGE = re.compile(
+    r"(?<![^\W_])(?:[1-9]|1[0-7]) ?(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
+)
+_WORD = re.compile(r"[^\W_]+")
+_MARKERS = "minor_markers"
+_ALLOW = "allow"
+
+
+@dataclass(frozen=True)
+class Term:
+    """One lexicon entry.
+
+    Attributes
+    ----------
+    text:
+        Lower-case words separated by single spaces (no ``*``).
+    weight:
+        In ``[0.5, 1.0]``.
+    prefix:
+        ``True`` when the file wrote it with a trailing ``*``.
+    """
+
+    text: str
+    weight: float
+    prefix: bool = False
+
+
+@dataclass(frozen=True)
+class LexiconResult:
+    """What :meth:`Lexicon.scan` found.
+
+    Attributes
+    ----------
+    scores:
+        Score per category id (every category present; 0.0 when nothing matched).
+    findings:
+        One finding per matched term occurrence (plus minors co-occurrence findings).
+    suppressed:
+        Term matches the allow-list suppressed (label ``"term (allowed: phrase)"``).
+    prompt:
+        The normalized prompt that was matched.
+    """
+
+    scores: Mapping[str, float]
+    findings: tuple[Finding, ...]
+    suppressed: tuple[Evidence, ...]
+    prompt: NormalizedPrompt
+
+
+# --------------------------------------------------------------------------- matchers
+
+
+class _Matcher(Protocol):
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """``(start, end, pattern index)``: for each start, the longest whole-word match."""
+        ...
+
+
+def _alnum_at(text: str, i: int) -> bool:
+    return 0 <= i < len(text) and text[i].isalnum()
+
+
+class _AhoMatcher:
+    def __init__(self, patterns: Sequence[str], prefix: Sequence[bool]) -> None:
+        ahocorasick: Any = importlib.import_module("ahocorasick")
+        self._prefix = list(prefix)
+        auto = ahocorasick.Automaton()
+        for i, p in enumerate(patterns):
+            auto.add_word(p, (i, len(p)))
+        auto.make_automaton()
+        self._auto = auto
+        self._empty = not patterns
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        if self._empty:
+            return []
+        best: dict[int, tuple[int, int, int]] = {}
+        for end_idx, (i, length) in self._auto.iter(text):
+            start = end_idx - length + 1
+            if _alnum_at(text, start - 1):
+                continue
+            end = end_idx + 1
+            if self._prefix[i]:
+                while _alnum_at(text, end):
+                    end += 1
+            elif _alnum_at(text, end):
+                if text[end] == "s" and not _alnum_at(text, end + 1):
+                    end += 1
+                elif text[end:end + 2] == "es" and not _alnum_at(text, end + 2):
+                    end += 2
+                else:
+                    continue
+            old = best.get(start)
+            if old is None or length > old[2]:
+                best[start] = (end, i, length)
+        return [(s, e, i) for s, (e, i, _) in sorted(best.items())]
+
+
+class _RegexMatcher:
+    def __init__(self, patterns: Sequence[str], prefix: Sequence[bool]) -> None:
+        order = sorted(range(len(patterns)), key=lambda i: (-len(patterns[i]), patterns[i]))
+        self._index = order
+        alts = [
+            f"({re.escape(patterns[i])}" + (r"[^\W_]*)" if prefix[i] else r"(?:s|es)?)(?![^\W_])")
+            for i in order
+        ]
+        self._re = re.compile(r"(?=(?<![^\W_])(?:" + "|".join(alts) + "))") if alts else None
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        if self._re is None:
+            return []
+        out = []
+        for m in self._re.finditer(text):
+            g = m.lastindex or 0
+            out.append((m.start(g), m.end(g), self._index[g - 1]))
+        return out
+
+
+def aho_available() -> bool:
+    """Whether ``pyahocorasick`` is installed."""
+    try:
+        importlib.import_module("ahocorasick")
+    except ImportError:
+        return False
+    return True
+
+
+def _matcher(patterns: Sequence[str], prefix: Sequence[bool], backend: Backend) -> _Matcher:
+    if backend == "regex" or (backend == "auto" and not aho_available()):
+        return _RegexMatcher(patterns, prefix)
+    if backend == "aho" and not aho_available():
+        raise MissingDependencyError("pyahocorasick", "guard", "fast lexicon matching")
+    return _AhoMatcher(patterns, prefix)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
+    terms: list[Term] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path}:{lineno}"
+        weight = 1.0
+        if weighted:
+            head, _, rest = line.partition(" ")
+            try:
+                weight = float(head)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{where}: a line must be 'WEIGHT term', weight in [0.5, 1.0] (got {line!r})"
+                ) from exc
+            if not (math.isfinite(weight) and _MIN_WEIGHT <= weight <= _MAX_WEIGHT):
+                raise ConfigError(f"{where}: weight must be in [0.5, 1.0] (got {weight})")
+            line = rest.strip()
+        prefix = line.endswith("*")
+        words = _WORD.findall(line.rstrip("*").lower())
+        if not words:
+            raise ConfigError(f"{where}: the term has no letters or digits (got {line!r})")
+        terms.append(Term(" ".join(words), weight, prefix))
+    return terms
+
+
+_CATEGORY_FILES = tuple(c.value for c in Category)
+_ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW)
+
+
+class Lexicon:
+    """Per-category term lists, an allow-list and minor markers, compiled for fast matching.
+
+    Parameters
+    ----------
+    terms:
+        Category id -> terms. Unknown category ids raise :class:`ConfigError`.
+    allow:
+        Benign phrases that suppress the term matches inside them.
+    minor_markers:
+        Words marking a minor (see the module docstring).
+    backend:
+        ``"aho"`` (pyahocorasick), ``"regex"``, or ``"auto"`` (aho when installed).
+    """
+
+    def __init__(
+        self,
+        terms: Mapping[str, Iterable[Term]],
+        *,
+        allow: Iterable[str] = (),
+        minor_markers: Iterable[Term] = (),
+        backend: Backend = "auto",
+    ) -> None:
+        self._entries: dict[str, list[tuple[str, float]]] = {}
+        prefix_of: dict[str, bool] = {}
+        self.terms: Mapping[str, tuple[Term, ...]] = MappingProxyType(
+            {str(k): tuple(v) for k, v in terms.items()}
+        )
+        for cat, items in self.terms.items():
+            if cat not in _CATEGORY_FILES:
+                raise ConfigError(
+                    f"unknown lexicon category {cat!r}; allowed: {', '.join(_CATEGORY_FILES)}"
+                )
+            for t in items:
+                self._add(t, cat, prefix_of)
+        self.minor_markers = tuple(minor_markers)
+        for t in self.minor_markers:
+            self._add(t, _MARKERS, prefix_of)
+        self._patterns = list(self._entries)
+        self._matcher = _matcher(self._patterns, [prefix_of[p] for p in self._patterns], backend)
+        self.allow = tuple(sorted({" ".join(_WORD.findall(a.lower())) for a in allow} - {""}))
+        self._allow_matcher = _matcher(self.allow, [False] * len(self.allow), backend)
+        self.backend = "regex" if isinstance(self._matcher, _RegexMatcher) else "aho"
+
+    def _add(self, term: Term, cat: str, prefix_of: dict[str, bool]) -> None:
+        if not _MIN_WEIGHT <= term.weight <= _MAX_WEIGHT:
+            raise ConfigError(f"term {term.text!r}: weight must be in [0.5, 1.0]")
+        if prefix_of.setdefault(term.text, term.prefix) != term.prefix:
+            raise ConfigError(f"term {term.text!r} appears both with and without a trailing '*'")
+        self._entries.setdefault(term.text, []).append((cat, term.weight))
+
+    @classmethod
+    def from_directory(cls, directory: str | Path, *, backend: Backend = "auto") -> Lexicon:
+        """Load ``<category>.txt``, ``minor_markers.txt`` and ``allow.txt`` from a folder.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown file name, a bad line (naming file and line) or a missing folder.
+        """
+        root = Path(directory)
+        if not root.is_dir():
+            raise ConfigError(f"lexicon folder {root} does not exist")
+        texts = {p.stem: (str(p), p.read_text("utf-8")) for p in sorted(root.glob("*.txt"))}
+        return cls._from_texts(texts, backend)
+
+    @classmethod
+    def _from_texts(cls, texts: Mapping[str, tuple[str, str]], backend: Backend) -> Lexicon:
+        terms: dict[str, list[Term]] = {}
+        allow: list[str] = []
+        markers: list[Term] = []
+        for stem, (path, text) in texts.items():
+            if stem == _ALLOW:
+                allow = [t.text for t in _parse_file(path, text, weighted=False)]
+            elif stem == _MARKERS:
+                markers = _parse_file(path, text, weighted=True)
+            elif stem in _CATEGORY_FILES:
+                terms[stem] = _parse_file(path, text, weighted=True)
+            else:
+                raise ConfigError(
+                    f"{path}: unknown lexicon file; allowed names: "
+                    + ", ".join(f"{n}.txt" for n in _ALLOWED_FILES)
+                )
+        return cls(terms, allow=allow, minor_markers=markers, backend=backend)
+
+    @classmethod
+    def default(cls, *, backend: Backend = "auto") -> Lexicon:
+        """The lexicon shipped with the package (``fairframe/guard/lexicons``)."""
+        folder = resources.files("fairframe.guard").joinpath("lexicons")
+        texts = {}
+        for entry in folder.iterdir():
+            if entry.name.endswith(".txt"):
+                stem = entry.name[: -len(".txt")]
+                texts[stem] = (f"fairframe/guard/lexicons/{entry.name}", entry.read_text("utf-8"))
+        return cls._from_texts(dict(sorted(texts.items())), backend)
+
+    def sizes(self) -> dict[str, int]:
+        """Number of terms per category (plus ``minor_markers`` and ``allow``)."""
+        out = {c: len(self.terms.get(c, ())) for c in _CATEGORY_FILES}
+        out[_MARKERS] = len(self.minor_markers)
+        out[_ALLOW] = len(self.allow)
+        return out
+
+    # ----------------------------------------------------------------------- scanning
+
+    def _raw_matches(self, prompt: NormalizedPrompt
+                     ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]]]:
+        """(term, normalized start, end) kept, and (term, phrase, start, end) suppressed."""
+        kept: dict[tuple[str, int, int], None] = {}
+        suppressed: dict[tuple[str, str, int, int], None] = {}
+        for mtext, pos in _variants(prompt):
+            allowed = [(s, e, self.allow[i]) for s, e, i in self._allow_matcher.find(mtext)]
+            for s, e, i in self._matcher.find(mtext):
+                term = self._patterns[i]
+                ns, ne = pos[s], pos[e - 1] + 1
+                phrase = next((a for a_s, a_e, a in allowed if a_s <= s and e <= a_e), None)
+                if phrase is not None:
+                    suppressed[(term, phrase, ns, ne)] = None
+                else:
+                    kept[(term, ns, ne)] = None
+            for m in _AGE.finditer(mtext):
+                kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
+        return list(kept), list(suppressed)
+
+    def scan(self, prompt: str | NormalizedPrompt) -> LexiconResult:
+        """Match the lexicon against a prompt (raw text or already normalized)."""
+        norm = prompt if isinstance(prompt, NormalizedPrompt) else normalize(prompt)
+        kept, suppressed_raw = self._raw_matches(norm)
+        original = norm.original
+        findings: list[Finding] = []
+        distinct: dict[str, dict[str, float]] = {c: {} for c in _CATEGORY_FILES}
+        markers: list[tuple[float, str, tuple[int, int]]] = []
+        for term, ns, ne in kept:
+            span = norm.span(ns, ne)
+            if term == "<age>":
+                markers.append((1.0, "age under 18", span))
+                continue
+            for cat, weight in self._entries[term]:
+                if cat == _MARKERS:
+                    markers.append((weight, term, span))
+                    continue
+                distinct[cat][term] = weight
+                ev = Evidence(span=span, text=original[span[0]:span[1]], label=term)
+                findings.append(Finding(STAGE, cat, weight, ev))
+        scores = {cat: _noisy_or(d.values()) for cat, d in distinct.items()}
+        sexual = max(scores[Category.SEXUAL.value], scores[Category.NUDITY.value])
+        if sexual > 0 and markers:
+            weight, term, span = max(markers, key=lambda m: (m[0], -m[2][0]))
+            co = min(weight, sexual)
+            minors = Category.SEXUAL_MINORS.value
+            scores[minors] = 1.0 - (1.0 - scores[minors]) * (1.0 - co)
+            ev = Evidence(span=span, text=original[span[0]:span[1]],
+                          label=f"minor marker {term!r} with a sexual or nudity term")
+            findings.append(Finding(STAGE, minors, co, ev))
+        findings.sort(key=lambda f: (f.evidence.span or (0, 0), f.category))
+        suppressed = tuple(
+            Evidence(span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
+                     label=f"{term} (allowed: {phrase})")
+            for term, phrase, ns, ne in suppressed_raw
+        )
+        return LexiconResult(
+            scores=MappingProxyType(scores),
+            findings=tuple(findings),
+            suppressed=suppressed,
+            prompt=norm,
+        )
+
+    def check(self, text: str, policy: Policy | None = None) -> Decision:
+        """Normalize, scan and decide: a prompt-path :class:`Decision` from this stage alone.
+
+        ``latency_ms`` holds ``normalize`` and ``lexicon``; ``prompt_out`` is ``None`` (rewriting
+        is a later stage).
+        """
+        policy = policy if policy is not None else default_policy()
+        t0 = time.perf_counter()
+        norm = normalize(text)
+        t1 = time.perf_counter()
+        result = self.scan(norm)
+        t2 = time.perf_counter()
+        return Decision(
+            action=decide_action(result.scores, policy),
+            categories=dict(result.scores),
+            findings=result.findings,
+            prompt_in=text,
+            prompt_out=None,
+            latency_ms={"normalize": (t1 - t0) * 1e3, STAGE: (t2 - t1) * 1e3},
+            policy_version=policy.version,
+        )
+
+
+def _noisy_or(weights: Iterable[float]) -> float:
+    rest = 1.0
+    for w in weights:
+        rest *= 1.0 - w
+    return 1.0 - rest
+
+
+def _fold(text: str) -> str:
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def _match_text(text: str, pos: Sequence[int]) -> tuple[str, list[int]]:
+    """Fold case and turn each run of non-alphanumerics into one space; map back to ``pos``."""
+    pieces: list[str] = []
+    out_pos: list[int] = []
+    for m in _WORD.finditer(_fold(text)):
+        if pieces:
+            pieces.append(" ")
+            out_pos.append(pos[m.start() - 1])
+        pieces.append(m.group())
+        out_pos.extend(pos[m.start():m.end()])
+    return "".join(pieces), out_pos
+
+
+def _variants(prompt: NormalizedPrompt) -> list[tuple[str, list[int]]]:
+    """The match text of the prompt, plus one with squeezed letter pairs made single."""
+    text = prompt.text
+    identity = range(len(text))
+    out = [_match_text(text, identity)]
+    if prompt.squeezed:
+        drop = {i + 1 for i in prompt.squeezed}
+        keep = [i for i in identity if i not in drop]
+        out.append(_match_text("".join(text[i] for i in keep), keep))
+    return out
+
+
+@functools.cache
+def default_lexicon() -> Lexicon:
+    """The shipped lexicon, built once per process (``backend="auto"``)."""
+    return Lexicon.default()

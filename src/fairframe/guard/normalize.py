@@ -1,0 +1,693 @@
+"""Prompt normalizer: undo adversarial spelling and strip diffusion prompt syntax, keeping spans.
+
+:func:`normalize` turns a raw prompt into the text the matchers read, and remembers where every
+character of that text came from, so evidence can point at the **original** characters (the
+``n.a.k.e.d`` the user typed, not the ``naked`` the matcher saw).
+
+What it does, in order (one *pass*):
+
+1. **Characters.** Drops zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen,
+   Hangul fillers), Unicode tag characters (their hidden ASCII is kept in
+   :attr:`NormalizedPrompt.hidden_text`), bidi controls, variation selectors, emoji skin-tone
+   modifiers and other format/private/unassigned code points. Applies NFKC per character
+   (fullwidth, math alphanumerics, ligatures, circled letters), strips diacritics and combining
+   marks (also "Zalgo" stacks), maps regional-indicator and squared letters to ASCII letters, and
+   turns emoji into words (a small table of our own, else the Unicode character name).
+2. **Confusables.** Cyrillic, Greek, Armenian and small-capital lookalikes (``_CONFUSABLES``,
+   written by us) become Latin letters, but only inside a token that already holds an ASCII letter
+   or whose letters are *all* lookalikes, so genuine Russian or Greek words are left alone.
+3. **Diffusion syntax** (recorded in :attr:`NormalizedPrompt.syntax`): negative prompts after
+   ``Negative prompt:``, ``###`` or Midjourney ``--no`` go to :attr:`NormalizedPrompt.negative`;
+   other ``--param value`` pairs are recorded and removed; ``<lora:name:0.8>`` (and lyco,
+   hypernet) and embedding tokens (``<name>``, ``embedding:name``) are replaced by their name
+   (underscores as spaces, so a concept hidden in a LoRA name is still read); weights
+   ``(word:1.3)``, ``(word)``, ``{word}``, ``[word]`` lose their brackets; scheduling
+   ``[a:b:0.5]``, ``[a:0.5]``, ``[a::0.5]`` and alternation ``[a|b]`` keep every part; ``BREAK``
+   is removed. Escaped brackets ``\\(`` become a space.
+4. **Spaced or dotted letters**: three or more single characters separated by spaces, dots,
+   hyphens, underscores, asterisks, slashes or middle dots (``n a k e d``, ``n.a.k.e.d``) are
+   joined.
+5. **Leetspeak.** In an ASCII token that holds a digit or one of ``@ $ ! | +``, those characters
+   are mapped (``0→o 1→i 3→e 4→a 5→s 7→t 8→b 9→g @→a $→s !→i |→l +→t``) **only when the result
+   is word-like**: all letters, at least 3 long, at least one vowel (``aeiouy``), and at least 2
+   characters of the original token are letters or leet symbols (not digits), so numbers such
+   as ``1080p`` stay. Tokens that are a count prefix plus letters (``1girl``, ``4k``,
+   ``3d``) and a few technical tokens (``mp3``, ``h264``) are left alone, as are leading or
+   trailing ``! | + @`` (punctuation, not letters).
+6. **Repeated letters**: runs of 3 or more of the same letter become 2 (``nuuuude → nuude``); the
+   positions are in :attr:`NormalizedPrompt.squeezed` so matchers can also try a single letter.
+7. **Whitespace**: runs collapse to one space; ends are stripped (also before steps 1 and 4).
+
+The pass is repeated until the text stops changing (at most 4 passes), so normalizing twice gives
+the same text. Case is kept (matchers fold case themselves), so clean ASCII text only changes in
+its whitespace.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ExtraNetwork",
+    "NormalizedPrompt",
+    "PromptSyntax",
+    "Scheduled",
+    "Weighted",
+    "normalize",
+]
+
+Span = tuple[int, int]
+
+MAX_PASSES = 4
+
+
+@dataclass(frozen=True)
+class Weighted:
+    """A piece of prompt with an attention weight: ``(text:1.3)``, ``(text)``, ``[text]``.
+
+    ``weight`` is the explicit number, else 1.1 for ``( )``, 1.05 for ``{ }`` and 1/1.1 for
+    ``[ ]`` (the AUTOMATIC1111 / NovelAI conventions). Nested groups are recorded separately.
+    """
+
+    text: str
+    weight: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """Prompt editing ``[from:to:when]`` (``kind="edit"``) or alternation ``[a|b]``."""
+
+    kind: str
+    parts: tuple[str, ...]
+    when: float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ExtraNetwork:
+    """A LoRA / LyCORIS / hypernetwork tag or a textual-inversion embedding token."""
+
+    kind: str
+    name: str
+    weight: float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class PromptSyntax:
+    """The diffusion prompt syntax found (and removed) while normalizing.
+
+    Attributes
+    ----------
+    weights, schedules, networks:
+        See :class:`Weighted`, :class:`Scheduled`, :class:`ExtraNetwork`.
+    breaks:
+        How many ``BREAK`` keywords were removed.
+    params:
+        Midjourney-style ``--name value`` parameters (``--no`` goes to the negative prompt).
+    """
+
+    weights: tuple[Weighted, ...] = ()
+    schedules: tuple[Scheduled, ...] = ()
+    networks: tuple[ExtraNetwork, ...] = ()
+    breaks: int = 0
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class NormalizedPrompt:
+    """The result of :func:`normalize`.
+
+    Attributes
+    ----------
+    original:
+        The text as received.
+    text:
+        The normalized positive prompt (case kept).
+    offsets:
+        For every character of ``text``, the half-open span of ``original`` it came from. Starts
+        and ends are non-decreasing.
+    changes:
+        What was changed, in first-seen order, e.g. ``("zero-width removed", "leetspeak")``.
+    syntax:
+        Diffusion syntax that was found.
+    negative:
+        The normalized negative prompt (its offsets also point into ``original``), or ``None``.
+    hidden_text:
+        ASCII smuggled in Unicode tag characters (removed from ``text``), else ``""``.
+    squeezed:
+        Indices ``i`` of ``text`` where ``text[i:i+2]`` is a pair left from a run of 3+ letters.
+    """
+
+    original: str
+    text: str
+    offsets: tuple[Span, ...]
+    changes: tuple[str, ...] = ()
+    syntax: PromptSyntax = field(default_factory=PromptSyntax)
+    negative: NormalizedPrompt | None = None
+    hidden_text: str = ""
+    squeezed: tuple[int, ...] = ()
+
+    def span(self, start: int, end: int) -> Span:
+        """Map the half-open range ``[start, end)`` of :attr:`text` to a span of the original."""
+        if not 0 <= start <= end <= len(self.text):
+            raise IndexError(f"range ({start}, {end}) outside the normalized text")
+        if start == end:
+            pos = self.offsets[start][0] if start < len(self.offsets) else len(self.original)
+            return (pos, pos)
+        return (self.offsets[start][0], self.offsets[end - 1][1])
+
+
+# --------------------------------------------------------------------------- tables (ours)
+
+_ZERO_WIDTH = frozenset(
+    {0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x180E, 0x00AD,
+     0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x17B4, 0x17B5}
+)
+_BIDI = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+#: Lookalike -> Latin letter. Written by us; NFKC already folds fullwidth and math letters.
+_CONFUSABLES: dict[str, str] = {
+    # Cyrillic lower case
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "ӏ": "l", "һ": "h", "ԛ": "q", "ԝ": "w", "ս": "u", "ь": "b", "п": "n", "г": "r",
+    # Cyrillic upper case
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "I", "Ј": "J", "Ԛ": "Q", "Ԝ": "W",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+    "τ": "t", "υ": "u", "χ": "x", "γ": "y", "ω": "w",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    # Armenian
+    "օ": "o", "ո": "n", "ց": "g", "հ": "h", "ք": "q",
+    # Latin lookalikes outside ASCII (IPA, small capitals)
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ʋ": "u",
+    "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j",
+    "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o", "ᴘ": "p", "ʀ": "r", "ꜱ": "s", "ᴛ": "t",
+    "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+}
+
+#: Emoji -> words. Written by us; other pictographs fall back to their Unicode name.
+_EMOJI: dict[str, str] = {
+    "\U0001F52B": "gun", "\U0001F52A": "knife", "\U0001F5E1": "dagger", "\u2694": "swords",
+    "\U0001F4A3": "bomb", "\U0001F9E8": "explosive", "\U0001F4A5": "explosion",
+    "\U0001FA78": "blood", "\U0001F489": "syringe", "\U0001F48A": "pill", "\U0001F480": "skull",
+    "\u2620": "skull and crossbones", "\u26B0": "coffin", "\U0001FAA6": "headstone",
+    "\U0001F346": "eggplant", "\U0001F351": "peach", "\U0001F4A6": "splashing",
+    "\U0001F445": "tongue", "\U0001F444": "mouth", "\U0001F459": "bikini", "\U0001FA72": "briefs",
+    "\U0001F51E": "nsfw", "\U0001F48B": "kiss", "\U0001F525": "fire", "\U0001F37C": "baby bottle",
+    "\U0001F476": "baby", "\U0001F9D2": "child", "\U0001F467": "girl", "\U0001F466": "boy",
+    "\U0001F6AC": "cigarette", "\U0001F37A": "beer", "\U0001F377": "wine",
+    "\U0001F33F": "herb", "\U0001F341": "leaf", "\U0001F344": "mushroom", "\U0001F4B5": "money",
+    "\U0001F4B0": "money bag", "\U0001F5F3": "ballot box", "\U0001F3DB": "government building",
+    "\U0001FA93": "axe", "\U0001F9EA": "test tube", "\u2622": "radioactive",
+    "\u2623": "biohazard", "\U0001F595": "middle finger", "\U0001F921": "clown",
+    "\U0001F412": "monkey", "\U0001F648": "monkey", "\U0001F437": "pig", "\U0001F400": "rat",
+}
+
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+         "@": "a", "$": "s", "!": "i", "|": "l", "+": "t"}
+_LEET_EDGE = "!|+@"
+_LEET_SKIP = frozenset({"mp3", "mp4", "h264", "h265", "x264", "x265", "sd15", "sd21", "sd35",
+                        "gpt4", "m4a", "mp2", "av1", "vp9", "3ds", "ps5", "ps4", "b2b"})
+_VOWELS = frozenset("aeiouyAEIOUY")
+
+# --------------------------------------------------------------------------- regexes
+
+_ASCII_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONF_CHARS = re.compile("[" + re.escape("".join(_CONFUSABLES)) + "]")
+_TOKEN = re.compile(r"[^\W_]+")
+_NEG = re.compile(r"\bnegative[ _]prompts?\s*:|###", re.IGNORECASE)
+_PARAM = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
+_NET = re.compile(
+    r"<\s*(lora|lyco|locon|loha|lokr|hypernet|hypernetwork)\s*:\s*([^:<>]*?)\s*"
+    r"(?::\s*([^<>]*?)\s*)?>",
+    re.IGNORECASE,
+)
+_EMB = re.compile(r"<([\w.\-]+)>|\bembedding:([\w.\-]+)", re.IGNORECASE)
+_SYNTAX_HINT = re.compile(r"[()\[\]{}<>\\]|BREAK|--|###|embedding:|negative[ _]prompt", re.I)
+_WEIGHT_TAIL = re.compile(r":\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*$")
+_BREAK = re.compile(r"\bBREAK\b")
+_SPACED = re.compile(
+    r"(?<![^\W_])[^\W_]([ .\-_*/\u00b7]{1,3})[^\W_](?:\1[^\W_])+(?![^\W_])"
+)
+_LEET_HINT = re.compile(r"[0-9@$!|+]")
+_LEET_TOKEN = re.compile(r"[A-Za-z0-9@$!|+]+")
+_COUNT_PREFIX = re.compile(r"\d+[A-Za-z]+")
+_REPEAT = re.compile(r"([^\W\d_])\1{2,}")
+_WS = re.compile(r"\s+")
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+# --------------------------------------------------------------------------- characters
+
+
+@functools.lru_cache(maxsize=16384)
+def _char(c: str) -> tuple[str, str | None]:
+    """Replacement text and change label for one non-ASCII (or control) character."""
+    cp = ord(c)
+    if c.isspace() or cp == 0x2800:
+        return " ", None
+    if 0xE0000 <= cp <= 0xE007F:
+        return "", "tag characters removed"
+    if cp in _BIDI:
+        return "", "bidi controls removed"
+    if cp in _ZERO_WIDTH:
+        return "", "zero-width removed"
+    if 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF:
+        return "", "invisible removed"
+    if 0x1F3FB <= cp <= 0x1F3FF:
+        return "", "emoji mapped"
+    if 0x1F1E6 <= cp <= 0x1F1FF:
+        return chr(ord("A") + cp - 0x1F1E6), "emoji mapped"
+    for base in (0x1F130, 0x1F150, 0x1F170):
+        if base <= cp < base + 26:
+            return chr(ord("A") + cp - base), "emoji mapped"
+    if c in _EMOJI:
+        return f" {_EMOJI[c]} ", "emoji mapped"
+    cat = unicodedata.category(c)
+    if cat in ("Cf", "Co", "Cn", "Cc", "Cs"):
+        return "", "invisible removed"
+    if cat == "So" and (0x2600 <= cp <= 0x27BF or cp >= 0x1F000):
+        name = unicodedata.name(c, "")
+        return (f" {name.lower()} ", "emoji mapped") if name else ("", "invisible removed")
+    label: str | None = None
+    out = unicodedata.normalize("NFKC", c)
+    if out != c:
+        label = "unicode NFKC"
+    decomposed = unicodedata.normalize("NFD", out)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if stripped != decomposed:
+        out, label = stripped, "diacritics removed"
+    if any(not ch.isprintable() and not ch.isspace() for ch in out):
+        return "", "invisible removed"
+    return out, label
+
+
+def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[str]
+           ) -> tuple[str, list[Span]]:
+    if text.isascii() and not _ASCII_CTRL.search(text):
+        return text, spans
+    out: list[str] = []
+    out_spans: list[Span] = []
+    for c, sp in zip(text, spans, strict=True):
+        if c.isascii() and not _ASCII_CTRL.match(c):
+            out.append(c)
+            out_spans.append(sp)
+            continue
+        rep, label = _char(c)
+        if label:
+            changes[label] = None
+        if label == "tag characters removed" and 0xE0020 <= ord(c) <= 0xE007E:
+            hidden.append(chr(ord(c) - 0xE0000))
+        for ch in rep:
+            out.append(ch)
+            out_spans.append(sp)
+    return "".join(out), out_spans
+
+
+def _confusables(text: str, changes: dict[str, None]) -> str:
+    if not _CONF_CHARS.search(text):
+        return text
+    chars = list(text)
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if not _CONF_CHARS.search(tok):
+            continue
+        letters = [ch for ch in tok if ch.isalpha()]
+        has_ascii = any(ch.isascii() for ch in letters)
+        if has_ascii or all(ch in _CONFUSABLES for ch in letters):
+            for i in range(m.start(), m.end()):
+                rep = _CONFUSABLES.get(chars[i])
+                if rep is not None:
+                    chars[i] = rep
+            changes["confusables mapped"] = None
+    return "".join(chars)
+
+
+# --------------------------------------------------------------------------- edits
+
+_Edit = tuple[int, int, str, Sequence[Span] | None]
+
+
+def _apply(text: str, spans: list[Span], edits: list[_Edit]) -> tuple[str, list[Span]]:
+    """Replace ``text[start:end]`` by each edit's text (edits sorted, not overlapping).
+
+    An edit's spans give the origin of each new character; ``None`` maps every new character to
+    the whole replaced range.
+    """
+    out: list[str] = []
+    out_spans: list[Span] = []
+    pos = 0
+    for start, end, rep, rep_spans in edits:
+        out.append(text[pos:start])
+        out_spans.extend(spans[pos:start])
+        if rep_spans is None:
+            merged = (spans[start][0], spans[end - 1][1])
+            rep_spans = [merged] * len(rep)
+        out.append(rep)
+        out_spans.extend(rep_spans)
+        pos = end
+    out.append(text[pos:])
+    out_spans.extend(spans[pos:])
+    return "".join(out), out_spans
+
+
+# --------------------------------------------------------------------------- syntax
+
+
+@dataclass
+class _Ctx:
+    changes: dict[str, None] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)
+    weights: list[Weighted] = field(default_factory=list)
+    schedules: list[Scheduled] = field(default_factory=list)
+    networks: list[ExtraNetwork] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    breaks: int = 0
+    negative: list[tuple[str, list[Span]]] = field(default_factory=list)
+    squeeze_marks: set[int] = field(default_factory=set)
+
+
+def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    m = _NEG.search(text)
+    if m:
+        neg_text, neg_spans = text[m.end():], spans[m.end():]
+        if neg_text.strip():
+            ctx.negative.append((neg_text, neg_spans))
+        ctx.changes["negative prompt split"] = None
+        text, spans = text[: m.start()], spans[: m.start()]
+    params = list(_PARAM.finditer(text))
+    if not params:
+        return text, spans
+    edits: list[_Edit] = []
+    for i, p in enumerate(params):
+        end = params[i + 1].start() if i + 1 < len(params) else len(text)
+        name = p.group(1).lower()
+        if name == "no":
+            value_start = p.end()
+            if text[value_start:end].strip():
+                ctx.negative.append((text[value_start:end], spans[value_start:end]))
+            ctx.changes["negative prompt split"] = None
+        else:
+            ctx.params.append((name, text[p.end():end].strip()))
+            ctx.changes["parameters extracted"] = None
+        edits.append((p.start(), end, " ", None))
+    return _apply(text, spans, edits)
+
+
+def _name_edit(text: str, spans: list[Span], m: re.Match[str], group: int) -> _Edit:
+    """Replace the whole match by `` name `` with ``_ - .`` as spaces, keeping name spans."""
+    g0, g1 = m.start(group), m.end(group)
+    name = text[g0:g1].replace("_", " ").replace("-", " ").replace(".", " ")
+    rep = f" {name} "
+    rep_spans = [spans[m.start()], *spans[g0:g1], spans[m.end() - 1]]
+    return (m.start(), m.end(), rep, rep_spans)
+
+
+def _networks(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    edits: list[_Edit] = []
+    for m in _NET.finditer(text):
+        weight: float | None = None
+        if m.group(3):
+            try:
+                weight = float(m.group(3).split(":")[0])
+            except ValueError:
+                weight = None
+        kind = m.group(1).lower()
+        span = (spans[m.start()][0], spans[m.end() - 1][1])
+        ctx.networks.append(ExtraNetwork(kind, m.group(2), weight, span))
+        ctx.changes["lora extracted"] = None
+        edits.append(_name_edit(text, spans, m, 2))
+    if edits:
+        text, spans = _apply(text, spans, edits)
+    edits = []
+    for m in _EMB.finditer(text):
+        group = 1 if m.group(1) is not None else 2
+        span = (spans[m.start()][0], spans[m.end() - 1][1])
+        ctx.networks.append(ExtraNetwork("embedding", m.group(group), None, span))
+        ctx.changes["embedding extracted"] = None
+        edits.append(_name_edit(text, spans, m, group))
+    if edits:
+        text, spans = _apply(text, spans, edits)
+    return text, spans
+
+
+def _brackets(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    out: list[str] = []
+    out_spans: list[Span] = []
+    stack: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "()[]{}":
+            out.append(" ")
+            out_spans.append((spans[i][0], spans[i + 1][1]))
+            i += 2
+            continue
+        if c in "([{":
+            stack.append((c, len(out), i))
+        elif c in ")]}":
+            if stack and stack[-1][0] == _PAIRS[c]:
+                opener, idx, ti = stack.pop()
+                _close(opener, out, out_spans, idx, (spans[ti][0], spans[i][1]), ctx)
+            else:
+                ctx.changes["brackets removed"] = None
+        else:
+            out.append(c)
+            out_spans.append(spans[i])
+        i += 1
+    if stack:
+        ctx.changes["brackets removed"] = None
+    return "".join(out), out_spans
+
+
+def _close(opener: str, out: list[str], out_spans: list[Span], idx: int, span: Span,
+           ctx: _Ctx) -> None:
+    group = "".join(out[idx:])
+    tail = _WEIGHT_TAIL.search(group)
+    if opener == "[" and ("|" in group or tail):
+        if tail:
+            when: float | None = float(tail.group(1))
+            del out[idx + tail.start():]
+            del out_spans[idx + tail.start():]
+            body = group[: tail.start()]
+            parts = tuple(p.strip() for p in body.split(":"))
+            kind, sep = "edit", ":"
+        else:
+            when, kind, sep = None, "alternate", "|"
+            parts = tuple(p.strip() for p in group.split("|"))
+        for j in range(idx, len(out)):
+            if out[j] == sep:
+                out[j] = " "
+        ctx.schedules.append(Scheduled(kind, parts, when, span))
+        ctx.changes["scheduling extracted"] = None
+        return
+    if tail and opener != "[":
+        weight = float(tail.group(1))
+        del out[idx + tail.start():]
+        del out_spans[idx + tail.start():]
+        group = group[: tail.start()]
+    else:
+        weight = {"(": 1.1, "{": 1.05, "[": 1 / 1.1}[opener]
+    ctx.weights.append(Weighted(group.strip(), weight, span))
+    ctx.changes["weights extracted"] = None
+
+
+def _breaks(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    edits: list[_Edit] = [(m.start(), m.end(), " ", None) for m in _BREAK.finditer(text)]
+    if not edits:
+        return text, spans
+    ctx.breaks += len(edits)
+    ctx.changes["BREAK removed"] = None
+    return _apply(text, spans, edits)
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _spaced(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    edits: list[_Edit] = []
+    for m in _SPACED.finditer(text):
+        idx = [i for i in range(m.start(), m.end()) if text[i].isalnum()]
+        if m.group(1).isspace() and text[idx[0]] in "aAI" and len(idx) > 4:
+            idx = idx[1:]  # the English word "a" / "I" before a spaced-out word
+        if sum(text[i].isalpha() for i in idx) < 2:
+            continue
+        start = idx[0]
+        edits.append((start, m.end(), "".join(text[i] for i in idx), [spans[i] for i in idx]))
+    if not edits:
+        return text, spans
+    ctx.changes["spaced letters joined"] = None
+    return _apply(text, spans, edits)
+
+
+def _leet_core(token: str) -> tuple[int, int] | None:
+    start, end = 0, len(token)
+    while start < end and token[start] in _LEET_EDGE:
+        start += 1
+    while end > start and token[end - 1] in _LEET_EDGE:
+        end -= 1
+    core = token[start:end]
+    if len(core) < 3 or not _LEET_HINT.search(core):
+        return None
+    if _COUNT_PREFIX.fullmatch(core) or core.lower() in _LEET_SKIP:
+        return None
+    if sum(ch.isalpha() or ch in "@$!|+" for ch in core) < 2:
+        return None
+    mapped = "".join(_LEET.get(ch, ch) for ch in core)
+    if not mapped.isalpha() or not any(ch in _VOWELS for ch in mapped):
+        return None
+    return start, end
+
+
+def _leet(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    if not _LEET_HINT.search(text):
+        return text, spans
+    chars: list[str] | None = None
+    for m in _LEET_TOKEN.finditer(text):
+        tok = m.group()
+        if not _LEET_HINT.search(tok):
+            continue
+        if "@" in tok and text[m.end():m.end() + 1] == ".":
+            continue  # an e-mail address, not leetspeak
+        core = _leet_core(tok)
+        if core is None:
+            continue
+        if chars is None:
+            chars = list(text)
+        for i in range(m.start() + core[0], m.start() + core[1]):
+            chars[i] = _LEET.get(chars[i], chars[i])
+        ctx.changes["leetspeak"] = None
+    return ("".join(chars) if chars is not None else text), spans
+
+
+def _squeeze(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    edits: list[_Edit] = []
+    for m in _REPEAT.finditer(text):
+        s, e = m.start(), m.end()
+        second = (spans[s + 1][0], spans[e - 1][1])
+        ctx.squeeze_marks.add(second[0])
+        edits.append((s, e, text[s:s + 2], [spans[s], second]))
+    if not edits:
+        return text, spans
+    ctx.changes["repeated letters squeezed"] = None
+    return _apply(text, spans, edits)
+
+
+def _whitespace(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
+    if "  " not in text and text == text.strip() and not re.search(r"[^\S ]", text):
+        return text, spans
+    edits: list[_Edit] = []
+    for m in _WS.finditer(text):
+        s, e = m.start(), m.end()
+        if s == 0 or e == len(text):
+            edits.append((s, e, "", []))
+        elif e - s > 1 or text[s] != " ":
+            edits.append((s, e, " ", None))
+    return _apply(text, spans, edits) if edits else (text, spans)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def _pass(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool = True
+          ) -> tuple[str, list[Span], bool]:
+    """One pass; returns the text, spans and whether anything besides whitespace changed."""
+    text, spans = _whitespace(text, spans)
+    before = text
+    text, spans = _chars(text, spans, ctx.changes, ctx.hidden)
+    text = _confusables(text, ctx.changes)
+    if syntax and _SYNTAX_HINT.search(text):
+        text, spans = _split_negative(text, spans, ctx)
+        text, spans = _networks(text, spans, ctx)
+        text, spans = _brackets(text, spans, ctx)
+        text, spans = _breaks(text, spans, ctx)
+    changed = text != before
+    text, spans = _whitespace(text, spans)
+    before = text
+    text, spans = _spaced(text, spans, ctx)
+    text, spans = _leet(text, spans, ctx)
+    text, spans = _squeeze(text, spans, ctx)
+    changed = changed or text != before
+    text, spans = _whitespace(text, spans)
+    return text, spans, changed
+
+
+def _run(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool) -> tuple[str, list[Span]]:
+    for _ in range(MAX_PASSES):
+        before = text
+        text, spans, changed = _pass(text, spans, ctx, syntax=syntax)
+        if not changed or text == before:
+            break
+    return text, spans
+
+
+def _squeezed(text: str, spans: Sequence[Span], marks: set[int]) -> tuple[int, ...]:
+    if not marks:
+        return ()
+    return tuple(
+        i for i in range(len(text) - 1)
+        if spans[i + 1][0] in marks and text[i].lower() == text[i + 1].lower()
+    )
+
+
+def normalize(text: str) -> NormalizedPrompt:
+    """Normalize a prompt for matching; see the module docstring for every step.
+
+    Never raises on any ``str``.
+
+    Examples
+    --------
+    >>> p = normalize("a n.a.k.e.d  (w0man:1.2)")
+    >>> p.text
+    'a naked woman'
+    >>> p.span(2, 7)
+    (2, 11)
+    >>> p.syntax.weights[0].weight
+    1.2
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"normalize() needs a str, got {type(text).__name__}")
+    ctx = _Ctx()
+    spans: list[Span] = [(i, i + 1) for i in range(len(text))]
+    out, out_spans = _run(text, spans, ctx, syntax=True)
+    negative: NormalizedPrompt | None = None
+    if ctx.negative:
+        neg_text_parts: list[str] = []
+        neg_spans: list[Span] = []
+        for piece, piece_spans in sorted(ctx.negative, key=lambda p: p[1][0][0]):
+            if neg_text_parts:
+                neg_text_parts.append(" ")
+                neg_spans.append((piece_spans[0][0], piece_spans[0][0]))
+            neg_text_parts.append(piece)
+            neg_spans.extend(piece_spans)
+        neg_ctx = _Ctx()
+        ntext, nspans = _run("".join(neg_text_parts), neg_spans, neg_ctx, syntax=False)
+        negative = NormalizedPrompt(
+            original=text, text=ntext, offsets=tuple(nspans),
+            changes=tuple(neg_ctx.changes),
+            squeezed=_squeezed(ntext, nspans, neg_ctx.squeeze_marks),
+        )
+    return NormalizedPrompt(
+        original=text,
+        text=out,
+        offsets=tuple(out_spans),
+        changes=tuple(ctx.changes),
+        syntax=PromptSyntax(
+            weights=tuple(ctx.weights),
+            schedules=tuple(ctx.schedules),
+            networks=tuple(ctx.networks),
+            breaks=ctx.breaks,
+            params=tuple(ctx.params),
+        ),
+        negative=negative,
+        hidden_text="".join(ctx.hidden),
+        squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
+    )

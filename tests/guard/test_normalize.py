@@ -1,0 +1,175 @@
+"""Normalizer: one adversarial example per transformation, with its text and span mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from fairframe.guard.normalize import NormalizedPrompt, normalize
+
+
+def orig(p: NormalizedPrompt, word: str) -> str:
+    """The original text behind the first occurrence of ``word`` in the normalized text."""
+    i = p.text.index(word)
+    s, e = p.span(i, i + len(word))
+    return p.original[s:e]
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "word", "source", "change"),
+    [
+        # zero-width, tag and bidi characters
+        ("a n\u200bu\u200cd\u200de photo", "a nude photo", "nude", "n\u200bu\u200cd\u200de",
+         "zero-width removed"),
+        ("n\u2060ude\ufeff", "nude", "nude", "n\u2060ude", "zero-width removed"),
+        ("nu\U000E0020de", "nude", "nude", "nu\U000E0020de", "tag characters removed"),
+        ("\u202enude\u202c", "nude", "nude", "nude", "bidi controls removed"),
+        # NFKC: fullwidth and mathematical alphanumerics
+        ("ｎｕｄｅ art", "nude art", "nude", "ｎｕｄｅ", "unicode NFKC"),
+        ("𝐧𝐮𝐝𝐞 art", "nude art", "nude", "𝐧𝐮𝐝𝐞", "unicode NFKC"),
+        ("ⓝⓤⓓⓔ", "nude", "nude", "ⓝⓤⓓⓔ", "unicode NFKC"),
+        # diacritics and combining marks (Zalgo)
+        ("nüdé", "nude", "nude", "nüdé", "diacritics removed"),
+        ("n\u0336u\u0336d\u0336e\u0336", "nude", "nude", "n\u0336u\u0336d\u0336e",
+         "diacritics removed"),
+        # confusables and homoglyphs (Cyrillic, Greek, small capitals)
+        ("n\u0430k\u0435d", "naked", "naked", "n\u0430k\u0435d", "confusables mapped"),
+        ("\u0455\u0435\u0445", "sex", "sex", "\u0455\u0435\u0445", "confusables mapped"),
+        ("g\u03bfre", "gore", "gore", "g\u03bfre", "confusables mapped"),
+        ("ɴᴜᴅᴇ", "nude", "nude", "ɴᴜᴅᴇ", "confusables mapped"),
+        # leetspeak
+        ("p0rn pic", "porn pic", "porn", "p0rn", "leetspeak"),
+        ("n4k3d", "naked", "naked", "n4k3d", "leetspeak"),
+        ("$3x", "sex", "sex", "$3x", "leetspeak"),
+        ("k!ll", "kill", "kill", "k!ll", "leetspeak"),
+        # spaced or dotted letters
+        ("n a k e d lady", "naked lady", "naked", "n a k e d", "spaced letters joined"),
+        ("n.a.k.e.d lady", "naked lady", "naked", "n.a.k.e.d", "spaced letters joined"),
+        ("n-u-d-e", "nude", "nude", "n-u-d-e", "spaced letters joined"),
+        ("a n a k e d man", "a naked man", "naked", "n a k e d", "spaced letters joined"),
+        ("n 4 k 3 d", "naked", "naked", "n 4 k 3 d", "leetspeak"),
+        # repeated characters
+        ("nuuuuude", "nuude", "nuude", "nuuuuude", "repeated letters squeezed"),
+        # emoji, regional indicators and squared letters
+        ("man with \U0001F52B", "man with gun", "gun", "\U0001F52B", "emoji mapped"),
+        ("\U0001F1F3\U0001F1FA\U0001F1E9\U0001F1EA", "NUDE", "NUDE",
+         "\U0001F1F3\U0001F1FA\U0001F1E9\U0001F1EA", "emoji mapped"),
+        ("\U0001F17D\U0001F184\U0001F173\U0001F174", "NUDE", "NUDE",
+         "\U0001F17D\U0001F184\U0001F173\U0001F174", "emoji mapped"),
+        ("\U0001F9A9 bird", "flamingo bird", "flamingo", "\U0001F9A9", "emoji mapped"),
+        ("thumbs \U0001F44D\U0001F3FD", "thumbs thumbs up sign", "up", "\U0001F44D",
+         "emoji mapped"),
+        # diffusion prompt syntax
+        ("(nude:1.3) woman", "nude woman", "nude", "nude", "weights extracted"),
+        ("((nude)) woman", "nude woman", "nude", "nude", "weights extracted"),
+        ("{nude} [woman]", "nude woman", "woman", "woman", "weights extracted"),
+        ("[dressed:nude:0.4] woman", "dressed nude woman", "nude", "nude",
+         "scheduling extracted"),
+        ("[cat|nude] woman", "cat nude woman", "nude", "nude", "scheduling extracted"),
+        ("a cat BREAK nude", "a cat nude", "nude", "nude", "BREAK removed"),
+        ("woman <lora:nude_style:0.8>", "woman nude style", "nude", "nude", "lora extracted"),
+        ("woman <nudify-v2>", "woman nudify v2", "nudify", "nudify", "embedding extracted"),
+        ("woman embedding:nudify", "woman nudify", "nudify", "nudify", "embedding extracted"),
+        ("nu(de) art", "nude art", "nude", "nu(de", "weights extracted"),
+        (r"a \(cat\) toy", "a cat toy", "cat", "cat", "brackets removed"),
+    ],
+)
+def test_transformation(raw: str, text: str, word: str, source: str, change: str) -> None:
+    p = normalize(raw)
+    assert p.text == text
+    assert orig(p, word) == source
+    if change != "brackets removed":
+        assert change in p.changes
+
+
+def test_escaped_brackets_become_a_space() -> None:
+    p = normalize(r"a \(cat\) toy")
+    assert p.text == "a cat toy"
+    assert p.syntax.weights == ()
+
+
+def test_hidden_tag_text_is_reported() -> None:
+    smuggled = "".join(chr(0xE0000 + ord(c)) for c in "nude")
+    p = normalize(f"a cat{smuggled}")
+    assert p.text == "a cat"
+    assert p.hidden_text == "nude"
+
+
+def test_genuine_cyrillic_and_greek_words_are_kept() -> None:
+    assert normalize("Привет мир").text == "Привет мир"
+    assert normalize("καλημέρα").text == "καλημερα"  # accents go, letters stay
+
+
+def test_leetspeak_heuristic_leaves_counts_and_tech_tokens() -> None:
+    raw = "1girl, 2boys, 4k, 8k, 3d render, mp3, 1080p, 2024, r2d2, hello!!, c++, a@b.com"
+    assert normalize(raw).text == raw
+    assert "leetspeak" not in normalize(raw).changes
+
+
+def test_weights_and_schedules_are_recorded() -> None:
+    p = normalize("(red hat:1.25), [dog:cat:0.5], [a::0.3], ((x)), [y], [p|q]")
+    weights = {(w.text, round(w.weight, 3)) for w in p.syntax.weights}
+    assert ("red hat", 1.25) in weights
+    assert ("x", 1.1) in weights
+    assert ("y", round(1 / 1.1, 3)) in weights
+    kinds = [(s.kind, s.parts, s.when) for s in p.syntax.schedules]
+    assert ("edit", ("dog", "cat"), 0.5) in kinds
+    assert ("edit", ("a", ""), 0.3) in kinds
+    assert ("alternate", ("p", "q"), None) in kinds
+    w = next(w for w in p.syntax.weights if w.text == "red hat")
+    assert p.original[w.span[0]:w.span[1]] == "(red hat:1.25)"
+
+
+def test_networks_are_recorded() -> None:
+    p = normalize("<lora:add_detail:0.6> <hypernet:anime:1> <easynegative>")
+    nets = [(n.kind, n.name, n.weight) for n in p.syntax.networks]
+    assert nets == [("lora", "add_detail", 0.6), ("hypernet", "anime", 1.0),
+                    ("embedding", "easynegative", None)]
+    assert p.text == "add detail anime easynegative"
+
+
+def test_negative_prompt_separators() -> None:
+    a1111 = normalize("portrait of a knight\nNegative prompt: nude, blurry\nSteps: 20")
+    assert a1111.text == "portrait of a knight"
+    assert a1111.negative is not None and a1111.negative.text.startswith("nude, blurry")
+    i = a1111.negative.text.index("nude")
+    s, e = a1111.negative.span(i, i + 4)
+    assert a1111.original[s:e] == "nude"
+
+    mj = normalize("a castle --ar 16:9 --no people, cars --v 6")
+    assert mj.text == "a castle"
+    assert mj.negative is not None and mj.negative.text == "people, cars"
+    assert dict(mj.syntax.params) == {"ar": "16:9", "v": "6"}
+
+    horde = normalize("a castle ### nude")
+    assert horde.text == "a castle"
+    assert horde.negative is not None and horde.negative.text == "nude"
+
+
+def test_repeated_letters_positions_for_matchers() -> None:
+    p = normalize("so kiiiill it")
+    assert p.text == "so kiill it"
+    assert p.squeezed == (4,)
+    assert p.span(3, 8) == (3, 10)
+
+
+def test_whitespace_and_controls() -> None:
+    p = normalize("  a\t\tcat \n\x00on  a mat ")
+    assert p.text == "a cat on a mat"
+    assert orig(p, "cat") == "cat"
+
+
+def test_clean_text_is_identity() -> None:
+    p = normalize("a watercolor painting of a fox in the snow")
+    assert p.text == p.original
+    assert p.changes == ()
+    assert p.offsets == tuple((i, i + 1) for i in range(len(p.text)))
+
+
+def test_span_bounds() -> None:
+    p = normalize("cat")
+    assert p.span(0, 0) == (0, 0)
+    assert p.span(3, 3) == (3, 3)
+    with pytest.raises(IndexError):
+        p.span(2, 5)
+    with pytest.raises(TypeError):
+        normalize(b"bytes")  # type: ignore[arg-type]
