@@ -114,3 +114,22 @@ def test_two_processes_share_a_cache_without_corruption(tmp_path: Path) -> None:
         assert store.counts()["images"] == 27
         assert store.counts()["labels"] == 25
         assert store.verify().corrupt == ()
+
+
+def test_written_files_are_not_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from fairframe._io import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.json", "{}")
+        with Store(tmp_path / "cache") as store:
+            sha = store.put_image("image:a", _img(0), {})
+            blob = store.blob_path(sha)
+    finally:
+        os.umask(mask)
+    for path in (tmp_path / "a.json", blob):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".a.json.*"))

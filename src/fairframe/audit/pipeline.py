@@ -19,7 +19,6 @@ import platform
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fairframe._io import atomic_write, atomic_write_with
 from fairframe._progress import NullProgress, Progress
 from fairframe._version import __version__
 from fairframe.audit.captions import Caption, load_captions
@@ -571,26 +571,8 @@ def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
     return paths
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_answers(path: Path, table: pa.Table) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".answers.", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def run_audit(
@@ -652,7 +634,7 @@ def run_audit(
             table, scores = _tables(config, plan, merge, images, labels, paths)
         with _timed(timings, "write"):
             _write_answers(out / "answers.parquet", table)
-            _atomic_write(out / "scores.json",
+            atomic_write(out / "scores.json",
                           json.dumps(scores, indent=2, allow_nan=False).encode())
         timings["total"] = round(time.perf_counter() - t0, 4)
         llm = parts.llm
@@ -702,7 +684,7 @@ def run_audit(
                 "images": "images/" if config.export_images else None,
             },
         }
-        _atomic_write(out / "manifest.json", json.dumps(manifest, indent=2).encode())
+        atomic_write(out / "manifest.json", json.dumps(manifest, indent=2).encode())
         return AuditResult(out, manifest, scores)
     finally:
         parts.store.close()

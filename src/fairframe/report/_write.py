@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fairframe._io import atomic_write
 from fairframe.errors import ConfigError
 from fairframe.report._data import data_from_run
 from fairframe.report._load import read_run
@@ -38,14 +37,7 @@ class ReportFiles:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text)
 
 
 def write_report(run_dir: str | Path, *, max_thumbnails_per_class: int = 8,

@@ -16,9 +16,7 @@ of the keys.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,6 +27,7 @@ from typing import Any
 
 from PIL import Image
 
+from fairframe._io import atomic_write
 from fairframe.errors import CorruptBlobError, InputDataError, StoreError
 from fairframe.images import load_image, to_png_bytes
 from fairframe.store.keys import hash_bytes
@@ -198,16 +197,7 @@ class Store:
         if path.exists() and hash_bytes(path.read_bytes()) == sha:
             return sha
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".png")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data, fsync=True)
         return sha
 
     def read_blob(self, sha256: str, *, key: str = "") -> bytes:
