@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 
 from fairframe.explore import explore
-from fairframe.report._assets import csp_hash
 from tests.explore.conftest import IMAGES_PER_CAPTION_B
 from tests.report._page import Page
 from tests.report.test_chromium import (
     _console_problems,
+    drive,
     dump_dom,
 )
 
@@ -61,14 +61,7 @@ def test_page_loads_without_errors_and_filters_change_the_grid(
     in_range = sum(lo <= v <= hi for v in cfs)
     driver = _DRIVER % {"caption": json.dumps(caption), "group": json.dumps(group),
                         "lo": json.dumps(str(lo)), "hi": json.dumps(str(hi))}
-    html = res.html.read_text()
-    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
-    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
-    driven = tmp_path / "driven.html"
-    driven.write_text(html)
-    page, stderr = _dump(driven, tmp_path)
-    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
-    assert _console_problems(stderr) == []
+    page = drive(res.html, driver, tmp_path)
     visible = [int(v) for v in page.html_attrs["data-test-visible"].split(",")]
     assert visible == [n, data["captions"][1]["n"], in_group, in_range, n]
     assert 0 < in_group < n and 0 < in_range < n
@@ -98,15 +91,7 @@ d.setAttribute('data-test-count',document.getElementById('grid-count').textConte
 
 
 def _drive(html_path: Path, driver: str, tmp_path: Path) -> Page:
-    html = html_path.read_text()
-    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
-    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
-    driven = tmp_path / "driven.html"
-    driven.write_text(html)
-    page, stderr = _dump(driven, tmp_path)
-    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
-    assert _console_problems(stderr) == []
-    return page
+    return drive(html_path, driver, tmp_path)
 
 
 def test_model_filter_shows_exactly_one_models_images(

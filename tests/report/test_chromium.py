@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from fairframe.report import write_report
+from fairframe.report._assets import csp_hash
 from tests.report._page import Page, parse_page
 from tests.report.conftest import ScoresEditor, add_statistics, make_insufficient
 
@@ -55,6 +56,20 @@ def dump_dom(page: Path, tmp_path: Path) -> tuple[Page, str]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "<html" in proc.stdout, proc.stderr[-3000:]
     return parse_page(proc.stdout), proc.stderr
+
+
+def drive(html_path: Path, driver: str, tmp_path: Path) -> Page:
+    """Load ``html_path`` with ``driver`` injected as an allowed inline script (its CSP hash is
+    added), and check the page raised no JS or console error."""
+    html = html_path.read_text()
+    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
+    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
+    driven = tmp_path / "driven.html"
+    driven.write_text(html)
+    page, stderr = dump_dom(driven, tmp_path)
+    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
+    assert _console_problems(stderr) == []
+    return page
 
 
 def _console_problems(stderr: str) -> list[str]:
@@ -111,20 +126,12 @@ document.querySelectorAll('#bias-table tbody tr[data-bias-id]:not(.filtered)').l
 def test_sorting_and_filtering_work(run_dir: Path, tmp_path: Path) -> None:
     import json
 
-    from fairframe.report._assets import csp_hash
 
     files = write_report(run_dir)
     report = json.loads(files.json.read_text())
     target = report["biases"][-1]["bias_id"]
     driver = _DRIVER % json.dumps(target)
-    html = files.html.read_text()
-    html = html.replace("script-src ", f"script-src {csp_hash(driver)} ", 1)
-    html = html.replace("</body>", f"<script>{driver}</script></body>", 1)
-    page_file = tmp_path / "driven.html"
-    page_file.write_text(html)
-    page, stderr = dump_dom(page_file, tmp_path)
-    assert "data-js-errors" not in page.html_attrs, page.html_attrs.get("data-js-errors")
-    assert _console_problems(stderr) == []
+    page = drive(files.html, driver, tmp_path)
     value = {b["bias_id"]: b["context_free"]["value"] for b in report["biases"]}
     ascending = [value[i] for i in page.html_attrs["data-test-asc"].split(",")]
     assert ascending == sorted(value.values())  # values, not ids: ties may swap

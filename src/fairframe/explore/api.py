@@ -313,13 +313,13 @@ def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         "skipped": data["skipped"],
         "notes": notes,
     }
+    from fairframe._io import atomic_write
     from fairframe.explore.page import render_page
-    from fairframe.report._write import _atomic_write
 
     html = render_page(report, data["thumbs"], face_uris, thumbnail_size=thumbnail_size)
     files = (out / "explore.html", out / "explore.json")
-    _atomic_write(files[1], json.dumps(report, indent=1, allow_nan=False, ensure_ascii=False))
-    _atomic_write(files[0], html)
+    atomic_write(files[1], json.dumps(report, indent=1, allow_nan=False, ensure_ascii=False))
+    atomic_write(files[0], html)
     counts = {
         "images": n, "images_found": srcs.total, "skipped": len(data["skipped"]),
         "sources": len(colls), "models": len(models),

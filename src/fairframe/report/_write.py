@@ -36,10 +36,6 @@ class ReportFiles:
     markdown: Path
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    atomic_write(path, text)
-
-
 def write_report(run_dir: str | Path, *, max_thumbnails_per_class: int = 8,
                  thumbnail_size: int = 96) -> ReportFiles:
     """Write the report of an audit run into its folder.
@@ -83,7 +79,7 @@ def write_report(run_dir: str | Path, *, max_thumbnails_per_class: int = 8,
             f"{missing[0]}; they are shown as placeholders")
     files = ReportFiles(run.path / "report.html", run.path / "report.json",
                         run.path / "bias_statement.md")
-    _atomic_write(files.json, json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False))
-    _atomic_write(files.html, render_html(data, thumbs, thumbnail_size=thumbnail_size))
-    _atomic_write(files.markdown, render_bias_statement(data))
+    atomic_write(files.json, json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False))
+    atomic_write(files.html, render_html(data, thumbs, thumbnail_size=thumbnail_size))
+    atomic_write(files.markdown, render_bias_statement(data))
     return files
