@@ -316,7 +316,7 @@ class VLMLabeler(HFModelOptions):
         extra = {"logits_to_keep": 1} if loaded.keeps_logits else {}
         with torch.inference_mode():
             prefill = loaded.model(**batch, use_cache=True, **extra)
-        cache = getattr(prefill, "past_key_values", None)
+        cache = getattr(prefill, "cache", None) or getattr(prefill, "past_key_values", None)
         if cache is None or not hasattr(cache, "batch_repeat_interleave"):
             return self._forward_rows(loaded, encoded, answers)
         first = torch.log_softmax(prefill.logits[:, -1].float(), dim=-1)  # (images, vocab)
@@ -343,8 +343,8 @@ class VLMLabeler(HFModelOptions):
             logits = loaded.model(
                 input_ids=torch.tensor(inputs, device=device).repeat(n, 1),
                 attention_mask=attention_mask,
-                past_key_values=cache,
                 use_cache=True,
+                **_cache_kwarg(loaded.model, cache),
             ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         target_ids = torch.tensor(targets, device=logprobs.device).repeat(n, 1)
@@ -472,3 +472,15 @@ def _stackable(encoded: Sequence[dict[str, Any]]) -> bool:
             if not isinstance(other, torch.Tensor) or other.shape[1:] != value.shape[1:]:
                 return False
     return all(set(enc) == set(first) for enc in encoded)
+
+
+def _cache_kwarg(model: Any, cache: Any) -> dict[str, Any]:
+    """Pass a KV cache under the name the model's ``forward`` takes.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name warns); older 5.x
+    releases only know ``past_key_values``.
+    """
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return {"cache": cache} if "cache" in params else {"past_key_values": cache}

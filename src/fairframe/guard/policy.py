@@ -61,6 +61,7 @@ class Category(StrEnum):
     COPYRIGHT = "copyright"
     PRIVACY = "privacy"
     DECEPTION = "deception"
+    ADVERSARIAL = "adversarial"
 
     @property
     def description(self) -> str:
@@ -83,6 +84,10 @@ CATEGORY_DESCRIPTIONS: Mapping[Category, str] = {
     Category.COPYRIGHT: "Copyrighted characters, trademarks and the styles of living artists.",
     Category.PRIVACY: "Personal data, identity documents, covert and non-consensual imagery.",
     Category.DECEPTION: "Deceptive media: fake news photos, forgeries, election disinformation.",
+    Category.ADVERSARIAL: (
+        "Adversarial prompts: token soup and optimisation-attack strings (Ring-A-Bell, "
+        "MMA-Diffusion, SneakyPrompt style) written to slip past filters."
+    ),
 }
 
 #: The highest threshold a policy may give ``sexual_minors`` (it may only go lower).

@@ -1,0 +1,73 @@
+"""The prompt-classifier stage interface shared by every prompt check.
+
+A *stage* looks at a batch of normalized prompts and returns, for each prompt, a probability per
+policy category it scores, plus the evidence. The prompt pipeline
+(:class:`~fairframe.guard.pipeline.PromptGuard`) runs the configured stages, fuses their
+probabilities into one calibrated score per category (:mod:`~fairframe.guard.fusion`) and lets the
+policy decide.
+
+Implementations need not inherit anything: any object with a ``name`` and a ``scan_batch`` method
+that matches :class:`PromptStage` is a stage. Stages are cheap to construct and load their models
+lazily, thread-safely, on the first call.
+
+A stage that cannot score (endpoint down, model missing) raises a
+:class:`~fairframe.errors.BackendError` (or :class:`~fairframe.errors.MissingDependencyError`);
+the pipeline then fails closed when the stage is marked required and otherwise records the error
+and goes on without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+from fairframe.guard.decision import Finding
+from fairframe.guard.normalize import NormalizedPrompt
+
+__all__ = ["PromptStage", "StageResult"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What one stage says about one prompt.
+
+    Attributes
+    ----------
+    scores:
+        Probability in ``[0, 1]`` per category id the stage scores. A category the stage does not
+        score is **absent** (not 0.0): fusion treats absent as "no opinion".
+    findings:
+        The evidence behind the scores (spans point into the original prompt).
+    """
+
+    scores: Mapping[str, float] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, score in self.scores.items():
+            if not (isinstance(score, int | float) and 0.0 <= float(score) <= 1.0):
+                raise ValueError(f"stage score of {name!r} must be in [0, 1], got {score!r}")
+        object.__setattr__(
+            self, "scores", MappingProxyType({str(k): float(v) for k, v in self.scores.items()})
+        )
+        object.__setattr__(self, "findings", tuple(self.findings))
+
+
+@runtime_checkable
+class PromptStage(Protocol):
+    """A prompt classifier: normalized prompts in, one :class:`StageResult` per prompt out.
+
+    Attributes
+    ----------
+    name:
+        The stage id used in findings, latencies and fusion weights (``"lexicon"``,
+        ``"embedding"``, ``"gibberish"``, ``"llm_judge"``, ``"hf_classifier"``).
+    """
+
+    name: str
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        """Score every prompt; the result has the same length and order as ``prompts``."""
+        ...
