@@ -53,9 +53,10 @@ def test_positive_examples(category: str, prompt: str, source: str) -> None:
 
 def test_every_category_has_positives_and_terms() -> None:
     covered = {c for c, _, _ in POSITIVES}
-    assert covered == {c.value for c in Category}
+    # adversarial (token soup) is the gibberish detector's category, not the lexicon's
+    assert covered == {c.value for c in Category} - {"adversarial"}
     for cat, n in LEX.sizes().items():
-        assert n >= 25, cat
+        assert n >= 25 or cat == "adversarial", cat
 
 
 BENIGN = [

@@ -35,7 +35,8 @@ def test_every_category_has_a_description_and_a_default_rule() -> None:
 def test_required_categories_from_the_issue_exist() -> None:
     ids = {c.value for c in Category}
     assert ids == {"sexual", "nudity", "sexual_minors", "violence", "self_harm", "hate",
-                   "illegal", "public_figures", "copyright", "privacy", "deception"}
+                   "illegal", "public_figures", "copyright", "privacy", "deception",
+                   "adversarial"}
 
 
 def test_toml_file_overrides_only_what_it_names(tmp_path: Path) -> None:

@@ -180,6 +180,14 @@ class Decision:
         Wall time per stage in milliseconds.
     policy_version:
         ``Policy.version`` of the policy that decided.
+    negative_prompt_out:
+        The negative prompt to send with ``prompt_out`` (the user's negative prompt plus forced
+        negatives), or ``None`` when nothing was added.
+    rewrites:
+        What each rewriter changed: ``{rewriter, reason, span, before, after}`` dicts.
+    errors:
+        One line per optional stage that failed and was skipped (a required stage that fails
+        makes the check fail closed instead).
     """
 
     action: Action
@@ -189,6 +197,9 @@ class Decision:
     prompt_out: str | None = None
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     policy_version: str = ""
+    negative_prompt_out: str | None = None
+    rewrites: tuple[Mapping[str, Any], ...] = ()
+    errors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):
@@ -201,6 +212,9 @@ class Decision:
         object.__setattr__(self, "categories", MappingProxyType(dict(self.categories)))
         object.__setattr__(self, "latency_ms", MappingProxyType(dict(self.latency_ms)))
         object.__setattr__(self, "findings", tuple(self.findings))
+        rewrites = tuple(MappingProxyType(dict(r)) for r in self.rewrites)
+        object.__setattr__(self, "rewrites", rewrites)
+        object.__setattr__(self, "errors", tuple(str(e) for e in self.errors))
 
     @property
     def blocked(self) -> bool:
@@ -217,6 +231,9 @@ class Decision:
             "prompt_out": self.prompt_out,
             "latency_ms": dict(self.latency_ms),
             "policy_version": self.policy_version,
+            "negative_prompt_out": self.negative_prompt_out,
+            "rewrites": [dict(r) for r in self.rewrites],
+            "errors": list(self.errors),
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -244,6 +261,9 @@ class Decision:
                 prompt_out=_opt_str(data.get("prompt_out")),
                 latency_ms={str(k): float(v) for k, v in data.get("latency_ms", {}).items()},
                 policy_version=str(data.get("policy_version", "")),
+                negative_prompt_out=_opt_str(data.get("negative_prompt_out")),
+                rewrites=tuple(dict(r) for r in data.get("rewrites", [])),
+                errors=tuple(str(e) for e in data.get("errors", [])),
             )
         except KeyError as exc:
             raise InputDataError(f"{where}: key {exc.args[0]!r} is required") from exc

@@ -49,6 +49,7 @@ from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
 from fairframe.guard.normalize import NormalizedPrompt, normalize
 from fairframe.guard.policy import Category, Policy, default_policy
+from fairframe.guard.stage import StageResult
 
 __all__ = [
     "STAGE",
@@ -230,7 +231,7 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
     return terms
 
 
-_CATEGORY_FILES = tuple(c.value for c in Category)
+_CATEGORY_FILES = tuple(c.value for c in Category if c is not Category.ADVERSARIAL)
 _ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW)
 
 
@@ -329,6 +330,18 @@ class Lexicon:
                 stem = entry.name[: -len(".txt")]
                 texts[stem] = (f"fairframe/guard/lexicons/{entry.name}", entry.read_text("utf-8"))
         return cls._from_texts(dict(sorted(texts.items())), backend)
+
+    #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
+    name: str = STAGE
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        """:meth:`scan` every prompt, as a prompt stage (scores for every category but
+        ``adversarial``, which the lexicon does not judge)."""
+        out = []
+        for p in prompts:
+            r = self.scan(p)
+            out.append(StageResult(scores=r.scores, findings=r.findings))
+        return out
 
     def sizes(self) -> dict[str, int]:
         """Number of terms per category (plus ``minor_markers`` and ``allow``)."""

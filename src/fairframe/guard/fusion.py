@@ -1,0 +1,217 @@
+"""Fusion: many stage probabilities in, one calibrated score per category out.
+
+Each prompt stage (lexicon, embedding classifier, gibberish detector, LLM judge, Hugging Face
+classifiers) reports a probability ``p_s,c`` for the categories it scores. Fusion combines them in
+three steps, all documented and all configurable:
+
+1. **Weighted noisy-OR.** Each stage is an independent detector that fires with probability
+   ``w_s * p_s,c`` (``w_s`` in ``[0, 1]`` is the stage's reliability weight, default 1)::
+
+       q_c = 1 - prod_s (1 - w_s * p_s,c)
+
+   A stage that does not score ``c`` (absent key) contributes nothing, so a lexicon with no match
+   never vetoes the embedding classifier, and the embedding classifier cannot veto a lexicon hit.
+
+2. **Token-soup amplification.** Optimisation attacks (Ring-A-Bell, MMA-Diffusion) hide a concept
+   in token soup, so every semantic stage sees it only weakly. With the gibberish probability
+   ``g = p(adversarial)``, when ``g >= soup_min`` each category's evidence counts ``1 + gamma * g``
+   times::
+
+       q_c' = 1 - (1 - q_c) ** (1 + gamma * g)
+
+   (for ``q_c = 0.4``, ``g = 0.9`` and ``gamma = 2``: ``q_c' = 0.76``). ``adversarial`` itself is
+   not amplified.
+
+3. **Calibration.** A monotone Platt map per category (or one shared map) turns ``q_c'`` into a
+   probability: ``score_c = sigmoid(a_c * logit(q_c') + b_c)``. The identity map ``(a, b) = (1, 0)``
+   is the default; :func:`fit_calibration` fits ``(a, b)`` on labelled prompts (the benchmark fits
+   it on a tuning split and reports on the held-out split). A category that no stage scored
+   gets 0.0.
+
+The result is monotone in every stage probability: raising any ``p_s,c`` never lowers a score.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from fairframe.errors import ConfigError
+from fairframe.guard.calibration import fit_logistic, logit
+from fairframe.guard.policy import Category
+
+__all__ = ["Fusion", "PlattMap", "fit_calibration"]
+
+_ADV = Category.ADVERSARIAL.value
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class PlattMap:
+    """``p = sigmoid(a * logit(q) + b)``; ``(1, 0)`` is the identity."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.a) and math.isfinite(self.b)) or self.a <= 0:
+            raise ConfigError(
+                f"calibration map needs a > 0 and finite b, got a={self.a}, b={self.b}"
+            )
+
+    def __call__(self, q: float) -> float:
+        if q <= 0.0:
+            return 0.0
+        if self.a == 1.0 and self.b == 0.0:
+            return q
+        qc = min(max(q, _EPS), 1.0 - _EPS)
+        z = self.a * math.log(qc / (1.0 - qc)) + self.b
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Combine stage probabilities into one score per category (see the module docstring).
+
+    Parameters
+    ----------
+    weights:
+        Reliability weight in ``[0, 1]`` per stage name; stages not listed get ``default_weight``.
+    default_weight:
+        Weight of unlisted stages.
+    gamma, soup_min:
+        Token-soup amplification strength and the gibberish probability where it starts.
+    calibration:
+        Platt map per category id; ``"*"`` applies to categories not listed.
+    """
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+    default_weight: float = 1.0
+    gamma: float = 2.0
+    soup_min: float = 0.5
+    calibration: Mapping[str, PlattMap] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, w in {**self.weights, "default": self.default_weight}.items():
+            if not 0.0 <= w <= 1.0:
+                raise ConfigError(f"fusion weight of stage {name!r} must be in [0, 1], got {w}")
+        if self.gamma < 0 or not 0.0 <= self.soup_min <= 1.0:
+            raise ConfigError("fusion gamma must be >= 0 and soup_min in [0, 1]")
+        known = {c.value for c in Category} | {"*"}
+        unknown = sorted(set(self.calibration) - known)
+        if unknown:
+            raise ConfigError(
+                f"fusion calibration names unknown categories {unknown}; allowed: "
+                + ", ".join(sorted(known))
+            )
+        object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
+        object.__setattr__(self, "calibration", MappingProxyType(dict(self.calibration)))
+
+    def raw(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage."""
+        rest: dict[str, float] = {}
+        for stage, scores in stage_scores.items():
+            w = self.weights.get(stage, self.default_weight)
+            for cat, p in scores.items():
+                rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
+        g = 1.0 - rest.get(_ADV, 1.0)
+        power = 1.0 + self.gamma * g if g >= self.soup_min else 1.0
+        out: dict[str, float] = {}
+        for cat, r in rest.items():
+            q = 1.0 - r
+            if power != 1.0 and cat != _ADV and q > 0.0:
+                q = 1.0 - (1.0 - q) ** power
+            out[cat] = min(max(q, 0.0), 1.0)
+        return out
+
+    def fuse(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
+        raw = self.raw(stage_scores)
+        default = self.calibration.get("*", PlattMap())
+        out = {}
+        for c in Category:
+            q = raw.get(c.value, 0.0)
+            out[c.value] = self.calibration.get(c.value, default)(q)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the format :meth:`load` reads)."""
+        return {
+            "weights": dict(self.weights),
+            "default_weight": self.default_weight,
+            "gamma": self.gamma,
+            "soup_min": self.soup_min,
+            "calibration": {k: {"a": m.a, "b": m.b} for k, m in self.calibration.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
+        """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
+        allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration"}
+        extra = sorted(set(data) - allowed)
+        if extra:
+            raise ConfigError(
+                f"{source}: unknown fusion keys {extra}; allowed: {', '.join(sorted(allowed))}"
+            )
+        try:
+            cal = {
+                str(k): PlattMap(float(v["a"]), float(v["b"]))
+                for k, v in dict(data.get("calibration", {})).items()
+            }
+            return cls(
+                weights={str(k): float(v) for k, v in dict(data.get("weights", {})).items()},
+                default_weight=float(data.get("default_weight", 1.0)),
+                gamma=float(data.get("gamma", 2.0)),
+                soup_min=float(data.get("soup_min", 0.5)),
+                calibration=cal,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise ConfigError(f"{source}: {exc}") from exc
+            raise ConfigError(f"{source}: invalid fusion settings ({exc})") from exc
+
+    @classmethod
+    def load(cls, path: str | Path) -> Fusion:
+        """Read a fusion JSON file (as written by :meth:`save`)."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text("utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"fusion file {p} does not exist; check the path") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"fusion file {p} is not readable JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"fusion file {p} must hold a JSON object")
+        return cls.from_dict(data, source=str(p))
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_dict` as JSON."""
+        from fairframe._io import atomic_write
+
+        atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def fit_calibration(raw_scores: Sequence[float], labels: Sequence[int], *, l2: float = 1e-3
+                    ) -> PlattMap:
+    """Fit a Platt map ``sigmoid(a * logit(q) + b)`` to raw fused scores and 0/1 labels.
+
+    Raises
+    ------
+    ValueError
+        When only one class is present (nothing to calibrate against).
+    """
+    z = logit(np.asarray(raw_scores, dtype=np.float64), eps=1e-4)
+    model = fit_logistic(z, labels, l2=l2)
+    a = model.coef[0]
+    if a <= 0:
+        raise ValueError("the fitted calibration is not increasing; the scores carry no signal")
+    return PlattMap(a=float(a), b=float(model.intercept))

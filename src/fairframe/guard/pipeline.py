@@ -1,0 +1,275 @@
+"""The prompt path: normalize -> classify (several stages) -> fuse -> decide -> rewrite.
+
+:class:`PromptGuard` is what the CLI (``fairframe guard check|scan``) and the HTTP service call::
+
+    from fairframe.guard import PromptGuard
+
+    guard = PromptGuard.default()               # lexicon + embedding + gibberish, default policy
+    d = guard.check("a photo of a n.a.k.e.d woman")
+    d.action, d.categories["nudity"], d.prompt_out, d.negative_prompt_out
+
+**Stages.** Every stage implements :class:`~fairframe.guard.stage.PromptStage` and scores a batch
+of normalized prompts. Stages run in the order given; their probabilities are fused into one
+calibrated score per category (:class:`~fairframe.guard.fusion.Fusion`), and the policy turns the
+scores into an action (:func:`~fairframe.guard.decision.decide_action`).
+
+**Failing closed.** A stage named in ``required`` that raises makes the check raise
+:class:`GuardUnavailableError` (the service answers 503 and serves nothing). An optional stage that
+raises is skipped; the decision lists it in ``errors``.
+
+**Rewriting.** Rewriters run after the decision unless the action is ``block``: the anonymizer and
+the diversity augmenter whenever they are configured, forced negatives and the LLM rewriter only
+for the ``rewrite`` and ``regenerate`` actions. When a rewriter changed the positive prompt, the
+new prompt is checked again and the check blocks if the rewritten prompt would be blocked.
+
+**Input limits.** Prompts must be non-empty after stripping and at most ``max_prompt_chars`` long
+(:class:`~fairframe.errors.InputDataError` otherwise, naming the limit). Invalid UTF-8 cannot
+reach a ``str``; control characters are removed by the normalizer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fairframe.errors import BackendError, FairframeError, InputDataError
+from fairframe.guard.decision import Action, Decision, Finding, decide_action
+from fairframe.guard.fusion import Fusion
+from fairframe.guard.normalize import NormalizedPrompt, normalize
+from fairframe.guard.policy import Policy, default_policy
+from fairframe.guard.stage import PromptStage, StageResult
+
+if TYPE_CHECKING:
+    from fairframe.guard.rewriters import Rewriter, RewriteResult
+
+__all__ = ["DEFAULT_MAX_PROMPT_CHARS", "GuardUnavailableError", "PromptGuard"]
+
+#: Longest prompt accepted by default (characters, before normalization).
+DEFAULT_MAX_PROMPT_CHARS = 4000
+
+_ALWAYS_REWRITERS = frozenset({"anonymize", "diversity"})
+
+
+class GuardUnavailableError(BackendError):
+    """A required stage failed, so the guard refuses to decide (fail closed)."""
+
+
+@dataclass(frozen=True)
+class _Scored:
+    norm: NormalizedPrompt
+    scores: dict[str, float]
+    findings: tuple[Finding, ...]
+    latency_ms: dict[str, float]
+    errors: tuple[str, ...]
+
+
+class PromptGuard:
+    """The prompt path of the guard (see the module docstring).
+
+    Parameters
+    ----------
+    stages:
+        Prompt stages in run order; their ``name`` attributes must be unique.
+    policy:
+        The policy that decides; default :func:`~fairframe.guard.policy.default_policy`.
+    fusion:
+        How stage probabilities combine; default :class:`~fairframe.guard.fusion.Fusion`.
+    required:
+        Names of stages whose failure fails the check closed. Default: every stage.
+    rewriters:
+        Rewriters applied after the decision (see the module docstring).
+    max_prompt_chars:
+        Longest accepted prompt.
+    """
+
+    def __init__(
+        self,
+        stages: Sequence[PromptStage],
+        *,
+        policy: Policy | None = None,
+        fusion: Fusion | None = None,
+        required: Collection[str] | None = None,
+        rewriters: Sequence[Rewriter] = (),
+        max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS,
+    ) -> None:
+        names = [s.name for s in stages]
+        if len(set(names)) != len(names):
+            raise InputDataError(f"guard stage names must be unique, got {names}")
+        if not stages:
+            raise InputDataError("a prompt guard needs at least one stage (e.g. the lexicon)")
+        self.stages = tuple(stages)
+        self.policy = policy if policy is not None else default_policy()
+        self.fusion = fusion if fusion is not None else Fusion()
+        self.required = frozenset(names if required is None else required)
+        unknown = sorted(self.required - set(names))
+        if unknown:
+            raise InputDataError(f"required stages {unknown} are not configured; stages: {names}")
+        self.rewriters = tuple(rewriters)
+        if max_prompt_chars < 1:
+            raise InputDataError("max_prompt_chars must be >= 1")
+        self.max_prompt_chars = max_prompt_chars
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default(cls, *, policy: Policy | None = None, embedding: bool = True) -> PromptGuard:
+        """Lexicon + gibberish detector (+ the embedding classifier when ``embedding``)."""
+        from fairframe.guard.config import GuardConfig
+
+        cfg = GuardConfig.model_validate({"stages": {"embedding": {"enabled": embedding}}})
+        return cfg.build_guard(policy=policy)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The configured stage names, in run order."""
+        return tuple(s.name for s in self.stages)
+
+    def warm_up(self) -> None:
+        """Load every stage's model now (the first check would otherwise pay for it)."""
+        self.check_batch(["a photo of a red bicycle"])
+
+    # ------------------------------------------------------------------ checking
+
+    def _validate(self, prompt: object) -> str:
+        if not isinstance(prompt, str):
+            raise InputDataError(f"a prompt must be a string, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise InputDataError("the prompt is empty; send the text to check")
+        if len(prompt) > self.max_prompt_chars:
+            raise InputDataError(
+                f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars} "
+                "(raise max_prompt_chars in the guard config to allow longer prompts)"
+            )
+        return prompt
+
+    def _score(self, prompts: Sequence[str]) -> list[_Scored]:
+        t0 = time.perf_counter()
+        norms = [normalize(p) for p in prompts]
+        norm_ms = (time.perf_counter() - t0) * 1e3 / max(len(prompts), 1)
+        per_stage: dict[str, list[StageResult]] = {}
+        latency: dict[str, float] = {"normalize": norm_ms}
+        errors: list[str] = []
+        for stage in self.stages:
+            t = time.perf_counter()
+            try:
+                results = stage.scan_batch(norms)
+            except FairframeError as exc:
+                self._stage_failed(stage.name, exc, errors)
+                continue
+            except Exception as exc:  # a third-party stage's own failure
+                self._stage_failed(stage.name, exc, errors)
+                continue
+            if len(results) != len(norms):
+                raise GuardUnavailableError(
+                    f"guard stage {stage.name!r} returned {len(results)} results for "
+                    f"{len(norms)} prompts; the stage is broken"
+                )
+            per_stage[stage.name] = results
+            latency[stage.name] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
+        out = []
+        for i, norm in enumerate(norms):
+            t = time.perf_counter()
+            stage_scores = {name: res[i].scores for name, res in per_stage.items()}
+            fused = self.fusion.fuse(stage_scores)
+            findings = tuple(f for res in per_stage.values() for f in res[i].findings)
+            lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
+            out.append(_Scored(norm, fused, findings, lat, tuple(errors)))
+        return out
+
+    def _stage_failed(self, name: str, exc: Exception, errors: list[str]) -> None:
+        line = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if name in self.required:
+            raise GuardUnavailableError(
+                f"required guard stage {line}; refusing to decide (fail closed). Fix the stage "
+                "or mark it optional in the guard config"
+            ) from exc
+        errors.append(line)
+
+    def check(self, prompt: str, *, negative_prompt: str | None = None,
+              context: Any = None) -> Decision:
+        """Check one prompt and return the :class:`~fairframe.guard.decision.Decision`.
+
+        Raises
+        ------
+        InputDataError
+            Empty or too long prompt.
+        GuardUnavailableError
+            A required stage failed (fail closed).
+        """
+        return self.check_batch([prompt], negative_prompts=[negative_prompt], context=context)[0]
+
+    def check_batch(
+        self,
+        prompts: Sequence[str],
+        *,
+        negative_prompts: Sequence[str | None] | None = None,
+        context: Any = None,
+    ) -> list[Decision]:
+        """Check many prompts at once (stages see the whole batch, which is much faster for
+        model-backed stages). Same errors as :meth:`check`, raised for the first bad prompt."""
+        checked = [self._validate(p) for p in prompts]
+        negs = list(negative_prompts) if negative_prompts is not None else [None] * len(prompts)
+        if len(negs) != len(checked):
+            raise InputDataError("negative_prompts must have one entry per prompt")
+        if not checked:
+            return []
+        scored = self._score(checked)
+        return [self._decide(s, neg, context) for s, neg in zip(scored, negs, strict=True)]
+
+    def _decide(self, s: _Scored, negative: str | None, context: Any) -> Decision:
+        action = decide_action(s.scores, self.policy)
+        latency = dict(s.latency_ms)
+        prompt_out = negative_out = None
+        rewrites: tuple[dict[str, Any], ...] = ()
+        if action is not Action.BLOCK and self.rewriters:
+            draft = Decision(action=action, categories=s.scores, findings=s.findings,
+                             prompt_in=s.norm.original, policy_version=self.policy.version)
+            t = time.perf_counter()
+            result = self._rewrite(s.norm.original, draft, context)
+            latency["rewrite"] = (time.perf_counter() - t) * 1e3
+            if result is not None and result.changed:
+                rewrites = tuple(e.to_dict() for e in result.edits)
+                if result.prompt != s.norm.original:
+                    prompt_out = result.prompt
+                    recheck = self._score([result.prompt])[0]
+                    if decide_action(recheck.scores, self.policy) is Action.BLOCK:
+                        action = Action.BLOCK
+                        prompt_out = None
+                if result.negative_prompt and action is not Action.BLOCK:
+                    negative_out = _join_negative(negative, result.negative_prompt)
+        return Decision(
+            action=action,
+            categories=s.scores,
+            findings=s.findings,
+            prompt_in=s.norm.original,
+            prompt_out=prompt_out,
+            latency_ms=latency,
+            policy_version=self.policy.version,
+            negative_prompt_out=negative_out,
+            rewrites=rewrites,
+            errors=s.errors,
+        )
+
+    def _rewrite(self, prompt: str, decision: Decision, context: Any) -> RewriteResult | None:
+        from fairframe.guard.rewriters import apply_rewriters
+
+        active = [
+            r for r in self.rewriters
+            if r.name in _ALWAYS_REWRITERS
+            or decision.action in (Action.REWRITE, Action.REGENERATE)
+        ]
+        if not active:
+            return None
+        return apply_rewriters(prompt, decision, active, context)
+
+
+def _join_negative(user: str | None, forced: str) -> str:
+    parts: list[str] = []
+    for chunk in (user or "", forced):
+        for term in chunk.split(","):
+            t = term.strip()
+            if t and t.lower() not in {p.lower() for p in parts}:
+                parts.append(t)
+    return ", ".join(parts)

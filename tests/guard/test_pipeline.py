@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fairframe.errors import BackendError, ConfigError, InputDataError
+from fairframe.guard import Action, default_lexicon
+from fairframe.guard.config import GuardConfig, load_guard_config
+from fairframe.guard.decision import Evidence, Finding
+from fairframe.guard.normalize import NormalizedPrompt
+from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
+from fairframe.guard.stage import PromptStage, StageResult
+
+
+class KeywordStage:
+    """A fake stage: scores ``category`` 0.9 when ``word`` is in the normalized text."""
+
+    def __init__(self, name: str, word: str, category: str) -> None:
+        self.name = name
+        self.word = word
+        self.category = category
+        self.batches: list[int] = []
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        self.batches.append(len(prompts))
+        out = []
+        for p in prompts:
+            i = p.text.lower().find(self.word)
+            if i < 0:
+                out.append(StageResult({self.category: 0.05}))
+                continue
+            span = p.span(i, i + len(self.word))
+            ev = Evidence(span, p.original[span[0]:span[1]], self.word)
+            finding = Finding(self.name, self.category, 0.9, ev)
+            out.append(StageResult({self.category: 0.9}, (finding,)))
+        return out
+
+
+class BrokenStage:
+    name = "broken"
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        raise BackendError("endpoint down")
+
+
+def test_fake_stage_satisfies_the_protocol() -> None:
+    assert isinstance(KeywordStage("k", "x", "hate"), PromptStage)
+    assert isinstance(default_lexicon(), PromptStage)
+
+
+def test_lexicon_only_guard_decides_like_the_lexicon() -> None:
+    guard = PromptGuard([default_lexicon()])
+    for prompt in ["a photo of a n.a.k.e.d woman", "stars visible to the naked eye",
+                   "a red bicycle", "a bloody corpse on the street"]:
+        d = guard.check(prompt)
+        lex = default_lexicon().check(prompt)
+        assert d.action is lex.action, prompt
+        for cat, score in lex.categories.items():
+            assert d.categories[cat] == pytest.approx(score)
+        assert d.prompt_in == prompt
+        assert {"normalize", "lexicon", "fusion"} <= set(d.latency_ms)
+
+
+def test_stages_fuse_and_findings_keep_original_spans() -> None:
+    stage = KeywordStage("kw", "zorp", "hate")
+    guard = PromptGuard([default_lexicon(), stage])
+    d = guard.check("a z\u200borp poster")
+    assert d.action is Action.BLOCK  # hate -> block in the default policy
+    (f,) = [f for f in d.findings if f.stage == "kw"]
+    assert d.prompt_in[f.evidence.span[0]:f.evidence.span[1]] == "z\u200borp"
+    assert d.categories["hate"] == pytest.approx(0.9)
+
+
+def test_batch_equals_one_by_one_and_stages_see_the_batch() -> None:
+    stage = KeywordStage("kw", "zorp", "hate")
+    guard = PromptGuard([default_lexicon(), stage])
+    prompts = ["a zorp", "a cat", "n u d e model", "a cat"]
+    batch = guard.check_batch(prompts)
+    assert stage.batches == [4]
+    singles = [guard.check(p) for p in prompts]
+    for a, b in zip(batch, singles, strict=True):
+        assert a.action is b.action
+        assert dict(a.categories) == dict(b.categories)
+
+
+def test_required_stage_failure_fails_closed() -> None:
+    guard = PromptGuard([default_lexicon(), BrokenStage()])
+    with pytest.raises(GuardUnavailableError, match="fail closed"):
+        guard.check("a cat")
+
+
+def test_optional_stage_failure_is_recorded_and_skipped() -> None:
+    guard = PromptGuard([default_lexicon(), BrokenStage()], required={"lexicon"})
+    d = guard.check("a cat")
+    assert d.action is Action.ALLOW
+    assert d.errors == ("broken: BackendError: endpoint down",)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "match"),
+    [("", "empty"), ("   \n", "empty"), ("x" * 5001, "limit is 5000"), (None, "string")],
+)
+def test_bad_prompts_are_clear_errors(prompt: object, match: str) -> None:
+    guard = PromptGuard([default_lexicon()], max_prompt_chars=5000)
+    with pytest.raises(InputDataError, match=match):
+        guard.check(prompt)  # type: ignore[arg-type]
+
+
+def test_control_characters_and_odd_unicode_do_not_crash() -> None:
+    guard = PromptGuard([default_lexicon()])
+    d = guard.check("a\x00 c\x07at \udcff\u202e n\u0430ked")
+    assert d.action in set(Action)
+
+
+def test_constructor_validates() -> None:
+    with pytest.raises(InputDataError, match="unique"):
+        PromptGuard([default_lexicon(), default_lexicon()])
+    with pytest.raises(InputDataError, match="not configured"):
+        PromptGuard([default_lexicon()], required={"embedding"})
+    with pytest.raises(InputDataError, match="at least one"):
+        PromptGuard([])
+
+
+def test_config_file_builds_a_lexicon_guard(tmp_path: Path) -> None:
+    policy = 'version = "t/1"\n[categories.nudity]\naction = "block"\n'
+    (tmp_path / "policy.toml").write_text(policy)
+    path = tmp_path / "guard.toml"
+    path.write_text(
+        'policy = "policy.toml"\nmax_prompt_chars = 100\n'
+        "[stages.embedding]\nenabled = false\n[stages.gibberish]\nenabled = false\n"
+        "[rewrite]\nanonymize = false\nnegatives = false\n"
+    )
+    cfg = load_guard_config(path)
+    guard = cfg.build_guard()
+    assert guard.stage_names == ("lexicon",)
+    assert guard.policy.version == "t/1"
+    assert guard.check("a nude model").action is Action.BLOCK
+    assert guard.max_prompt_chars == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[stages.lexicon]\nbogus = 1\n", "bogus.*allowed: enabled"),
+        ("[stagez]\n", "stagez: unknown key; allowed: fusion, max_prompt_chars, policy"),
+        ("[rewrite]\nanonymise = true\n", "anonymise: unknown key; allowed: anonymize"),
+        ("max_prompt_chars = 0\n", "max_prompt_chars"),
+        ("policy = 'nope.toml'\n[stages.embedding]\nenabled=false\n", "does not exist"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "guard.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_guard_config(path).build_guard()
+
+
+def test_default_config_is_valid() -> None:
+    cfg = GuardConfig()
+    assert cfg.stages.lexicon.enabled and cfg.stages.embedding.enabled
+    assert not cfg.stages.llm_judge.enabled
