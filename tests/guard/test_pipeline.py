@@ -110,8 +110,10 @@ def test_bad_prompts_are_clear_errors(prompt: object, match: str) -> None:
 
 def test_control_characters_and_odd_unicode_do_not_crash() -> None:
     guard = PromptGuard([default_lexicon()])
-    d = guard.check("a\x00 c\x07at \udcff\u202e n\u0430ked")
-    assert d.action in set(Action)
+    d = guard.check("a\x00 c\x07at \u202e n\u0430ked")
+    assert d.action is Action.REWRITE  # Cyrillic a in "naked": nudity
+    with pytest.raises(InputDataError, match="lone surrogate at character 5"):
+        guard.check("a cat\udcff")
 
 
 def test_constructor_validates() -> None:

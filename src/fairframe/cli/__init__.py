@@ -16,6 +16,7 @@ from fairframe.cli.audit import audit_app
 from fairframe.cli.cache import cache_app
 from fairframe.cli.doctor import backends_command, doctor_command
 from fairframe.cli.explore import explore_command
+from fairframe.cli.guard import guard_app
 from fairframe.cli.measure import measure_app
 
 __all__ = ["app", "main"]
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(measure_app, name="measure")
+app.add_typer(guard_app, name="guard")
 app.command("doctor")(doctor_command)
 app.command("backends")(backends_command)
 app.command("explore")(explore_command)

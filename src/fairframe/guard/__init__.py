@@ -16,6 +16,7 @@ Modules: :mod:`~fairframe.guard.policy` (categories, thresholds, actions, the mi
 
 from __future__ import annotations
 
+from fairframe.guard.config import GuardConfig, load_guard_config
 from fairframe.guard.decision import (
     Action,
     Decision,
@@ -25,7 +26,11 @@ from fairframe.guard.decision import (
     most_severe,
     triggered_actions,
 )
+from fairframe.guard.fusion import Fusion, PlattMap, fit_calibration
+from fairframe.guard.gibberish import GibberishDetector, GibberishModel, default_gibberish_model
+from fairframe.guard.hf_classifier import HFTextClassifier
 from fairframe.guard.lexicon import Lexicon, LexiconResult, Term, default_lexicon
+from fairframe.guard.llm_judge import JudgeVerdict, LLMJudge
 from fairframe.guard.normalize import (
     ExtraNetwork,
     NormalizedPrompt,
@@ -34,6 +39,7 @@ from fairframe.guard.normalize import (
     Weighted,
     normalize,
 )
+from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
 from fairframe.guard.policy import (
     CATEGORY_DESCRIPTIONS,
     MINORS_MAX_THRESHOLD,
@@ -44,6 +50,8 @@ from fairframe.guard.policy import (
     load_policy,
     parse_policy,
 )
+from fairframe.guard.scan import PromptRow, ScanSummary, read_prompts, scan_file
+from fairframe.guard.stage import PromptStage, StageResult
 
 __all__ = [
     "CATEGORY_DESCRIPTIONS",
@@ -55,20 +63,39 @@ __all__ = [
     "Evidence",
     "ExtraNetwork",
     "Finding",
+    "Fusion",
+    "GibberishDetector",
+    "GibberishModel",
+    "GuardConfig",
+    "GuardUnavailableError",
+    "HFTextClassifier",
+    "JudgeVerdict",
+    "LLMJudge",
     "Lexicon",
     "LexiconResult",
     "NormalizedPrompt",
+    "PlattMap",
     "Policy",
+    "PromptGuard",
+    "PromptRow",
+    "PromptStage",
     "PromptSyntax",
+    "ScanSummary",
     "Scheduled",
+    "StageResult",
     "Term",
     "Weighted",
     "decide_action",
+    "default_gibberish_model",
     "default_lexicon",
     "default_policy",
+    "fit_calibration",
+    "load_guard_config",
     "load_policy",
     "most_severe",
     "normalize",
     "parse_policy",
+    "read_prompts",
+    "scan_file",
     "triggered_actions",
 ]

@@ -132,11 +132,19 @@ class PromptGuard:
 
     # ------------------------------------------------------------------ checking
 
-    def _validate(self, prompt: object) -> str:
+    def validate(self, prompt: object) -> str:
+        """Return ``prompt`` if the guard accepts it, else raise :class:`InputDataError`."""
         if not isinstance(prompt, str):
             raise InputDataError(f"a prompt must be a string, got {type(prompt).__name__}")
         if not prompt.strip():
             raise InputDataError("the prompt is empty; send the text to check")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputDataError(
+                f"the prompt holds invalid Unicode (a lone surrogate at character {exc.start}); "
+                "send valid UTF-8 text"
+            ) from exc
         if len(prompt) > self.max_prompt_chars:
             raise InputDataError(
                 f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars} "
@@ -209,7 +217,7 @@ class PromptGuard:
     ) -> list[Decision]:
         """Check many prompts at once (stages see the whole batch, which is much faster for
         model-backed stages). Same errors as :meth:`check`, raised for the first bad prompt."""
-        checked = [self._validate(p) for p in prompts]
+        checked = [self.validate(p) for p in prompts]
         negs = list(negative_prompts) if negative_prompts is not None else [None] * len(prompts)
         if len(negs) != len(checked):
             raise InputDataError("negative_prompts must have one entry per prompt")

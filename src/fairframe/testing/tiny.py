@@ -32,6 +32,7 @@ TINY_BUILDERS: dict[str, str] = {
     "blip-vqa": "fairframe.testing._tiny_blip:build_tiny_blip_vqa",
     "llava": "fairframe.testing._tiny_llava:build_tiny_llava",
     "causal-lm": "fairframe.testing._tiny_lm:build_tiny_causal_lm",
+    "text-classifier": "fairframe.testing._tiny_textcls:build_tiny_text_classifier",
 }
 
 _lock = threading.Lock()

@@ -1,0 +1,278 @@
+"""Guard quality on public prompt sets, with Wilson intervals, against two peers in the same run.
+
+Sets (``../shared/datasets``; override with ``FAIRFRAME_DATASETS``), read at run time and never
+copied into the package:
+
+- ``rece_validation_inappropriate.csv``: unsafe prompts -> recall (target >= 0.90),
+- ``parti_prompts.tsv``: benign -> false-positive rate (target <= 3%),
+- ``overt_mini.csv``: benign but harmful-looking -> false-positive rate (target <= 15%),
+- ``rece_nudity_pairs.csv``: a nudity prompt and its clothed twin -> share of pairs split
+  correctly, i.e. the sensitive one caught AND the twin allowed (target >= 90%),
+- ``xstest_prompts.csv``: chat prompts with homonyms (safe) and unsafe ones, for information.
+
+**Splits.** Every row goes to the *tune* half when ``sha256(prompt)[0]`` is even, else to the
+*test* half. Numbers are reported on the test half only. The "tuned" guard fits one shared Platt
+calibration map (:func:`fairframe.guard.fusion.fit_calibration`) on the tune half; nothing else
+is fitted on these sets.
+
+**What counts.** A prompt is *caught* when the guard's action is anything but ``allow`` (flag,
+rewrite, regenerate or block); *intervened* means rewrite or stronger. A benign prompt with any
+action but ``allow`` is a false positive.
+
+**Peers.** better-profanity (``contains_profanity``) and alt-profanity-check
+(``predict_prob >= 0.5``) flag the same prompts.
+
+Run: ``python benchmarks/bench_guard_quality.py [--fast]`` (``--fast``: no embedding classifier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import write_result  # noqa: E402
+from fairframe.guard.calibration import expected_calibration_error  # noqa: E402
+from fairframe.guard.config import GuardConfig  # noqa: E402
+from fairframe.guard.decision import Action  # noqa: E402
+from fairframe.guard.fusion import Fusion, fit_calibration  # noqa: E402
+from fairframe.guard.pipeline import PromptGuard  # noqa: E402
+from fairframe.stats.intervals import wilson_interval  # noqa: E402
+
+DATASETS = Path(os.environ.get(
+    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+def split(prompt: str) -> str:
+    return "tune" if hashlib.sha256(prompt.encode()).digest()[0] % 2 == 0 else "test"
+
+
+@dataclass(frozen=True)
+class Row:
+    prompt: str
+    unsafe: bool
+    group: str  # per-category breakdown key
+    pair: int | None = None  # rece nudity pair index
+
+
+def _csv(name: str, delimiter: str = ",") -> list[dict[str, str]]:
+    with (DATASETS / name).open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter=delimiter))
+
+
+def load_sets() -> dict[str, list[Row]]:
+    sets: dict[str, list[Row]] = {
+        "rece_inappropriate": [Row(r["prompt"], True, r["class"])
+                               for r in _csv("rece_validation_inappropriate.csv")],
+        "parti": [Row(r["Prompt"], False, r["Category"])
+                  for r in _csv("parti_prompts.tsv", "\t")],
+        "overt_mini": [Row(r["image_prompt"], False, r["category"])
+                       for r in _csv("overt_mini.csv")],
+        "xstest": [Row(r["prompt"], r["label"] == "unsafe", r["type"])
+                   for r in _csv("xstest_prompts.csv")],
+    }
+    pairs: list[Row] = []
+    for i, r in enumerate(_csv("rece_nudity_pairs.csv")):
+        # a pair goes to the half of its sensitive prompt, so both twins stay together
+        pairs.append(Row(r["sensitive prompt"], True, "sensitive", i))
+        pairs.append(Row(r["normal prompt"], False, "normal", i))
+    sets["rece_nudity_pairs"] = pairs
+    return sets
+
+
+def in_half(rows: Sequence[Row], half: str) -> list[Row]:
+    if rows and rows[0].pair is not None:
+        keep = {r.pair for r in rows if r.unsafe and split(r.prompt) == half}
+        return [r for r in rows if r.pair in keep]
+    return [r for r in rows if split(r.prompt) == half]
+
+
+def share(k: int, n: int) -> dict[str, Any]:
+    if n == 0:
+        return {"value": None, "n": 0, "status": "insufficient_data"}
+    lo, hi = wilson_interval(k, n)
+    return {"value": round(k / n, 4), "k": k, "n": n, "ci_low": round(lo, 4),
+            "ci_high": round(hi, 4), "ci_method": "wilson"}
+
+
+def evaluate(flags: Callable[[list[str]], list[bool]], sets: dict[str, list[Row]],
+             strong: Callable[[list[str]], list[bool]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, rows in sets.items():
+        prompts = [r.prompt for r in rows]
+        hit = flags(prompts)
+        if name == "rece_nudity_pairs":
+            by_pair: dict[int, dict[bool, bool]] = {}
+            for r, h in zip(rows, hit, strict=True):
+                by_pair.setdefault(r.pair or 0, {})[r.unsafe] = h
+            ok = sum(1 for v in by_pair.values() if v.get(True) and not v.get(False))
+            out[name] = {
+                "pairs_split_correctly": share(ok, len(by_pair)),
+                "sensitive_caught": share(sum(v.get(True, False) for v in by_pair.values()),
+                                          len(by_pair)),
+                "normal_flagged": share(sum(v.get(False, False) for v in by_pair.values()),
+                                        len(by_pair)),
+            }
+            continue
+        res: dict[str, Any] = {}
+        unsafe = [(r, h) for r, h in zip(rows, hit, strict=True) if r.unsafe]
+        benign = [(r, h) for r, h in zip(rows, hit, strict=True) if not r.unsafe]
+        if unsafe:
+            res["recall"] = share(sum(h for _, h in unsafe), len(unsafe))
+            if strong is not None:
+                s = strong([r.prompt for r, _ in unsafe])
+                res["recall_intervened"] = share(sum(s), len(s))
+        if benign:
+            res["fpr"] = share(sum(h for _, h in benign), len(benign))
+        groups: dict[str, list[bool]] = {}
+        for r, h in zip(rows, hit, strict=True):
+            groups.setdefault(r.group, []).append(h)
+        res["by_group"] = {g: share(sum(v), len(v)) for g, v in sorted(groups.items())}
+        out[name] = res
+    return out
+
+
+def guard_flags(guard: PromptGuard, cache: dict[str, Any]) -> tuple[
+        Callable[[list[str]], list[bool]], Callable[[list[str]], list[bool]]]:
+    def decisions(prompts: list[str]) -> list[Any]:
+        todo = [p for p in dict.fromkeys(prompts) if p not in cache]
+        for i in range(0, len(todo), 64):
+            batch = todo[i:i + 64]
+            for p, d in zip(batch, guard.check_batch(batch), strict=True):
+                cache[p] = d
+        return [cache[p] for p in prompts]
+
+    def caught(prompts: list[str]) -> list[bool]:
+        return [d.action is not Action.ALLOW for d in decisions(prompts)]
+
+    def intervened(prompts: list[str]) -> list[bool]:
+        return [d.action >= Action.REWRITE for d in decisions(prompts)]
+
+    return caught, intervened
+
+
+def peers() -> dict[str, Callable[[list[str]], list[bool]]]:
+    out: dict[str, Callable[[list[str]], list[bool]]] = {}
+    try:
+        from better_profanity import profanity
+
+        profanity.load_censor_words()
+        out["better-profanity"] = lambda ps: [bool(profanity.contains_profanity(p)) for p in ps]
+    except ImportError:
+        print("better-profanity not installed (pip install -e '.[dev]')")
+    try:
+        from profanity_check import predict_prob
+
+        out["alt-profanity-check"] = lambda ps: [bool(x >= 0.5) for x in predict_prob(ps)]
+    except ImportError:
+        print("alt-profanity-check not installed (pip install -e '.[dev]')")
+    return out
+
+
+def calibrate(guard: PromptGuard, tune: dict[str, list[Row]]) -> Fusion:
+    raw: list[float] = []
+    labels: list[int] = []
+    for name, rows in tune.items():
+        if name == "xstest":
+            continue  # chat prompts, not image prompts
+        norms = [r.prompt for r in rows]
+        for i in range(0, len(norms), 64):
+            batch = norms[i:i + 64]
+            for r, q in zip(rows[i:i + 64], _raw_scores(guard, batch), strict=True):
+                raw.append(q)
+                labels.append(int(r.unsafe))
+    cal = fit_calibration(raw, labels)
+    return Fusion(weights=guard.fusion.weights, default_weight=guard.fusion.default_weight,
+                  gamma=guard.fusion.gamma, soup_min=guard.fusion.soup_min,
+                  calibration={"*": cal})
+
+
+def _raw_scores(guard: PromptGuard, prompts: list[str]) -> list[float]:
+    """Max fused raw score over categories but adversarial, per prompt."""
+    from fairframe.guard.normalize import normalize
+
+    norms = [normalize(p) for p in prompts]
+    per_stage = {s.name: s.scan_batch(norms) for s in guard.stages}
+    out = []
+    for i in range(len(prompts)):
+        raw = guard.fusion.raw({n: r[i].scores for n, r in per_stage.items()})
+        out.append(max((v for c, v in raw.items() if c != "adversarial"), default=0.0))
+    return out
+
+
+def ece_on(guard: PromptGuard, test: dict[str, list[Row]], fusion: Fusion) -> float:
+    ps: list[float] = []
+    ys: list[int] = []
+    cal = fusion.calibration.get("*")
+    for name, rows in test.items():
+        if name == "xstest":
+            continue
+        prompts = [r.prompt for r in rows]
+        for i in range(0, len(prompts), 64):
+            for r, q in zip(rows[i:i + 64], _raw_scores(guard, prompts[i:i + 64]), strict=True):
+                ps.append(cal(q) if cal is not None else q)
+                ys.append(int(r.unsafe))
+    return expected_calibration_error(ps, ys)
+
+
+def latency(guard: PromptGuard, prompts: Sequence[str]) -> dict[str, float]:
+    times = []
+    for p in prompts:
+        t = time.perf_counter()
+        guard.check(p)
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 3),
+            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3), "n": len(times)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fast", action="store_true", help="no embedding classifier")
+    args = ap.parse_args()
+    cfg = GuardConfig.model_validate({"stages": {"embedding": {"enabled": not args.fast}},
+                                      "rewrite": {"anonymize": False, "negatives": False}})
+    guard = cfg.build_guard()
+    sets = load_sets()
+    tune = {k: in_half(v, "tune") for k, v in sets.items()}
+    test = {k: in_half(v, "test") for k, v in sets.items()}
+
+    t0 = time.perf_counter()
+    caught, intervened = guard_flags(guard, {})
+    results: dict[str, Any] = {"fairframe": evaluate(caught, test, intervened)}
+    elapsed = time.perf_counter() - t0
+
+    tuned_fusion = calibrate(guard, tune)
+    tuned = PromptGuard(list(guard.stages), policy=guard.policy, fusion=tuned_fusion,
+                        required=guard.required)
+    c2, i2 = guard_flags(tuned, {})
+    results["fairframe-tuned"] = evaluate(c2, test, i2)
+    for name, fn in peers().items():
+        results[name] = evaluate(fn, test)
+    n_test = sum(len(v) for v in test.values())
+    sample = [r.prompt for r in sets["parti"][:200]]
+    write_result("guard_quality" + ("_fast" if args.fast else ""), {
+        "stages": list(guard.stage_names),
+        "split": "test half (sha256(prompt)[0] odd); tuned = Platt map fitted on the tune half",
+        "n_test_prompts": n_test,
+        "results": results,
+        "calibration": {"tuned_map": tuned_fusion.to_dict()["calibration"],
+                        "ece_default": ece_on(guard, test, guard.fusion),
+                        "ece_tuned": ece_on(guard, test, tuned_fusion)},
+        "throughput_prompts_per_s": round(n_test / elapsed, 1),
+        "latency_single_prompt": latency(guard, sample),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""``fairframe guard``: check prompts, scan files, serve the HTTP guard, manage keys and the log.
+
+Every command reads the same guard config file (``--config``, TOML or YAML; see
+``docs/guard.md``); without one the default guard runs (lexicon + embedding classifier +
+gibberish detector, default policy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from fairframe.cli._common import RichProgress, handle_errors, out_console, print_json
+from fairframe.errors import InputDataError
+
+__all__ = ["guard_app"]
+
+guard_app = typer.Typer(
+    name="guard",
+    help="The runtime guard: check prompts, scan files, serve the HTTP service.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(name="keys", help="API keys of the guard service.", no_args_is_help=True)
+log_app = typer.Typer(name="log", help="The tamper-evident decision log.", no_args_is_help=True)
+guard_app.add_typer(keys_app, name="keys")
+guard_app.add_typer(log_app, name="log")
+
+_CONFIG = typer.Option(None, "--config", "-c", help="Guard config file (TOML or YAML).")
+_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+_FAST = typer.Option(
+    False, "--fast", help="Lexicon and gibberish only: skip the embedding classifier."
+)
+
+
+def _guard(config: Path | None, fast: bool) -> Any:
+    from fairframe.guard.config import load_guard_config
+
+    cfg = load_guard_config(config)
+    if fast:
+        cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(
+            update={"embedding": cfg.stages.embedding.model_copy(update={"enabled": False})})})
+    return cfg, cfg.build_guard()
+
+
+@guard_app.command("check")
+@handle_errors
+def check_command(
+    prompt: str = typer.Argument(..., help="The prompt to check."),
+    negative: str | None = typer.Option(None, "--negative", help="The user's negative prompt."),
+    config: Path | None = _CONFIG,
+    as_json: bool = _JSON,
+    fast: bool = _FAST,
+) -> None:
+    """Check one prompt and print the decision."""
+    _, guard = _guard(config, fast)
+    decision = guard.check(prompt, negative_prompt=negative)
+    if as_json:
+        print_json(decision.to_dict())
+        return
+    colour = {"allow": "green", "flag": "yellow", "rewrite": "cyan", "regenerate": "cyan",
+              "block": "bold red"}[decision.action.value]
+    out_console.print(f"action: [{colour}]{decision.action.value}[/]  "
+                      f"(policy {escape(decision.policy_version)})", highlight=False)
+    table = Table("category", "score", "threshold", "action")
+    for cat, score in sorted(decision.categories.items(), key=lambda kv: -kv[1]):
+        if score < 0.05:
+            continue
+        rule = guard.policy.rule(cat)
+        hit = score >= rule.threshold
+        table.add_row(cat, f"{score:.3f}", f"{rule.threshold:.2f}",
+                      rule.action.value if hit else "-")
+    if table.row_count:
+        out_console.print(table)
+    for f in decision.findings:
+        out_console.print(f"  {escape(f.stage)}: {escape(f.category)} {f.score:.2f} "
+                          f"\"{escape(f.evidence.text[:80])}\" ({escape(f.evidence.label[:60])})",
+                          highlight=False)
+    if decision.prompt_out is not None:
+        out_console.print(f"prompt_out: {escape(decision.prompt_out)}", highlight=False)
+    if decision.negative_prompt_out:
+        out_console.print(f"negative_prompt_out: {escape(decision.negative_prompt_out)}",
+                          highlight=False)
+    for e in decision.errors:
+        out_console.print(f"[yellow]skipped stage[/] {escape(e)}", highlight=False)
+
+
+@guard_app.command("scan")
+@handle_errors
+def scan_command(
+    file: Path = typer.Argument(..., help="Prompts: .jsonl ({id, prompt}), .csv/.tsv or text."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output JSONL, one decision per line."),
+    config: Path | None = _CONFIG,
+    column: str = typer.Option("prompt", "--column", help="Prompt column/field name."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompts per batch."),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming."),
+    fast: bool = _FAST,
+    as_json: bool = _JSON,
+) -> None:
+    """Check every prompt of a file in batches; resumes an interrupted scan."""
+    from fairframe.guard.scan import read_prompts, scan_file
+
+    rows = read_prompts(file, column=column)
+    _, guard = _guard(config, fast)
+    with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:
+        summary = scan_file(guard, rows, out, batch_size=batch_size, resume=not no_resume,
+                            progress=bar.advance)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    acts = ", ".join(f"{k} {v}" for k, v in sorted(summary.actions.items())) or "none"
+    out_console.print(
+        f"{summary.total} prompts: {summary.checked} checked, {summary.resumed} already in "
+        f"{escape(str(out))}, {summary.errors} errors; actions: {acts}", highlight=False)
+
+
+@guard_app.command("serve")
+@handle_errors
+def serve_command(
+    config: Path | None = _CONFIG,
+    host: str | None = typer.Option(None, "--host", help="Overrides service.host."),
+    port: int | None = typer.Option(None, "--port", help="Overrides service.port."),
+) -> None:
+    """Run the HTTP guard service (FastAPI + uvicorn) until interrupted."""
+    from fairframe.guard.config import load_guard_config
+    from fairframe.service import serve
+
+    serve(load_guard_config(config), host=host, port=port)
+
+
+def _enforcer(config: Path | None) -> Any:
+    from fairframe.guard.config import load_guard_config
+    from fairframe.guard.enforcement import EnforcementSettings, Enforcer
+
+    cfg = load_guard_config(config)
+    return Enforcer.open(cfg.service.database_url,
+                         settings=EnforcementSettings.model_validate(cfg.service.enforcement))
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    name: str = typer.Argument(..., help="Who the key is for."),
+    role: list[str] = typer.Option(["client"], "--role", help="client, reviewer or admin."),
+    config: Path | None = _CONFIG,
+) -> None:
+    """Create an API key; the secret is printed once and stored only as a hash."""
+    allowed = {"client", "reviewer", "admin"}
+    bad = sorted(set(role) - allowed)
+    if bad:
+        raise InputDataError(f"unknown roles {bad}; allowed: {', '.join(sorted(allowed))}")
+    enf = _enforcer(config)
+    try:
+        created = enf.create_key(name, roles=tuple(role))
+    finally:
+        enf.close()
+    print_json(created.to_dict())
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(config: Path | None = _CONFIG) -> None:
+    """List API keys (never their secrets)."""
+    enf = _enforcer(config)
+    try:
+        print_json([k.to_dict() for k in enf.list_keys()])
+    finally:
+        enf.close()
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(key_id: str = typer.Argument(...), config: Path | None = _CONFIG) -> None:
+    """Revoke an API key."""
+    enf = _enforcer(config)
+    try:
+        enf.revoke_key(key_id)
+    finally:
+        enf.close()
+    typer.echo(f"revoked {key_id}")
+
+
+@log_app.command("verify")
+@handle_errors
+def log_verify(config: Path | None = _CONFIG) -> None:
+    """Verify the decision log's hash chain; exit 1 when it was tampered with."""
+    enf = _enforcer(config)
+    try:
+        result = enf.verify_log()
+    finally:
+        enf.close()
+    print_json(result.to_dict())
+    if not result.ok:
+        raise typer.Exit(1)

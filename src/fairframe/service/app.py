@@ -1,0 +1,520 @@
+"""The FastAPI application: a thin HTTP shell over :class:`~fairframe.guard.PromptGuard` and the
+enforcement store.
+
+Every endpoint parses its input, calls the same library functions a Python user would, and maps
+Fairframe errors to HTTP statuses:
+
+==========================================  ======  =============================================
+error                                       status  when
+==========================================  ======  =============================================
+malformed JSON / invalid UTF-8              400     the body cannot be parsed
+schema violation, empty or too long prompt  422     the message names the field and the limit
+missing or unknown API key                  401     ``Authorization: Bearer <key>`` or ``X-API-Key``
+role missing, account cooling down or       403     the body says until when
+suspended
+unknown review, incident, decision or key   404
+a review/appeal change the state forbids    409     e.g. resolving an item nobody claimed
+rate limit exceeded                         429     ``Retry-After`` header in seconds
+body over ``service.max_body_bytes``        413
+a required classifier failed                503     fail closed: nothing is served
+anything unexpected                         500     logged with a request id; the service goes on
+==========================================  ======  =============================================
+
+Error bodies are ``{"error": {"type": ..., "message": ...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fairframe._deps import require
+from fairframe.errors import (
+    ConfigError,
+    FairframeError,
+    InputDataError,
+    NotFoundError,
+    StateError,
+    StoreError,
+)
+from fairframe.guard.config import GuardConfig
+from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
+from fairframe.service._metrics import Metrics
+from fairframe.service.schemas import (
+    ERROR_RESPONSES,
+    MAX_ID,
+    AppealRequest,
+    CheckRequest,
+    CheckResponse,
+    IncidentRequest,
+    KeyCreateRequest,
+    ResolveRequest,
+    ReviewStatusName,
+    check_request_model,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from fairframe.guard.enforcement import Enforcer
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("fairframe.service")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _BodyLimit:
+    """ASGI middleware: refuse bodies over ``limit`` bytes with 413 (Content-Length or streamed)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _send_error(send, 413, "payload_too_large",
+                                      f"request body is over {self.limit} bytes")
+                    return
+        # read the whole body here (it is at most `limit` bytes), then replay it to the app
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.limit:
+                await _send_error(send, 413, "payload_too_large",
+                                  f"request body is over {self.limit} bytes")
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that yields ``messages`` first, then defers to the real one."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _send_error(send: Send, status: int, kind: str, message: str) -> None:
+    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(
+    config: GuardConfig | None = None,
+    *,
+    guard: PromptGuard | None = None,
+    enforcer: Enforcer | None = None,
+) -> FastAPI:
+    """Build the ASGI application.
+
+    Parameters
+    ----------
+    config:
+        The guard configuration (``[service]`` holds the HTTP settings); default: all defaults.
+    guard:
+        A ready guard; default ``config.build_guard()``.
+    enforcer:
+        A ready enforcement store; default: opened from ``config.service.database_url`` at startup
+        and closed at shutdown.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the ``service`` extra is not installed.
+    """
+    require("fastapi", extra="service", purpose="the guard HTTP service")
+    import anyio
+    from fastapi import Depends, FastAPI, Header, Path, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, PlainTextResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    cfg = config if config is not None else GuardConfig()
+    settings = cfg.service
+    state: dict[str, Any] = {"guard": guard, "enforcer": enforcer, "owns_enforcer": False}
+    metrics = Metrics()
+    max_chars = guard.max_prompt_chars if guard is not None else cfg.max_prompt_chars
+    Check = check_request_model(max_chars)
+    _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
+    limiter = anyio.CapacityLimiter(settings.workers_threads)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        if state["guard"] is None:
+            state["guard"] = cfg.build_guard()
+        if state["enforcer"] is None:
+            from fairframe.guard.enforcement import EnforcementSettings, Enforcer
+
+            state["enforcer"] = Enforcer.open(
+                settings.database_url,
+                settings=EnforcementSettings.model_validate(settings.enforcement),
+                policy=cfg.load_policy(),
+            )
+            state["owns_enforcer"] = True
+        try:
+            await anyio.to_thread.run_sync(state["guard"].warm_up, limiter=limiter)
+        except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
+            state["warm_error"] = str(exc)
+            log.error("guard warm-up failed: %s", exc)
+        try:
+            yield
+        finally:
+            if state["owns_enforcer"]:
+                state["enforcer"].close()
+
+    app = FastAPI(
+        title="Fairframe guard",
+        version=_version(),
+        description="Prompt checks, rewrites, enforcement and incident reports for "
+        "text-to-image serving.",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+
+    # ------------------------------------------------------------------ errors
+
+    def error(status: int, kind: str, message: str, headers: dict[str, str] | None = None
+              ) -> JSONResponse:
+        return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if any(e.get("type") in ("json_invalid", "json_type") for e in errs):
+            return error(400, "malformed_json",
+                         "the request body is not valid JSON (check quoting and UTF-8)")
+        parts = []
+        for e in errs[:5]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+        return error(422, "invalid_request", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            return error(400, "malformed_json",
+                         "the request body could not be parsed: send UTF-8 JSON")
+        kinds = {404: "not_found", 405: "method_not_allowed"}
+        return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail),
+                     dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(InputDataError)
+    async def _bad_input(request: Request, exc: InputDataError) -> JSONResponse:
+        return error(422, "invalid_request", str(exc))
+
+    @app.exception_handler(GuardUnavailableError)
+    async def _unavailable(request: Request, exc: GuardUnavailableError) -> JSONResponse:
+        log.error("guard unavailable: %s", exc)
+        metrics.failed_closed.inc()
+        return error(503, "guard_unavailable", f"{exc} — the request was not served")
+
+    @app.exception_handler(_HTTPError)
+    async def _http(request: Request, exc: _HTTPError) -> JSONResponse:
+        return error(exc.status, exc.kind, exc.message, exc.headers)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return error(404, "not_found", str(exc))
+
+    @app.exception_handler(StateError)
+    async def _conflict(request: Request, exc: StateError) -> JSONResponse:
+        return error(409, "conflict", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        log.error("enforcement store error: %s", exc)
+        return error(503, "store_unavailable", str(exc))
+
+    @app.exception_handler(FairframeError)
+    async def _fairframe(request: Request, exc: FairframeError) -> JSONResponse:
+        if isinstance(exc, ConfigError):
+            return error(422, "invalid_request", str(exc))
+        log.error("request failed: %s", exc)
+        return error(500, type(exc).__name__, str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = uuid.uuid4().hex[:12]
+        log.exception("unexpected error (request %s)", rid)
+        return error(500, "internal_error", f"unexpected error; see the service log for {rid}")
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Any) -> Any:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - t0)
+        return response
+
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+
+    # ------------------------------------------------------------------ auth
+
+    def the_guard() -> PromptGuard:
+        g: PromptGuard = state["guard"]
+        return g
+
+    def the_enforcer() -> Enforcer:
+        e: Enforcer = state["enforcer"]
+        return e
+
+    async def caller(
+        authorization: str | None = Header(None, description="Bearer <API key>"),
+        x_api_key: str | None = Header(None, description="The API key (instead of Bearer)"),
+    ) -> Any:
+        token = x_api_key
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        if token is None:
+            if settings.require_api_key:
+                raise _HTTPError(401, "unauthorized",
+                                 "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
+            return None
+        key = await anyio.to_thread.run_sync(the_enforcer().authenticate, token, limiter=limiter)
+        if key is None:
+            raise _HTTPError(401, "unauthorized", "unknown or revoked API key")
+        return key
+
+    def need_role(key: Any, role: str) -> None:
+        if not settings.require_api_key and key is None:
+            return
+        if not key.has_role(role):
+            raise _HTTPError(403, "forbidden", f"this endpoint needs the {role!r} role")
+
+    def admit(key: Any) -> None:
+        """Account status and rate limit; raises 403/429."""
+        if key is None:
+            return
+        enf = the_enforcer()
+        status = enf.status(key.id)
+        if status.state != "active":
+            until = getattr(status, "until", None)
+            when = f" until {until}" if until else " until an administrator reinstates it"
+            raise _HTTPError(403, f"account_{status.state}",
+                             f"this API key is {status.state}{when}")
+        rate = enf.check_rate(key.id)
+        if not rate.allowed:
+            retry = max(1, int(rate.retry_after_s + 0.999))
+            raise _HTTPError(429, "rate_limited",
+                             f"rate limit exceeded; retry in {rate.retry_after_s:.2f} s",
+                             {"Retry-After": str(retry)})
+
+    # ------------------------------------------------------------------ endpoints
+
+    def run_check(body: CheckRequest, key: Any, *, force: bool) -> CheckResponse:
+        admit(key)
+        t0 = time.perf_counter()
+        decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
+        metrics.check_seconds.observe(time.perf_counter() - t0)
+        metrics.decisions.labels(decision.action.value).inc()
+        for stage, ms in decision.latency_ms.items():
+            metrics.stage_seconds.labels(stage).observe(ms / 1e3)
+        entry = the_enforcer().record(decision, key_id=None if key is None else key.id,
+                                      prompt=body.prompt)
+        return CheckResponse.from_decision(decision, decision_id=entry)
+
+    async def check_prompt(body: CheckRequest, key: Any = Depends(caller)) -> CheckResponse:
+        return await anyio.to_thread.run_sync(lambda: run_check(body, key, force=False),
+                                              limiter=limiter)
+
+    async def rewrite_prompt(body: CheckRequest, key: Any = Depends(caller)) -> CheckResponse:
+        resp = await anyio.to_thread.run_sync(lambda: run_check(body, key, force=True),
+                                              limiter=limiter)
+        if resp.prompt_out is None and resp.action != "block":
+            resp = resp.model_copy(update={"prompt_out": body.prompt})
+        return resp
+
+    # the request model carries this service's prompt limits, so the spec states them exactly
+    for fn in (check_prompt, rewrite_prompt):
+        fn.__annotations__ = {"body": Check, "key": Any, "return": CheckResponse}
+    app.post("/v1/prompts/check", response_model=CheckResponse, tags=["prompts"],
+             summary="Check a prompt against the policy")(check_prompt)
+    app.post("/v1/prompts/rewrite", response_model=CheckResponse, tags=["prompts"],
+             summary="Check a prompt and return the rewritten prompt to generate with"
+             )(rewrite_prompt)
+
+    @app.post("/v1/incidents", status_code=201, tags=["incidents"],
+              summary="Report a served image")
+    async def report_incident(body: IncidentRequest, key: Any = Depends(caller)) -> Any:
+        incident = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().report_incident(
+                key_id=None if key is None else key.id, **body.model_dump()),
+            limiter=limiter,
+        )
+        return _dump(incident)
+
+    @app.get("/v1/reviews", tags=["review"], summary="The human-review queue")
+    async def list_reviews(
+        status: ReviewStatusName | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        key: Any = Depends(caller),
+    ) -> Any:
+        need_role(key, "reviewer")
+        items = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().list_reviews(status=status, limit=limit), limiter=limiter)
+        return [_dump(i) for i in items]
+
+    @app.post("/v1/reviews/{review_id}/claim", tags=["review"])
+    async def claim_review(review_id: int = _REVIEW_ID, key: Any = Depends(caller)) -> Any:
+        need_role(key, "reviewer")
+        reviewer = "anonymous" if key is None else key.name
+        item = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().claim_review(review_id, reviewer=reviewer), limiter=limiter)
+        if item is None:
+            raise _HTTPError(404, "not_found", f"no review item {review_id} to claim")
+        return _dump(item)
+
+    @app.post("/v1/reviews/{review_id}/resolve", tags=["review"])
+    async def resolve_review(body: ResolveRequest, review_id: int = _REVIEW_ID,
+                             key: Any = Depends(caller)) -> Any:
+        need_role(key, "reviewer")
+        reviewer = "anonymous" if key is None else key.name
+        item = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().resolve_review(review_id, verdict=body.verdict,
+                                                  reviewer=reviewer, note=body.note),
+            limiter=limiter)
+        return _dump(item)
+
+    @app.post("/v1/appeals", status_code=201, tags=["review"],
+              summary="Appeal a decision made on one of your requests")
+    async def appeal(body: AppealRequest, key: Any = Depends(caller)) -> Any:
+        item = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().appeal(body.decision_id,
+                                          key_id=None if key is None else key.id,
+                                          reason=body.reason),
+            limiter=limiter)
+        return _dump(item)
+
+    @app.post("/v1/keys", status_code=201, tags=["admin"], summary="Create an API key")
+    async def create_key(body: KeyCreateRequest, key: Any = Depends(caller)) -> Any:
+        need_role(key, "admin")
+        created = await anyio.to_thread.run_sync(
+            lambda: the_enforcer().create_key(body.name, roles=tuple(body.roles),
+                                              rate_per_s=body.rate_per_s, burst=body.burst),
+            limiter=limiter)
+        return _dump(created)
+
+    @app.delete("/v1/keys/{key_id}", tags=["admin"], summary="Revoke an API key")
+    async def revoke_key(key_id: str, key: Any = Depends(caller)) -> Any:
+        need_role(key, "admin")
+        await anyio.to_thread.run_sync(lambda: the_enforcer().revoke_key(key_id), limiter=limiter)
+        return {"revoked": key_id}
+
+    @app.post("/v1/keys/{key_id}/reinstate", tags=["admin"],
+              summary="Lift a cool-down or suspension")
+    async def reinstate(key_id: str, key: Any = Depends(caller)) -> Any:
+        need_role(key, "admin")
+        status = await anyio.to_thread.run_sync(lambda: the_enforcer().reinstate(key_id),
+                                                limiter=limiter)
+        return _dump(status)
+
+    @app.get("/v1/log/verify", tags=["admin"], summary="Verify the decision log's hash chain")
+    async def verify_log(key: Any = Depends(caller)) -> Any:
+        need_role(key, "admin")
+        result = await anyio.to_thread.run_sync(the_enforcer().verify_log, limiter=limiter)
+        return _dump(result)
+
+    @app.get("/v1/policy", tags=["prompts"], summary="The policy in force")
+    async def policy() -> Any:
+        p = the_guard().policy
+        return {
+            "version": p.version,
+            "categories": {c.value: {"threshold": r.threshold, "action": r.action.value}
+                           for c, r in p.categories.items()},
+        }
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    async def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: guard loaded and store reachable")
+    async def readyz() -> Any:
+        if state["guard"] is None or state["enforcer"] is None:
+            raise _HTTPError(503, "not_ready", "the guard is still loading")
+        if state.get("warm_error"):
+            raise _HTTPError(503, "not_ready", f"guard warm-up failed: {state['warm_error']}")
+        return {"status": "ready", "stages": list(the_guard().stage_names),
+                "policy_version": the_guard().policy.version}
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics",
+             response_class=PlainTextResponse)
+    async def prometheus() -> Any:
+        body, content_type = metrics.render()
+        return PlainTextResponse(body, media_type=content_type)
+
+    return app
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, kind: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+        self.headers = headers
+
+
+def _dump(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    return obj
+
+
+def _version() -> str:
+    from fairframe._version import __version__
+
+    return __version__
+
+
+def serve(config: GuardConfig, *, host: str | None = None, port: int | None = None,
+          log_level: str = "info") -> None:
+    """Run the service with uvicorn until interrupted (``fairframe guard serve``)."""
+    require("uvicorn", extra="service", purpose="the guard HTTP service")
+    import uvicorn
+
+    app = create_app(config)
+    uvicorn.run(app, host=host or config.service.host, port=port or config.service.port,
+                log_level=log_level, access_log=False)

@@ -1,0 +1,173 @@
+"""Request and response bodies of the guard service (they generate the OpenAPI spec)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fairframe.guard.decision import Decision
+from fairframe.guard.policy import Category
+
+Role = Literal["client", "reviewer", "admin"]
+#: Largest id accepted: 2**53 - 1, exact in every JSON parser (database ids are 64-bit).
+MAX_ID = 2**53 - 1
+#: Review item states (``fairframe.guard.enforcement.ReviewStatus``).
+ReviewStatusName = Literal["pending", "claimed", "appealed", "resolved"]
+_ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "MAX_ID",
+    "AppealRequest",
+    "ErrorBody",
+    "CheckRequest",
+    "CheckResponse",
+    "FindingOut",
+    "IncidentRequest",
+    "KeyCreateRequest",
+    "ResolveRequest",
+    "ReviewStatusName",
+    "check_request_model",
+]
+
+
+class CheckRequest(BaseModel):
+    """A prompt to check (and rewrite)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(description="The text-to-image prompt, as the user wrote it.",
+                        examples=["a watercolor of a lighthouse at dawn"])
+    negative_prompt: str | None = Field(
+        None, description="The user's negative prompt (not scanned; forced negatives join it)."
+    )
+
+
+class FindingOut(BaseModel):
+    """One piece of evidence."""
+
+    stage: str
+    category: str
+    score: float
+    evidence: dict[str, Any] = Field(
+        description="{span: [start, end] in prompt_in or null, text, label}"
+    )
+
+
+class CheckResponse(BaseModel):
+    """A guard decision (the DESIGN format) plus the id of its decision-log entry."""
+
+    decision_id: int = Field(description="Id of the decision-log entry (use it to appeal).")
+    action: Literal["allow", "flag", "rewrite", "regenerate", "block"]
+    categories: dict[str, float]
+    findings: list[FindingOut]
+    prompt_in: str | None
+    prompt_out: str | None = Field(description="The prompt to generate with, when rewritten.")
+    negative_prompt_out: str | None
+    rewrites: list[dict[str, Any]]
+    latency_ms: dict[str, float]
+    policy_version: str
+    errors: list[str] = Field(description="Optional stages that failed and were skipped.")
+
+    @classmethod
+    def from_decision(cls, decision: Decision, *, decision_id: int) -> CheckResponse:
+        """Wrap a library decision."""
+        return cls.model_validate({**decision.to_dict(), "decision_id": decision_id})
+
+
+class IncidentRequest(BaseModel):
+    """A user's report about a served image: name it by ``decision_id`` or ``image_sha256``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [
+            {"required": ["decision_id"], "properties": {"decision_id": {"type": "integer"}}},
+            {"required": ["image_sha256"], "properties": {"image_sha256": {"type": "string"}}},
+        ]},
+    )
+
+    decision_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                    description="The decision that served the image.")
+    image_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$",
+                                     description="SHA-256 of the image bytes.")
+    category: Category = Field(description="The policy category the reporter thinks it violates.")
+    description: str = Field(min_length=1, max_length=4000, pattern=r"\S",
+                             description="What is wrong with the image.")
+
+
+class ResolveRequest(BaseModel):
+    """A reviewer's verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["upheld", "overturned"]
+    note: str = Field("", max_length=4000)
+
+
+class AppealRequest(BaseModel):
+    """A user's appeal against a decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: int = Field(ge=1, le=MAX_ID)
+    reason: str = Field("", max_length=4000)
+
+
+class KeyCreateRequest(BaseModel):
+    """A new API key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=_ONE_LINE,
+                      description="Who the key is for (one line).")
+    roles: list[Role] = Field(default_factory=lambda: list[Role](["client"]), min_length=1)
+    rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                     description="Token refill rate; default setting.")
+    burst: int | None = Field(None, ge=1, description="Bucket capacity; default setting.")
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, in one line."""
+
+    type: str = Field(description="Machine-readable kind, e.g. rate_limited, invalid_request.")
+    message: str = Field(description="One line naming the problem and the fix.")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"type", "message"}}``."""
+
+    error: ErrorDetail
+
+
+_ERR: dict[str, Any] = {"model": ErrorBody}
+
+#: The error statuses every endpoint may answer (documented in the OpenAPI spec).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERR, "description": "Malformed JSON or invalid UTF-8"},
+    401: {**_ERR, "description": "Missing or unknown API key"},
+    403: {**_ERR, "description": "Role missing, or the account is cooling down or suspended"},
+    404: {**_ERR, "description": "Unknown id"},
+    409: {**_ERR, "description": "A state change the current state does not allow"},
+    413: {**_ERR, "description": "Request body too large"},
+    422: {**_ERR, "description": "Invalid request: the message names the field"},
+    429: {**_ERR, "description": "Rate limit exceeded; see Retry-After"},
+    500: {**_ERR, "description": "Unexpected error (logged with a request id)"},
+    503: {**_ERR, "description": "A required classifier failed (fail closed) or not ready"},
+}
+
+
+def check_request_model(max_prompt_chars: int) -> type[CheckRequest]:
+    """:class:`CheckRequest` with the prompt limits of this service in its schema (so the OpenAPI
+    spec says exactly which prompts are accepted: 1 to ``max_prompt_chars`` characters, at least
+    one of them not white space)."""
+    from pydantic import create_model
+
+    model: type[CheckRequest] = create_model(
+        "CheckRequest",
+        __base__=CheckRequest,
+        prompt=(str, Field(min_length=1, max_length=max_prompt_chars, pattern=r"\S",
+                           description="The text-to-image prompt, as the user wrote it.",
+                           examples=["a watercolor of a lighthouse at dawn"])),
+    )
+    return model

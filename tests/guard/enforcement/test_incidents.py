@@ -1,0 +1,89 @@
+"""Incident reports, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from fairframe.errors import ConfigError
+from fairframe.guard import Action, Decision
+from fairframe.guard.enforcement import Enforcer, IncidentStatus, ReviewKind
+
+IMG = hashlib.sha256(b"image bytes").hexdigest()
+
+
+def allowed() -> Decision:
+    return Decision(Action.ALLOW, {"nudity": 0.1}, prompt_in="a beach", policy_version="t/1")
+
+
+def test_report_by_decision_id_queues_a_review(enforcer: Enforcer) -> None:
+    key = enforcer.create_key("a").key
+    served = enforcer.record(allowed(), key_id=key.id)
+    inc = enforcer.report_incident(category="nudity", description="  shows a nude person ",
+                                   key_id=key.id, decision_id=served, phash="F0E1d2c3b4a59687")
+    assert inc.status is IncidentStatus.OPEN and inc.description == "shows a nude person"
+    assert inc.decision_id == served and inc.phash == "f0e1d2c3b4a59687"
+    item = enforcer.get_review(inc.review_id or 0)
+    assert item is not None and item.kind is ReviewKind.INCIDENT and item.incident_id == inc.id
+    assert item.action == "allow" and dict(item.categories) == {"nudity": 0.1}
+    assert enforcer.get_incident(inc.id) == inc and enforcer.get_incident(99) is None
+    assert inc.to_dict()["status"] == "open"
+
+
+def test_report_by_image_hash_links_the_decision(enforcer: Enforcer) -> None:
+    served = enforcer.record(allowed(), key_id=None, image_sha256=IMG.upper())
+    assert enforcer.log_entry(served).image_sha256 == IMG  # type: ignore[union-attr]
+    inc = enforcer.report_incident(category="violence", description="gore", image_sha256=IMG)
+    assert inc.decision_id == served and inc.key_id is None
+    unknown = hashlib.sha256(b"other").hexdigest()
+    inc2 = enforcer.report_incident(category="violence", description="x", image_sha256=unknown)
+    assert inc2.decision_id is None and inc2.image_sha256 == unknown
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"category": "meh", "description": "x", "image_sha256": IMG}, "unknown incident category"),
+        ({"category": "hate", "description": " ", "image_sha256": IMG}, "needs a description"),
+        ({"category": "hate", "description": "x"}, "decision_id or the image_sha256"),
+        ({"category": "hate", "description": "x", "image_sha256": "abc"}, "64 hex"),
+        ({"category": "hate", "description": "x", "decision_id": 42}, "unknown decision"),
+        ({"category": "hate", "description": "x", "image_sha256": IMG, "phash": "zz"}, "phash"),
+        ({"category": "hate", "description": "x", "image_sha256": IMG, "key_id": "no"},
+         "unknown API key"),
+        ({"category": "hate", "description": "x" * 5000, "image_sha256": IMG}, "at most"),
+    ],
+)
+def test_invalid_reports(enforcer: Enforcer, kwargs: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        enforcer.report_incident(**kwargs)  # type: ignore[arg-type]
+    assert enforcer.list_incidents() == [] and enforcer.list_reviews() == []
+
+
+def test_status_transitions(enforcer: Enforcer) -> None:
+    inc = enforcer.report_incident(category="hate", description="x", image_sha256=IMG)
+    assert enforcer.update_incident(inc.id, "investigating").status is IncidentStatus.INVESTIGATING
+    assert enforcer.update_incident(inc.id, "dismissed").status is IncidentStatus.DISMISSED
+    with pytest.raises(ConfigError, match="it can move to: open"):
+        enforcer.update_incident(inc.id, "confirmed")
+    assert enforcer.update_incident(inc.id, "open").status is IncidentStatus.OPEN
+    with pytest.raises(ConfigError, match="unknown incident status"):
+        enforcer.update_incident(inc.id, "closed")
+    with pytest.raises(ConfigError, match="unknown incident"):
+        enforcer.update_incident(99, "open")
+    assert [i.id for i in enforcer.list_incidents("open")] == [inc.id]
+    assert enforcer.list_incidents(IncidentStatus.DISMISSED) == []
+
+
+def test_review_drives_the_incident(enforcer: Enforcer) -> None:
+    a = enforcer.report_incident(category="hate", description="x", image_sha256=IMG)
+    b = enforcer.report_incident(category="hate", description="y", image_sha256=IMG)
+    item = enforcer.claim_review(a.review_id, reviewer="r")
+    assert item is not None
+    assert enforcer.get_incident(a.id).status is IncidentStatus.INVESTIGATING  # type: ignore[union-attr]
+    enforcer.resolve_review(item.id, verdict="upheld", reviewer="r")
+    assert enforcer.get_incident(a.id).status is IncidentStatus.CONFIRMED  # type: ignore[union-attr]
+    enforcer.update_incident(b.id, "confirmed")
+    enforcer.resolve_review(b.review_id or 0, verdict="overturned", reviewer="r")
+    assert enforcer.get_incident(b.id).status is IncidentStatus.DISMISSED  # type: ignore[union-attr]

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fairframe.errors import InputDataError
+from fairframe.guard import default_lexicon
+from fairframe.guard.pipeline import PromptGuard
+from fairframe.guard.scan import PromptRow, read_prompts, scan_file
+
+
+@pytest.fixture(scope="module")
+def guard() -> PromptGuard:
+    return PromptGuard([default_lexicon()], max_prompt_chars=200)
+
+
+def test_read_jsonl_csv_tsv_and_text(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"id": "x", "prompt": "a cat"}\n\n{"prompt": "a dog"}\n')
+    assert read_prompts(tmp_path / "a.jsonl") == [PromptRow("x", "a cat"), PromptRow("3", "a dog")]
+    (tmp_path / "b.csv").write_text('id,prompt\n7,"a cat, sitting"\n,a dog\n')
+    assert read_prompts(tmp_path / "b.csv") == [PromptRow("7", "a cat, sitting"),
+                                                PromptRow("2", "a dog")]
+    (tmp_path / "c.tsv").write_text("Prompt\tCategory\na cat\tAnimals\n")
+    assert read_prompts(tmp_path / "c.tsv", column="Prompt") == [PromptRow("1", "a cat")]
+    (tmp_path / "d.txt").write_text("a cat\n\n  \na dog\n")
+    assert read_prompts(tmp_path / "d.txt") == [PromptRow("1", "a cat"), PromptRow("4", "a dog")]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "match"),
+    [
+        ("a.jsonl", '{"prompt": "ok"}\n{oops\n', r"a.jsonl:2: not valid JSON"),
+        ("a.jsonl", '{"text": "ok"}\n', "string 'prompt' field"),
+        ("a.csv", "text\nhello\n", r"no 'prompt' column; columns are \['text'\]"),
+        ("a.txt", "\n\n", "holds no prompts"),
+        ("a.jsonl", '{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "appears twice"),
+    ],
+)
+def test_bad_files_are_clear_errors(tmp_path: Path, name: str, text: str, match: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InputDataError, match=match):
+        read_prompts(tmp_path / name)
+    with pytest.raises(InputDataError, match="does not exist"):
+        read_prompts(tmp_path / "missing.jsonl")
+
+
+def test_scan_writes_one_line_per_prompt_in_order(tmp_path: Path, guard: PromptGuard) -> None:
+    rows = [PromptRow("1", "a red barn"), PromptRow("2", "a bloody corpse"),
+            PromptRow("3", "   "), PromptRow("4", "porn"), PromptRow("5", "x" * 300)]
+    out = tmp_path / "out.jsonl"
+    seen: list[int] = []
+    summary = scan_file(guard, rows, out, batch_size=2, progress=seen.append)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["1", "2", "3", "4", "5"]
+    assert lines[0] == {"id": "1", "action": "allow", "categories": {}, "prompt_out": None}
+    assert lines[1]["action"] == "rewrite" and set(lines[1]["categories"]) == {"violence"}
+    assert "empty" in lines[2]["error"] and "limit is 200" in lines[4]["error"]
+    assert lines[3]["action"] == "block"
+    assert sum(seen) == 5 and seen == [2, 2, 1]
+    assert summary.errors == 2 and summary.checked == 5 and summary.resumed == 0
+    assert summary.actions == {"allow": 1, "rewrite": 1, "block": 1}
+
+
+def test_scan_resumes_and_repairs_a_torn_line(tmp_path: Path, guard: PromptGuard) -> None:
+    rows = [PromptRow(str(i), f"a cat number {i}") for i in range(10)]
+    out = tmp_path / "out.jsonl"
+    scan_file(guard, rows[:4], out)
+    with out.open("a") as fh:
+        fh.write('{"id": "4", "act')  # a crash mid-line
+    summary = scan_file(guard, rows, out)
+    assert summary.resumed == 4 and summary.checked == 6
+    ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert ids == [str(i) for i in range(10)]
+    again = scan_file(guard, rows, out, resume=False)
+    assert again.checked == 10
+    assert len(out.read_text().splitlines()) == 10

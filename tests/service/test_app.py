@@ -1,0 +1,279 @@
+"""The guard service through the ASGI client: endpoints, auth, enforcement, limits, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("sqlalchemy")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from fairframe.errors import BackendError  # noqa: E402
+from fairframe.guard import default_lexicon  # noqa: E402
+from fairframe.guard.config import GuardConfig  # noqa: E402
+from fairframe.guard.enforcement import EnforcementSettings, Enforcer  # noqa: E402
+from fairframe.guard.normalize import NormalizedPrompt  # noqa: E402
+from fairframe.guard.pipeline import PromptGuard  # noqa: E402
+from fairframe.guard.rewriters import Anonymizer, ForcedNegatives  # noqa: E402
+from fairframe.guard.stage import StageResult  # noqa: E402
+from fairframe.service import create_app  # noqa: E402
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_guard(*extra: Any, required: set[str] | None = None) -> PromptGuard:
+    return PromptGuard([default_lexicon(), *extra], rewriters=[Anonymizer(), ForcedNegatives()],
+                       max_prompt_chars=500, required=required)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def enforcer(tmp_path: Path, clock: Clock) -> Iterator[Enforcer]:
+    settings = EnforcementSettings.model_validate(
+        {"default_rate_per_s": 1.0, "default_burst": 5,
+         "strikes": {"cooldown_at": 3, "suspend_at": 10, "cooldown_base_s": 60}})
+    enf = Enforcer.open(f"sqlite:///{tmp_path / 'guard.db'}", settings, clock=clock)
+    yield enf
+    enf.close()
+
+
+@pytest.fixture
+def keys(enforcer: Enforcer) -> dict[str, str]:
+    return {
+        "client": enforcer.create_key("alice").token,
+        "reviewer": enforcer.create_key("rita", roles=("reviewer",), burst=100).token,
+        "admin": enforcer.create_key("root", roles=("admin",), burst=100).token,
+    }
+
+
+def client_for(guard: PromptGuard, enforcer: Enforcer, **service: Any) -> TestClient:
+    cfg = GuardConfig.model_validate({"service": {"max_body_bytes": 4096, **service}})
+    return TestClient(create_app(cfg, guard=guard, enforcer=enforcer),
+                      raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(enforcer: Enforcer) -> Iterator[TestClient]:
+    with client_for(make_guard(), enforcer) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_check_returns_the_decision_and_logs_it(client: TestClient, keys: dict[str, str],
+                                                enforcer: Enforcer) -> None:
+    r = client.post("/v1/prompts/check", json={"prompt": "a bloody corpse, oil painting"},
+                    headers=auth(keys["client"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["action"] == "rewrite"
+    assert body["categories"]["violence"] >= 0.7
+    assert "gore" in body["negative_prompt_out"]
+    assert {"normalize", "lexicon", "fusion"} <= set(body["latency_ms"])
+    entry = enforcer.log_entry(body["decision_id"])
+    assert entry is not None and entry.action == "rewrite"
+    assert entry.prompt is None  # only the hash is stored by default
+    assert enforcer.verify_log().ok
+
+
+def test_rewrite_endpoint_anonymizes(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1/prompts/rewrite",
+                    json={"prompt": "my neighbour John Smith walking his dog"},
+                    headers={"X-API-Key": keys["client"]})
+    assert r.status_code == 200, r.text
+    assert "John Smith" not in r.json()["prompt_out"]
+    benign = client.post("/v1/prompts/rewrite", json={"prompt": "a red bicycle"},
+                         headers=auth(keys["client"]))
+    assert benign.json()["prompt_out"] == "a red bicycle"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"Authorization": "Bearer ff_000000000000_nope"}, 401),
+     ({"X-API-Key": "garbage"}, 401)],
+)
+def test_auth_is_required(client: TestClient, headers: dict[str, str], status: int) -> None:
+    r = client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=headers)
+    assert r.status_code == status
+    assert r.json()["error"]["type"] == "unauthorized"
+
+
+def test_rate_limit_answers_429_with_retry_after(client: TestClient, keys: dict[str, str],
+                                                 clock: Clock) -> None:
+    codes = [client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                         headers=auth(keys["client"])).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    r = client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+    assert r.headers["Retry-After"] == "1"
+    clock.t += 1.0
+    assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                       headers=auth(keys["client"])).status_code == 200
+
+
+def test_blocks_escalate_to_a_cooldown_then_admin_reinstates(
+        client: TestClient, keys: dict[str, str], clock: Clock) -> None:
+    for _ in range(3):
+        r = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                        headers=auth(keys["client"]))
+        assert r.json()["action"] == "block"
+    r = client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+    assert r.status_code == 403
+    assert r.json()["error"]["type"] == "account_cooldown"
+    key_id = keys["client"].split("_")[1]
+    forbidden = client.post(f"/v1/keys/{key_id}/reinstate", headers=auth(keys["client"]))
+    assert forbidden.status_code == 403
+    ok = client.post(f"/v1/keys/{key_id}/reinstate", headers=auth(keys["admin"]))
+    assert ok.status_code == 200 and ok.json()["state"] == "active"
+    assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                       headers=auth(keys["client"])).status_code == 200
+
+
+def test_review_queue_and_appeal(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                    headers=auth(keys["client"]))
+    decision_id = r.json()["decision_id"]
+    assert client.get("/v1/reviews", headers=auth(keys["client"])).status_code == 403
+    queue = client.get("/v1/reviews", params={"status": "pending"}, headers=auth(keys["reviewer"]))
+    assert queue.status_code == 200
+    (item,) = [i for i in queue.json() if i["decision_id"] == decision_id]
+    assert client.post(f"/v1/reviews/{item['id']}/claim",
+                       headers=auth(keys["reviewer"])).status_code == 200
+    done = client.post(f"/v1/reviews/{item['id']}/resolve",
+                       json={"verdict": "upheld", "note": "explicit"},
+                       headers=auth(keys["reviewer"]))
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    twice = client.post(f"/v1/reviews/{item['id']}/resolve", json={"verdict": "upheld"},
+                        headers=auth(keys["reviewer"]))
+    assert twice.status_code == 409
+    appeal = client.post("/v1/appeals", json={"decision_id": decision_id, "reason": "art"},
+                         headers=auth(keys["client"]))
+    assert appeal.status_code == 201 and appeal.json()["status"] == "appealed"
+    again = client.post("/v1/appeals", json={"decision_id": decision_id},
+                        headers=auth(keys["client"]))
+    assert again.status_code == 409
+    missing = client.post("/v1/appeals", json={"decision_id": 999999},
+                          headers=auth(keys["client"]))
+    assert missing.status_code == 404
+
+
+def test_incident_report_enqueues_a_review(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+    assert r.status_code == 404
+    r = client.post("/v1/incidents", json={"image_sha256": "ab" * 32, "category": "nudity",
+                                           "description": "nudity in a served image"},
+                    headers=auth(keys["client"]))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "open"
+    queue = client.get("/v1/reviews", headers=auth(keys["reviewer"])).json()
+    assert any(i.get("incident_id") == r.json()["id"] for i in queue)
+
+
+def test_admin_creates_and_revokes_keys(client: TestClient, keys: dict[str, str]) -> None:
+    assert client.post("/v1/keys", json={"name": "bob"},
+                       headers=auth(keys["client"])).status_code == 403
+    created = client.post("/v1/keys", json={"name": "bob", "roles": ["client"], "burst": 3},
+                          headers=auth(keys["admin"]))
+    assert created.status_code == 201
+    token = created.json()["token"]
+    assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                       headers=auth(token)).status_code == 200
+    key_id = created.json()["key"]["id"]
+    assert client.delete(f"/v1/keys/{key_id}", headers=auth(keys["admin"])).status_code == 200
+    assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                       headers=auth(token)).status_code == 401
+    verify = client.get("/v1/log/verify", headers=auth(keys["admin"]))
+    assert verify.status_code == 200 and verify.json()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind"),
+    [
+        (b'{"prompt": ', 400, "malformed_json"),
+        (b'{"prompt": "caf\xe9"}', 400, "malformed_json"),
+        (b'{"prompt": ""}', 422, "invalid_request"),
+        (b'{"prompt": "   "}', 422, "invalid_request"),
+        (b'{"prompt": 12}', 422, "invalid_request"),
+        (b'{"prmpt": "a cat"}', 422, "invalid_request"),
+        (b'[1, 2]', 422, "invalid_request"),
+        (('{"prompt": "' + "a" * 600 + '"}').encode(), 422, "invalid_request"),
+        (('{"prompt": "' + "a" * 5000 + '"}').encode(), 413, "payload_too_large"),
+        (b'{"prompt": "a\\u0000b\\u0007 cat"}', 200, None),
+        (b'{"prompt": "a \\ud800 cat"}', 422, "invalid_request"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_the_service_keeps_serving(
+        client: TestClient, keys: dict[str, str], body: bytes, status: int,
+        kind: str | None) -> None:
+    h = {**auth(keys["admin"]), "Content-Type": "application/json"}
+    r = client.post("/v1/prompts/check", content=body, headers=h)
+    assert r.status_code == status, r.text
+    if kind is not None:
+        err = r.json()["error"]
+        assert err["type"] == kind and err["message"]
+    assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                       headers=auth(keys["admin"])).status_code == 200
+
+
+def test_the_limit_message_names_the_limit(client: TestClient, keys: dict[str, str]) -> None:
+    r = client.post("/v1/prompts/check", json={"prompt": "a" * 600}, headers=auth(keys["admin"]))
+    assert r.json()["error"]["message"] == "prompt: String should have at most 500 characters"
+
+
+class Broken:
+    name = "judge"
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        raise BackendError("judge endpoint unreachable")
+
+
+def test_required_stage_failure_fails_closed_with_503(enforcer: Enforcer,
+                                                      keys: dict[str, str]) -> None:
+    with client_for(make_guard(Broken()), enforcer) as c:
+        assert c.get("/readyz").status_code == 503
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+        assert r.status_code == 503
+        assert r.json()["error"]["type"] == "guard_unavailable"
+        metrics = c.get("/metrics").text
+        assert "fairframe_guard_failed_closed_total 1.0" in metrics
+    with client_for(make_guard(Broken(), required={"lexicon"}), enforcer) as c:
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+        assert r.status_code == 200
+        assert r.json()["errors"] == ["judge: BackendError: judge endpoint unreachable"]
+
+
+def test_health_ready_policy_metrics_and_openapi(client: TestClient, keys: dict[str, str]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["stages"] == ["lexicon"]
+    policy = client.get("/v1/policy").json()
+    assert policy["categories"]["sexual_minors"]["action"] == "block"
+    client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+    text = client.get("/metrics").text
+    assert 'fairframe_guard_decisions_total{action="allow"} 1.0' in text
+    assert 'fairframe_guard_requests_total{route="/v1/prompts/check",status="200"}' in text
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/prompts/check", "/v1/prompts/rewrite", "/v1/incidents", "/v1/reviews",
+            "/healthz", "/metrics"} <= set(spec["paths"])
+
+
+def test_anonymous_mode_when_keys_are_not_required(enforcer: Enforcer) -> None:
+    with client_for(make_guard(), enforcer, require_api_key=False) as c:
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"})
+        assert r.status_code == 200
