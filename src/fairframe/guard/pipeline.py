@@ -40,6 +40,7 @@ from fairframe.guard.decision import Action, Decision, Finding, decide_action
 from fairframe.guard.fusion import Fusion
 from fairframe.guard.normalize import NormalizedPrompt, normalize
 from fairframe.guard.policy import Policy, default_policy
+from fairframe.guard.rewriters.base import merge_negative_prompts
 from fairframe.guard.stage import PromptStage, StageResult
 
 if TYPE_CHECKING:
@@ -127,7 +128,12 @@ class PromptGuard:
         return tuple(s.name for s in self.stages)
 
     def warm_up(self) -> None:
-        """Load every stage's model now (the first check would otherwise pay for it)."""
+        """Load every stage's model and rewriter index now (the first check would otherwise pay
+        for it)."""
+        for r in self.rewriters:
+            warm = getattr(r, "warm_up", None)
+            if callable(warm):
+                warm()
         self.check_batch(["a photo of a red bicycle"])
 
     # ------------------------------------------------------------------ checking
@@ -246,7 +252,7 @@ class PromptGuard:
                         action = Action.BLOCK
                         prompt_out = None
                 if result.negative_prompt and action is not Action.BLOCK:
-                    negative_out = _join_negative(negative, result.negative_prompt)
+                    negative_out = merge_negative_prompts(negative, result.negative_prompt)
         return Decision(
             action=action,
             categories=s.scores,
@@ -272,12 +278,3 @@ class PromptGuard:
             return None
         return apply_rewriters(prompt, decision, active, context)
 
-
-def _join_negative(user: str | None, forced: str) -> str:
-    parts: list[str] = []
-    for chunk in (user or "", forced):
-        for term in chunk.split(","):
-            t = term.strip()
-            if t and t.lower() not in {p.lower() for p in parts}:
-                parts.append(t)
-    return ", ".join(parts)

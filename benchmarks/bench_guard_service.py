@@ -1,0 +1,176 @@
+"""The guard service on loopback versus the same guard in-process, and its throughput.
+
+Starts ``fairframe guard serve`` in a subprocess (uvicorn, SQLite enforcement store with rate
+limits, strikes and the hash-chained log on), then:
+
+1. **Overhead**: p50/p95 of one sequential client's requests minus p50/p95 of
+   ``PromptGuard.check`` on the same prompts in this process (target: <= 3 ms added).
+2. **Throughput**: ``--requests`` requests from ``--concurrency`` concurrent async clients, for
+   requests/s and the error count (target: >= 500 requests/s, no errors). The client runs on the
+   same 2 cores as the server, so the number is a floor.
+3. **Batched scan**: prompts/s of ``check_batch`` in batches of 64 with the configured stages
+   (target with the embedding classifier: >= 500 prompts/s).
+
+Run: ``python benchmarks/bench_guard_service.py [--embedding]``. The prompts are generated here
+(no dataset rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+
+from _common import write_result  # noqa: E402
+from fairframe.guard.config import load_guard_config  # noqa: E402
+from fairframe.guard.enforcement import EnforcementSettings, Enforcer  # noqa: E402
+
+SUBJECTS = ["a red fox", "an old lighthouse", "a knight in armor", "a woman reading",
+            "a city street at night", "two cats on a sofa", "a mountain lake", "a robot chef",
+            "a bowl of ramen", "a portrait of a sailor", "a doctor in a hospital"]
+STYLES = ["oil painting", "watercolor", "35mm photo", "studio lighting", "octane render",
+          "highly detailed", "cinematic", "soft focus", "8k"]
+RISKY = ["bloody", "n.a.k.e.d", "gory", "topless"]
+
+
+def prompts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [rng.choice(SUBJECTS), rng.choice(STYLES), rng.choice(STYLES)]
+        if rng.random() < 0.2:
+            words.insert(0, rng.choice(RISKY))
+        out.append(", ".join(words))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return round(s[int(q * (len(s) - 1))], 3)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(url: str, token: str, items: list[str], concurrency: int) -> dict[str, Any]:
+    queue = list(items)
+    codes: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        async def worker() -> None:
+            while queue:
+                p = queue.pop()
+                r = await client.post("/v1/prompts/check", json={"prompt": p},
+                                      headers={"Authorization": f"Bearer {token}"})
+                codes[r.status_code] = codes.get(r.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return {"requests": len(items), "seconds": round(elapsed, 3),
+            "requests_per_s": round(len(items) / elapsed, 1), "status_codes": codes,
+            "errors": sum(v for k, v in codes.items() if k != 200)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--embedding", action="store_true", help="include the embedding classifier")
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--sequential", type=int, default=300)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fairframe-bench-svc-"))
+    cfg_path = work / "guard.toml"
+    cfg_path.write_text(
+        f"[stages.embedding]\nenabled = {'true' if args.embedding else 'false'}\n"
+        f"[service]\ndatabase_url = \"sqlite:///{work / 'guard.db'}\"\n"
+        "[service.enforcement]\ndefault_rate_per_s = 100000.0\ndefault_burst = 1000000\n"
+    )
+    cfg = load_guard_config(cfg_path)
+    enforcer = Enforcer.open(cfg.service.database_url,
+                             EnforcementSettings.model_validate(cfg.service.enforcement))
+    token = enforcer.create_key("bench").token
+    enforcer.close()
+
+    guard = cfg.build_guard()
+    seq = prompts(args.sequential, seed=1)
+    guard.check_batch(seq[:8])
+    inproc = []
+    for p in seq:
+        t = time.perf_counter()
+        guard.check(p)
+        inproc.append((time.perf_counter() - t) * 1e3)
+    batch_prompts = prompts(2048, seed=2)
+    t = time.perf_counter()
+    for i in range(0, len(batch_prompts), 64):
+        guard.check_batch(batch_prompts[i:i + 64])
+    scan_rate = len(batch_prompts) / (time.perf_counter() - t)
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fairframe", "guard", "serve", "--config", str(cfg_path),
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the service did not start: "
+                                   + (proc.stderr.read().decode() if proc.stderr else ""))
+            time.sleep(0.2)
+        served = []
+        with httpx.Client(base_url=url, timeout=30) as c:
+            for p in seq[:20]:
+                c.post("/v1/prompts/check", json={"prompt": p},
+                       headers={"Authorization": f"Bearer {token}"})
+            for p in seq:
+                t = time.perf_counter()
+                r = c.post("/v1/prompts/check", json={"prompt": p},
+                           headers={"Authorization": f"Bearer {token}"})
+                served.append((time.perf_counter() - t) * 1e3)
+                assert r.status_code == 200, r.text
+        throughput = asyncio.run(load(url, token, prompts(args.requests, seed=3),
+                                      args.concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    write_result("guard_service" + ("_embedding" if args.embedding else ""), {
+        "stages": list(guard.stage_names),
+        "in_process_ms": {"p50": pct(inproc, 0.5), "p95": pct(inproc, 0.95)},
+        "served_ms": {"p50": pct(served, 0.5), "p95": pct(served, 0.95)},
+        "service_overhead_ms": {"p50": round(statistics.median(served)
+                                             - statistics.median(inproc), 3),
+                                "target_p50": 3.0},
+        "throughput": {**throughput, "concurrency": args.concurrency, "target_rps": 500},
+        "batched_check_prompts_per_s": round(scan_rate, 1),
+        "notes": "server and client share the machine's cores; enforcement (rate limit, "
+                 "strikes, hash-chained log) on SQLite is part of every served request",
+    })
+
+
+if __name__ == "__main__":
+    main()
