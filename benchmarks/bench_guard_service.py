@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import socket
@@ -68,24 +69,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def load(url: str, token: str, items: list[str], concurrency: int) -> dict[str, Any]:
+async def load(port: int, token: str, items: list[str], concurrency: int) -> dict[str, Any]:
+    """Keep-alive HTTP/1.1 over raw asyncio streams: a load generator light enough not to starve
+    the server of the machine's two cores (httpx's async client costs more CPU per request than
+    the server does). Every response is parsed for its status and read to its Content-Length."""
     queue = list(items)
     codes: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            while queue:
-                p = queue.pop()
-                r = await client.post("/v1/prompts/check", json={"prompt": p},
-                                      headers={"Authorization": f"Bearer {token}"})
-                codes[r.status_code] = codes.get(r.status_code, 0) + 1
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                body = json.dumps({"prompt": queue.pop()}).encode()
+                writer.write(
+                    b"POST /v1/prompts/check HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    b"Content-Type: application/json\r\n"
+                    + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n"
+                    .encode() + body)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                await reader.readexactly(length)
+                codes[status] = codes.get(status, 0) + 1
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
     return {"requests": len(items), "seconds": round(elapsed, 3),
             "requests_per_s": round(len(items) / elapsed, 1), "status_codes": codes,
-            "errors": sum(v for k, v in codes.items() if k != 200)}
+            "errors": sum(v for k, v in codes.items() if k != 200),
+            "client": "raw asyncio keep-alive HTTP/1.1"}
 
 
 def main() -> None:
@@ -152,7 +169,7 @@ def main() -> None:
                            headers={"Authorization": f"Bearer {token}"})
                 served.append((time.perf_counter() - t) * 1e3)
                 assert r.status_code == 200, r.text
-        throughput = asyncio.run(load(url, token, prompts(args.requests, seed=3),
+        throughput = asyncio.run(load(port, token, prompts(args.requests, seed=3),
                                       args.concurrency))
     finally:
         proc.terminate()

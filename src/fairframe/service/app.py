@@ -301,48 +301,62 @@ def create_app(
     async def caller(
         authorization: str | None = Header(None, description="Bearer <API key>"),
         x_api_key: str | None = Header(None, description="The API key (instead of Bearer)"),
-    ) -> Any:
+    ) -> str | None:
+        """The API key sent with the request (checked later, in the request's worker thread)."""
         token = x_api_key
         if authorization and authorization.lower().startswith("bearer "):
             token = authorization[7:].strip()
+        if token is None and settings.require_api_key:
+            raise _HTTPError(401, "unauthorized",
+                             "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
+        return token
+
+    def identify(token: str | None, role: str | None = None) -> Any:
+        """The API key behind ``token`` (401 if unknown), holding ``role`` (403 if not)."""
         if token is None:
-            if settings.require_api_key:
-                raise _HTTPError(401, "unauthorized",
-                                 "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
             return None
-        key = await anyio.to_thread.run_sync(the_enforcer().authenticate, token, limiter=limiter)
+        key = the_enforcer().authenticate(token)
         if key is None:
             raise _HTTPError(401, "unauthorized", "unknown or revoked API key")
+        if role is not None and not key.has_role(role):
+            raise _HTTPError(403, "forbidden", f"this endpoint needs the {role!r} role")
         return key
 
-    def need_role(key: Any, role: str) -> None:
-        if not settings.require_api_key and key is None:
-            return
-        if not key.has_role(role):
-            raise _HTTPError(403, "forbidden", f"this endpoint needs the {role!r} role")
+    def need_role(token: str | None, role: str) -> Any:
+        if token is None and not settings.require_api_key:
+            return None
+        return identify(token, role)
 
-    def admit(key: Any) -> None:
-        """Account status and rate limit; raises 403/429."""
-        if key is None:
-            return
-        enf = the_enforcer()
-        status = enf.status(key.id)
-        if status.state != "active":
+    def admit(token: str | None) -> Any:
+        """Authenticate, check the account and take a rate-limit token, in one transaction;
+        raises 401/403/429."""
+        if token is None:
+            return None
+        adm = the_enforcer().admit(token)
+        if adm.key is None:
+            raise _HTTPError(401, "unauthorized", "unknown or revoked API key")
+        status = adm.status
+        if status is not None and status.state != "active":
             until = getattr(status, "until", None)
             when = f" until {until}" if until else " until an administrator reinstates it"
             raise _HTTPError(403, f"account_{status.state}",
                              f"this API key is {status.state}{when}")
-        rate = enf.check_rate(key.id)
-        if not rate.allowed:
+        rate = adm.rate
+        if rate is not None and not rate.allowed:
             retry = max(1, int(rate.retry_after_s + 0.999))
             raise _HTTPError(429, "rate_limited",
                              f"rate limit exceeded; retry in {rate.retry_after_s:.2f} s",
                              {"Retry-After": str(retry)})
+        return adm.key
+
+    async def in_thread(job: Any) -> Any:
+        """Run ``job`` (database and model work) in the worker pool, one hop per request."""
+        return await anyio.to_thread.run_sync(job, limiter=limiter)
 
     # ------------------------------------------------------------------ endpoints
 
-    def run_check(body: CheckRequest, key: Any, *, force: bool) -> CheckResponse:
-        admit(key)
+    def run_check(body: CheckRequest, token: str | None, *, rewrite: bool) -> dict[str, Any]:
+        key = admit(token)
         t0 = time.perf_counter()
         decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
         metrics.check_seconds.observe(time.perf_counter() - t0)
@@ -351,22 +365,21 @@ def create_app(
             metrics.stage_seconds.labels(stage).observe(ms / 1e3)
         entry = the_enforcer().record(decision, key_id=None if key is None else key.id,
                                       prompt=body.prompt)
-        return CheckResponse.from_decision(decision, decision_id=entry)
+        # the CheckResponse schema, built directly (validating it again costs more than the check)
+        payload = {"decision_id": entry, **decision.to_dict()}
+        if rewrite and payload["prompt_out"] is None and payload["action"] != "block":
+            payload["prompt_out"] = body.prompt
+        return payload
 
-    async def check_prompt(body: CheckRequest, key: Any = Depends(caller)) -> CheckResponse:
-        return await anyio.to_thread.run_sync(lambda: run_check(body, key, force=False),
-                                              limiter=limiter)
+    async def check_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
+        return JSONResponse(await in_thread(lambda: run_check(body, token, rewrite=False)))
 
-    async def rewrite_prompt(body: CheckRequest, key: Any = Depends(caller)) -> CheckResponse:
-        resp = await anyio.to_thread.run_sync(lambda: run_check(body, key, force=True),
-                                              limiter=limiter)
-        if resp.prompt_out is None and resp.action != "block":
-            resp = resp.model_copy(update={"prompt_out": body.prompt})
-        return resp
+    async def rewrite_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
+        return JSONResponse(await in_thread(lambda: run_check(body, token, rewrite=True)))
 
     # the request model carries this service's prompt limits, so the spec states them exactly
     for fn in (check_prompt, rewrite_prompt):
-        fn.__annotations__ = {"body": Check, "key": Any, "return": CheckResponse}
+        fn.__annotations__ = {"body": Check, "token": Any, "return": CheckResponse}
     app.post("/v1/prompts/check", response_model=CheckResponse, tags=["prompts"],
              summary="Check a prompt against the policy")(check_prompt)
     app.post("/v1/prompts/rewrite", response_model=CheckResponse, tags=["prompts"],
@@ -375,84 +388,84 @@ def create_app(
 
     @app.post("/v1/incidents", status_code=201, tags=["incidents"],
               summary="Report a served image")
-    async def report_incident(body: IncidentRequest, key: Any = Depends(caller)) -> Any:
-        incident = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().report_incident(
-                key_id=None if key is None else key.id, **body.model_dump()),
-            limiter=limiter,
-        )
-        return _dump(incident)
+    async def report_incident(body: IncidentRequest, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            key = identify(token)
+            return the_enforcer().report_incident(key_id=None if key is None else key.id,
+                                                  **body.model_dump())
+        return _dump(await in_thread(job))
 
     @app.get("/v1/reviews", tags=["review"], summary="The human-review queue")
     async def list_reviews(
         status: ReviewStatusName | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        key: Any = Depends(caller),
+        token: Any = Depends(caller),
     ) -> Any:
-        need_role(key, "reviewer")
-        items = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().list_reviews(status=status, limit=limit), limiter=limiter)
-        return [_dump(i) for i in items]
+        def job() -> Any:
+            need_role(token, "reviewer")
+            return the_enforcer().list_reviews(status=status, limit=limit)
+        return [_dump(i) for i in await in_thread(job)]
 
     @app.post("/v1/reviews/{review_id}/claim", tags=["review"])
-    async def claim_review(review_id: int = _REVIEW_ID, key: Any = Depends(caller)) -> Any:
-        need_role(key, "reviewer")
-        reviewer = "anonymous" if key is None else key.name
-        item = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().claim_review(review_id, reviewer=reviewer), limiter=limiter)
+    async def claim_review(review_id: int = _REVIEW_ID, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            key = need_role(token, "reviewer")
+            reviewer = "anonymous" if key is None else key.name
+            return the_enforcer().claim_review(review_id, reviewer=reviewer)
+        item = await in_thread(job)
         if item is None:
             raise _HTTPError(404, "not_found", f"no review item {review_id} to claim")
         return _dump(item)
 
     @app.post("/v1/reviews/{review_id}/resolve", tags=["review"])
     async def resolve_review(body: ResolveRequest, review_id: int = _REVIEW_ID,
-                             key: Any = Depends(caller)) -> Any:
-        need_role(key, "reviewer")
-        reviewer = "anonymous" if key is None else key.name
-        item = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().resolve_review(review_id, verdict=body.verdict,
-                                                  reviewer=reviewer, note=body.note),
-            limiter=limiter)
-        return _dump(item)
+                             token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            key = need_role(token, "reviewer")
+            reviewer = "anonymous" if key is None else key.name
+            return the_enforcer().resolve_review(review_id, verdict=body.verdict,
+                                                 reviewer=reviewer, note=body.note)
+        return _dump(await in_thread(job))
 
     @app.post("/v1/appeals", status_code=201, tags=["review"],
               summary="Appeal a decision made on one of your requests")
-    async def appeal(body: AppealRequest, key: Any = Depends(caller)) -> Any:
-        item = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().appeal(body.decision_id,
-                                          key_id=None if key is None else key.id,
-                                          reason=body.reason),
-            limiter=limiter)
-        return _dump(item)
+    async def appeal(body: AppealRequest, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            key = identify(token)
+            return the_enforcer().appeal(body.decision_id, key_id=None if key is None else key.id,
+                                         reason=body.reason)
+        return _dump(await in_thread(job))
 
     @app.post("/v1/keys", status_code=201, tags=["admin"], summary="Create an API key")
-    async def create_key(body: KeyCreateRequest, key: Any = Depends(caller)) -> Any:
-        need_role(key, "admin")
-        created = await anyio.to_thread.run_sync(
-            lambda: the_enforcer().create_key(body.name, roles=tuple(body.roles),
-                                              rate_per_s=body.rate_per_s, burst=body.burst),
-            limiter=limiter)
-        return _dump(created)
+    async def create_key(body: KeyCreateRequest, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "admin")
+            return the_enforcer().create_key(body.name, roles=tuple(body.roles),
+                                             rate_per_s=body.rate_per_s, burst=body.burst)
+        return _dump(await in_thread(job))
 
     @app.delete("/v1/keys/{key_id}", tags=["admin"], summary="Revoke an API key")
-    async def revoke_key(key_id: str, key: Any = Depends(caller)) -> Any:
-        need_role(key, "admin")
-        await anyio.to_thread.run_sync(lambda: the_enforcer().revoke_key(key_id), limiter=limiter)
+    async def revoke_key(key_id: str, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "admin")
+            return the_enforcer().revoke_key(key_id)
+        await in_thread(job)
         return {"revoked": key_id}
 
     @app.post("/v1/keys/{key_id}/reinstate", tags=["admin"],
               summary="Lift a cool-down or suspension")
-    async def reinstate(key_id: str, key: Any = Depends(caller)) -> Any:
-        need_role(key, "admin")
-        status = await anyio.to_thread.run_sync(lambda: the_enforcer().reinstate(key_id),
-                                                limiter=limiter)
-        return _dump(status)
+    async def reinstate(key_id: str, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "admin")
+            return the_enforcer().reinstate(key_id)
+        return _dump(await in_thread(job))
 
     @app.get("/v1/log/verify", tags=["admin"], summary="Verify the decision log's hash chain")
-    async def verify_log(key: Any = Depends(caller)) -> Any:
-        need_role(key, "admin")
-        result = await anyio.to_thread.run_sync(the_enforcer().verify_log, limiter=limiter)
-        return _dump(result)
+    async def verify_log(token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "admin")
+            return the_enforcer().verify_log()
+        return _dump(await in_thread(job))
 
     @app.get("/v1/policy", tags=["prompts"], summary="The policy in force")
     async def policy() -> Any:

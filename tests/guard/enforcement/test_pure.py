@@ -164,3 +164,22 @@ def test_redact_url() -> None:
         "postgresql://db/x?password=***&sslmode=require"
     )
     assert redact_url("sqlite:///tmp/guard.db") == "sqlite:///tmp/guard.db"
+
+
+def test_statement_forms() -> None:
+    from fairframe.guard.enforcement._db import Statement
+
+    st = Statement.of(
+        """SELECT tokens, updated
+           FROM guard_buckets WHERE key_id = :key_id AND x = :x2 FOR UPDATE"""
+    )
+    assert st.sqlite == (
+        "SELECT tokens, updated FROM guard_buckets WHERE key_id = :key_id AND x = :x2"
+    )
+    assert st.postgresql == (
+        "SELECT tokens, updated FROM guard_buckets WHERE key_id = %(key_id)s AND x = %(x2)s "
+        "FOR UPDATE"
+    )
+    assert Statement.of("SELECT '1'::text, :a").postgresql == "SELECT '1'::text, %(a)s"
+    with pytest.raises(ValueError, match="%"):
+        Statement.of("SELECT 5 % 2")

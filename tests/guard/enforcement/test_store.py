@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,41 @@ def test_missing_postgres_database(pg_server: PgServer) -> None:
     msg = str(info.value)
     assert '"nope" does not exist' in msg and ":***@" in msg and "\n" not in msg
     assert "the database exists" in msg
+
+
+def test_sqlite_writers_in_one_process_share_a_lock_per_file(tmp_path: Path) -> None:
+    # writers queue on this lock instead of sleeping in SQLite's busy handler
+    a_url, b_url = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    with Enforcer.open(a_url) as a1, Enforcer.open(a_url) as a2, Enforcer.open(b_url) as b:
+        assert a1._db._write_lock is not None
+        assert a1._db._write_lock is a2._db._write_lock
+        assert a1._db._write_lock is not b._db._write_lock
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_inherit_a_held_write_lock(tmp_path: Path) -> None:
+    import threading
+
+    with Enforcer.open(f"sqlite:///{tmp_path / 'a.db'}") as enf:
+        lock = enf._db._write_lock
+        assert lock is not None
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            lock.acquire()
+            held.set()
+            done.wait(30)
+            lock.release()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        held.wait(30)
+        try:
+            pid = os.fork()
+            if pid == 0:  # child: the lock must be free here
+                os._exit(0 if lock._lock.acquire(timeout=5) else 1)
+            _, status = os.waitpid(pid, 0)
+        finally:
+            done.set()
+            holder.join()
+        assert os.waitstatus_to_exitcode(status) == 0

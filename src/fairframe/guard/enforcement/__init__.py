@@ -7,13 +7,16 @@ PostgreSQL for several instances sharing state) and calls it around every reques
 
     enf = Enforcer.open("sqlite:///var/lib/fairframe/guard.db")
     created = enf.create_key("alice", roles=["client"], rate_per_s=0.5, burst=10)
-    key = enf.authenticate(created.token)           # ApiKey | None
-    enf.status(key.id).state                         # active | cooldown | suspended
-    enf.check_rate(key.id).allowed                   # token bucket
-    decision_id = enf.record(decision, key_id=key.id)  # hash-chained log, strike, review queue
+    adm = enf.admit(created.token)                   # key + account status + token bucket
+    adm.allowed, adm.reason                          # True, None | False, "rate_limited" ...
+    decision_id = enf.record(decision, key_id=adm.key.id)  # hash-chained log, strike, review
     enf.verify_log().ok
 
+:meth:`Enforcer.admit` is one transaction; :meth:`Enforcer.authenticate`,
+:meth:`Enforcer.status` and :meth:`Enforcer.check_rate` give the same answers one at a time.
+
 Modules, one concern each: :mod:`.keys` (tokens and roles), :mod:`.ratelimit` (token bucket),
+:mod:`.admission` (the three checks before a request, in one transaction),
 :mod:`.strikes` (decay, cool-downs, suspension), :mod:`.review` (queue and appeals),
 :mod:`.incidents` (user reports), :mod:`.audit_log` (tamper-evident decision log),
 :mod:`.settings` (every threshold, with defaults). SQLAlchemy (extra ``service``) and psycopg
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from fairframe.guard.enforcement._common import GENESIS_HASH, Clock
 from fairframe.guard.enforcement._db import SCHEMA_VERSION, redact_url
+from fairframe.guard.enforcement.admission import Admission
 from fairframe.guard.enforcement.audit_log import LogEntry, LogVerification, entry_hash
 from fairframe.guard.enforcement.enforcer import Enforcer
 from fairframe.guard.enforcement.incidents import Incident, IncidentStatus
@@ -44,6 +48,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AccountState",
     "AccountStatus",
+    "Admission",
     "ApiKey",
     "Clock",
     "CreatedKey",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from fairframe.errors import StoreError
 from fairframe.guard.enforcement._common import (
     GENESIS_HASH,
     check_limit,
@@ -40,7 +41,7 @@ from fairframe.guard.enforcement._common import (
     dump_scores,
     load_scores,
 )
-from fairframe.guard.enforcement._db import tables
+from fairframe.guard.enforcement._db import Sql, Statement, tables
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -191,6 +192,18 @@ def _entry_from_row(row: Mapping[Any, Any]) -> LogEntry:
 # -- database operations (called by the Enforcer inside its transactions) -------------------------
 
 
+_HEAD = Statement.of("SELECT last_id, last_hash FROM guard_log_head WHERE id = 1 FOR UPDATE")
+_INSERT = Statement.of(
+    "INSERT INTO guard_log (id, created, key_id, prompt_sha256, prompt, image_sha256, "
+    "policy_version, action, categories, prev_hash, entry_hash) VALUES (:id, :created, :key_id, "
+    ":prompt_sha256, :prompt, :image_sha256, :policy_version, :action, :categories, :prev_hash, "
+    ":entry_hash)"
+)
+_HEAD_UPDATE = Statement.of(
+    "UPDATE guard_log_head SET last_id = :last_id, last_hash = :last_hash WHERE id = 1"
+)
+
+
 def append(
     conn: Connection,
     *,
@@ -204,36 +217,29 @@ def append(
     categories: Mapping[str, float],
 ) -> LogEntry:
     """Append one entry (inside a write transaction; locks the chain head until commit)."""
-    import sqlalchemy as sa
-
-    t = tables()
     policy_version = check_name(policy_version, "policy_version", allow_empty=True)
     scores = {str(k): float(v) for k, v in categories.items()}
     if not all(math.isfinite(v) for v in scores.values()):
         raise ValueError("category scores must be finite")
-    head = conn.execute(
-        sa.select(t.log_head.c.last_id, t.log_head.c.last_hash)
-        .where(t.log_head.c.id == 1)
-        .with_for_update()
-    ).one()
-    new_id = int(head[0]) + 1
+    sql = Sql(conn)
+    head = sql.one(_HEAD)
+    if head is None:  # pragma: no cover - the head row is created with the tables
+        raise StoreError(
+            "the decision log's chain head row is missing (guard_log_head was altered); "
+            "restore the database from a backup"
+        )
     # store and hash the scores exactly as they will be read back
     text = dump_scores(scores)
-    fields = LogEntry(
-        id=new_id, created=float(created), key_id=key_id, prompt_sha256=prompt_sha256,
-        prompt=prompt, image_sha256=image_sha256, policy_version=policy_version, action=action,
-        categories=load_scores(text), prev_hash=str(head[1]), entry_hash="",
-    ).hashed_fields()
+    fields: dict[str, Any] = {
+        "id": int(head[0]) + 1, "created": float(created), "key_id": key_id,
+        "prompt_sha256": prompt_sha256, "prompt": prompt, "image_sha256": image_sha256,
+        "policy_version": policy_version, "action": action, "categories": load_scores(text),
+        "prev_hash": str(head[1]),
+    }
     digest = entry_hash(fields)
-    conn.execute(
-        sa.insert(t.log).values(
-            **{**fields, "categories": text}, entry_hash=digest
-        )
-    )
-    conn.execute(
-        sa.update(t.log_head).where(t.log_head.c.id == 1).values(last_id=new_id, last_hash=digest)
-    )
-    return LogEntry(**{**fields, "entry_hash": digest})
+    sql.run(_INSERT, {**fields, "categories": text, "entry_hash": digest})
+    sql.run(_HEAD_UPDATE, {"last_id": fields["id"], "last_hash": digest})
+    return LogEntry(**fields, entry_hash=digest)
 
 
 def get(conn: Connection, entry_id: int, *, for_update: bool = False) -> LogEntry | None:

@@ -7,13 +7,22 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from fairframe.guard.enforcement import audit_log, incidents, keys, ratelimit, review, strikes
-from fairframe.guard.enforcement._common import Clock, check_sha256, sha256_text
+from fairframe.guard.enforcement import (
+    admission,
+    audit_log,
+    incidents,
+    keys,
+    ratelimit,
+    review,
+    strikes,
+)
+from fairframe.guard.enforcement._common import Clock, check_positive, check_sha256, sha256_text
 from fairframe.guard.enforcement._db import Database
 from fairframe.guard.enforcement.settings import EnforcementSettings
 
 if TYPE_CHECKING:
     from fairframe.guard.decision import Decision
+    from fairframe.guard.enforcement.admission import Admission
     from fairframe.guard.enforcement.audit_log import LogEntry, LogVerification
     from fairframe.guard.enforcement.incidents import Incident, IncidentStatus
     from fairframe.guard.enforcement.keys import ApiKey, CreatedKey, Role
@@ -48,9 +57,9 @@ class Enforcer:
     --------
     >>> enf = Enforcer.open("sqlite:///guard.db")                      # doctest: +SKIP
     >>> created = enf.create_key("alice")                              # doctest: +SKIP
-    >>> key = enf.authenticate(created.token)                          # doctest: +SKIP
-    >>> enf.check_rate(key.id).allowed                                 # doctest: +SKIP
-    True
+    >>> adm = enf.admit(created.token)                                 # doctest: +SKIP
+    >>> adm.allowed, adm.status.state.value, adm.rate.remaining        # doctest: +SKIP
+    (True, 'active', 19)
     """
 
     def __init__(
@@ -193,6 +202,50 @@ class Enforcer:
         with self._db.read() as conn:
             return keys.authenticate(conn, token)
 
+    # -- admission: what the service asks before every request ---------------------------------
+
+    def admit(self, token: str, *, cost: float = 1.0) -> Admission:
+        """Authenticate ``token``, read its account status and take ``cost`` rate-limit tokens,
+        in one write transaction.
+
+        The same answers as :meth:`authenticate`, then :meth:`status`, then :meth:`check_rate`,
+        at one moment (the clock is read once), for about the cost of one of them. A suspended or
+        cooling-down account takes no tokens.
+
+        Parameters
+        ----------
+        token:
+            The plaintext token the client sent (``ff_<id>_<secret>``).
+        cost:
+            Tokens the request takes (a finite number > 0).
+
+        Returns
+        -------
+        Admission
+            ``key`` (``None``: malformed, unknown, wrong or revoked token), ``status``, ``rate``
+            (``None`` when not checked), ``allowed`` and ``reason``.
+
+        Raises
+        ------
+        ConfigError
+            ``cost`` is not a finite number > 0, or exceeds the key's burst.
+        StoreError
+            The database failed.
+
+        Examples
+        --------
+        >>> adm = enf.admit(created.token)                              # doctest: +SKIP
+        >>> adm.allowed, adm.rate.remaining                             # doctest: +SKIP
+        (True, 19)
+        """
+        cost = check_positive(cost, "cost")
+        if keys.parse_token(token) is None:
+            return admission.Admission(None, None, None)
+        with self._db.write() as conn:
+            return admission.admit(
+                conn, token, now=self._clock(), cost=cost, settings=self._settings.strikes
+            )
+
     # -- rate limits and account status -------------------------------------------------------
 
     def check_rate(self, key_id: str, *, cost: float = 1.0) -> RateResult:
@@ -238,7 +291,9 @@ class Enforcer:
 
         In one transaction: append the entry (prompt SHA-256 always, prompt text only with
         ``store_prompts``); when the action has a strike weight and a key is given, record a
-        strike and escalate; when the action is in ``review_actions``, queue a review item.
+        strike and escalate; when the action is in ``review_actions``, queue a review item. An
+        ``allow`` decision runs four statements: the key's existence, the chain head's lock,
+        the insert, the head's update.
 
         Parameters
         ----------
@@ -250,26 +305,33 @@ class Enforcer:
             The prompt as received; defaults to ``decision.prompt_in``.
         image_sha256:
             SHA-256 of the image the decision is about, if any (incidents can refer to it).
+
+        Raises
+        ------
+        NotFoundError
+            No key has the id ``key_id``.
         """
         s = self._settings
         text = decision.prompt_in if prompt is None else prompt
         image_sha256 = check_sha256(image_sha256, "image_sha256")
+        prompt_sha256 = None if text is None else sha256_text(text)
+        # pure work first: the write transaction holds the database (SQLite) or head row lock
+        weight = strikes.strike_weight(decision, s.strikes, self._policy)
         with self._db.write() as conn:
             now = self._clock()
             if key_id is not None:
-                key_id = keys.require_key(conn, key_id).id
+                key_id = keys.require_id(conn, key_id)
             entry = audit_log.append(
                 conn,
                 created=now,
                 key_id=key_id,
-                prompt_sha256=None if text is None else sha256_text(text),
+                prompt_sha256=prompt_sha256,
                 prompt=text if s.store_prompts else None,
                 image_sha256=image_sha256,
                 policy_version=decision.policy_version,
                 action=decision.action.value,
                 categories=decision.categories,
             )
-            weight = strikes.strike_weight(decision, s.strikes, self._policy)
             if key_id is not None and weight is not None:
                 strikes.add_strike(
                     conn, key_id, weight=weight, action=decision.action.value,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement._common import check_name, not_found
-from fairframe.guard.enforcement._db import tables
+from fairframe.guard.enforcement._db import Sql, Statement, tables
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -245,16 +245,33 @@ def insert_key(
     return CreatedKey(key=key_from_row(values), token=format_token(key_id, secret))
 
 
+_COLUMNS = ("id", "name", "secret_hash", "roles", "rate_per_s", "burst", "created", "revoked_at")
+_BY_ID = Statement.of(f"SELECT {', '.join(_COLUMNS)} FROM guard_keys WHERE id = :id")
+_EXISTS = Statement.of("SELECT 1 FROM guard_keys WHERE id = :id")
+_BY_ID_FOR_UPDATE = Statement.of(
+    f"SELECT {', '.join(_COLUMNS)} FROM guard_keys WHERE id = :id FOR UPDATE"
+)
+
+
+def _row(sql: Sql, key_id: str, *, for_update: bool = False) -> dict[str, Any] | None:
+    row = sql.one(_BY_ID_FOR_UPDATE if for_update else _BY_ID, {"id": str(key_id)})
+    return None if row is None else dict(zip(_COLUMNS, row, strict=True))
+
+
 def get_key(conn: Connection, key_id: str, *, for_update: bool = False) -> ApiKey | None:
     """The key with this id, or ``None``."""
-    import sqlalchemy as sa
-
-    t = tables()
-    q = sa.select(t.keys).where(t.keys.c.id == str(key_id))
-    if for_update:
-        q = q.with_for_update()
-    row = conn.execute(q).mappings().first()
+    row = _row(Sql(conn), key_id, for_update=for_update)
     return None if row is None else key_from_row(row)
+
+
+def require_id(conn: Connection, key_id: str) -> str:
+    """``key_id`` when a key has it (revoked or not); else :class:`~fairframe.errors.NotFoundError`.
+
+    Cheaper than :func:`require_key` for callers that only need to know the key exists.
+    """
+    if Sql(conn).one(_EXISTS, {"id": str(key_id)}) is None:
+        raise not_found("API key", key_id, "list the keys to see which exist")
+    return str(key_id)
 
 
 def require_key(conn: Connection, key_id: str, *, for_update: bool = False) -> ApiKey:
@@ -293,17 +310,10 @@ def authenticate(conn: Connection, token: str) -> ApiKey | None:
     parsed = parse_token(token)
     if parsed is None:
         return None
-    key_row = _secret_row(conn, parsed.key_id)
+    key_row = _row(Sql(conn), parsed.key_id)
     stored = key_row["secret_hash"] if key_row is not None else "0" * 64
     ok = hmac.compare_digest(hash_secret(parsed.secret), str(stored))
     if not ok or key_row is None:
         return None
     key = key_from_row(key_row)
     return key if key.active else None
-
-
-def _secret_row(conn: Connection, key_id: str) -> Mapping[Any, Any] | None:
-    import sqlalchemy as sa
-
-    t = tables()
-    return conn.execute(sa.select(t.keys).where(t.keys.c.id == key_id)).mappings().first()

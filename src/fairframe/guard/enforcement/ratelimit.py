@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement._common import check_positive, invalid_state
-from fairframe.guard.enforcement._db import tables
+from fairframe.guard.enforcement._db import Sql, Statement
 from fairframe.guard.enforcement.keys import require_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+    from fairframe.guard.enforcement.keys import ApiKey
 
 __all__ = ["BucketState", "BucketStep", "RateResult", "refill", "take"]
 
@@ -109,34 +111,42 @@ def take(
     return BucketStep(BucketState(tokens, updated), result)
 
 
+_BUCKET = Statement.of(
+    "SELECT tokens, updated FROM guard_buckets WHERE key_id = :key_id FOR UPDATE"
+)
+_UPDATE = Statement.of(
+    "UPDATE guard_buckets SET tokens = :tokens, updated = :updated WHERE key_id = :key_id"
+)
+_INSERT = Statement.of(
+    "INSERT INTO guard_buckets (key_id, tokens, updated) VALUES (:key_id, :tokens, :updated)"
+)
+
+
 def check(conn: Connection, key_id: str, *, now: float, cost: float = 1.0) -> RateResult:
     """Take ``cost`` tokens from the key's bucket (inside a write transaction)."""
-    import sqlalchemy as sa
-
     cost = check_positive(cost, "cost")
-    key = require_key(conn, key_id)
+    return check_key(conn, require_key(conn, key_id), now=now, cost=cost)
+
+
+def check_key(conn: Connection, key: ApiKey, *, now: float, cost: float = 1.0) -> RateResult:
+    """:func:`check` for a key read in this transaction (no second read of its row).
+
+    Raises
+    ------
+    StateError
+        The key is revoked.
+    ConfigError
+        ``cost`` is not a finite number > 0, or exceeds the key's burst.
+    """
+    cost = check_positive(cost, "cost")
     if not key.active:
         raise invalid_state(f"API key {key.id!r} is revoked; it has no rate limit to check")
     if cost > key.burst:
         raise ConfigError(f"cost {cost} exceeds the key's burst ({key.burst}); it could never pass")
-    t = tables()
-    row = conn.execute(
-        sa.select(t.buckets.c.tokens, t.buckets.c.updated)
-        .where(t.buckets.c.key_id == key.id)
-        .with_for_update()
-    ).first()
+    sql = Sql(conn)
+    row = sql.one(_BUCKET, {"key_id": key.id})
     state = BucketState(float(key.burst), now) if row is None else BucketState(row[0], row[1])
     step = take(state, now, rate_per_s=key.rate_per_s, burst=key.burst, cost=cost)
-    if row is None:
-        conn.execute(
-            sa.insert(t.buckets).values(
-                key_id=key.id, tokens=step.state.tokens, updated=step.state.updated
-            )
-        )
-    else:
-        conn.execute(
-            sa.update(t.buckets)
-            .where(t.buckets.c.key_id == key.id)
-            .values(tokens=step.state.tokens, updated=step.state.updated)
-        )
+    values = {"key_id": key.id, "tokens": step.state.tokens, "updated": step.state.updated}
+    sql.run(_INSERT if row is None else _UPDATE, values)
     return step.result

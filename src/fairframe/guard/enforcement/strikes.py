@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement._common import check_name, check_text
-from fairframe.guard.enforcement._db import tables
+from fairframe.guard.enforcement._db import Sql, Statement, tables
 from fairframe.guard.enforcement.keys import require_key
 from fairframe.guard.enforcement.settings import StrikeSettings
 
@@ -322,40 +322,65 @@ def list_strikes(
     return [_strike_from_row(r) for r in conn.execute(q).mappings()]
 
 
-def _effective(conn: Connection, key_id: str, now: float, settings: StrikeSettings) -> float:
-    import sqlalchemy as sa
+_STRIKE_WEIGHTS = Statement.of(
+    "SELECT weight, created FROM guard_strikes "
+    "WHERE key_id = :key_id AND removed_at IS NULL AND created >= :since"
+)
+_ACCOUNT_COLUMNS = (
+    "key_id", "suspended_at", "suspended_reason", "cooldown_until", "cooldown_reason",
+    "reinstated_at", "reinstated_by",
+)
+_ACCOUNT = Statement.of(
+    f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM guard_accounts WHERE key_id = :key_id"
+)
+_ACCOUNT_FOR_UPDATE = Statement.of(
+    f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM guard_accounts WHERE key_id = :key_id FOR UPDATE"
+)
+_ACCOUNT_INSERT = Statement.of("INSERT INTO guard_accounts (key_id) VALUES (:key_id)")
+_STRIKE_INSERT = Statement.of(
+    "INSERT INTO guard_strikes (key_id, decision_id, action, category, weight, created) "
+    "VALUES (:key_id, :decision_id, :action, :category, :weight, :created)"
+)
+_RECENT_COOLDOWNS = Statement.of(
+    "SELECT COUNT(*) FROM guard_cooldowns WHERE key_id = :key_id AND started >= :since"
+)
+_SUSPEND = Statement.of(
+    "UPDATE guard_accounts SET suspended_at = :at, suspended_reason = :reason "
+    "WHERE key_id = :key_id"
+)
+_COOLDOWN_INSERT = Statement.of(
+    "INSERT INTO guard_cooldowns (key_id, started, until) VALUES (:key_id, :started, :until)"
+)
+_COOLDOWN = Statement.of(
+    "UPDATE guard_accounts SET cooldown_until = :until, cooldown_reason = :reason "
+    "WHERE key_id = :key_id"
+)
 
-    t = tables()
+
+def _effective(conn: Connection, key_id: str, now: float, settings: StrikeSettings) -> float:
     horizon = now - _HORIZON_HALF_LIVES * settings.half_life_s
-    rows = conn.execute(
-        sa.select(t.strikes.c.weight, t.strikes.c.created).where(
-            t.strikes.c.key_id == key_id,
-            t.strikes.c.removed_at.is_(None),
-            t.strikes.c.created >= horizon,
-        )
-    ).all()
+    rows = Sql(conn).all(_STRIKE_WEIGHTS, {"key_id": key_id, "since": horizon})
     return effective_strikes(
         (Strike(weight=w, created=c) for w, c in rows), now, settings.half_life_s
     )
 
 
-def _account(conn: Connection, key_id: str, *, for_update: bool = False) -> Mapping[Any, Any]:
-    import sqlalchemy as sa
-
-    t = tables()
-    q = sa.select(t.accounts).where(t.accounts.c.key_id == key_id)
-    if for_update:
-        q = q.with_for_update()
-    row = conn.execute(q).mappings().first()
-    if row is None:  # keys always get an account row; recreate one defensively
-        conn.execute(sa.insert(t.accounts).values(key_id=key_id))
-        row = conn.execute(q).mappings().first()
-    assert row is not None
-    return row
+def _account(conn: Connection, key_id: str, *, for_update: bool = False) -> Mapping[str, Any]:
+    """The key's account row; a missing one (keys always get one) reads as active, and is
+    recreated when ``for_update``."""
+    sql = Sql(conn)
+    params = {"key_id": key_id}
+    row = sql.one(_ACCOUNT_FOR_UPDATE if for_update else _ACCOUNT, params)
+    if row is None and for_update:
+        sql.run(_ACCOUNT_INSERT, params)
+        row = sql.one(_ACCOUNT_FOR_UPDATE, params)
+    if row is None:
+        return dict.fromkeys(_ACCOUNT_COLUMNS) | params
+    return dict(zip(_ACCOUNT_COLUMNS, row, strict=True))
 
 
 def _status_from(
-    key_id: str, account: Mapping[Any, Any], effective: float, now: float
+    key_id: str, account: Mapping[str, Any], effective: float, now: float
 ) -> AccountStatus:
     if account["suspended_at"] is not None:
         return AccountStatus(
@@ -370,11 +395,16 @@ def _status_from(
 
 
 def status(conn: Connection, key_id: str, *, now: float, settings: StrikeSettings) -> AccountStatus:
-    """The key's status at ``now``."""
-    key = require_key(conn, key_id)
-    return _status_from(
-        key.id, _account(conn, key.id), _effective(conn, key.id, now, settings), now
-    )
+    """The key's status at ``now``; unknown ids raise :class:`~fairframe.errors.NotFoundError`."""
+    return key_status(conn, require_key(conn, key_id).id, now=now, settings=settings)
+
+
+def key_status(
+    conn: Connection, key_id: str, *, now: float, settings: StrikeSettings
+) -> AccountStatus:
+    """:func:`status` of a key read in this transaction (no second read of its row)."""
+    account = _account(conn, key_id)
+    return _status_from(key_id, account, _effective(conn, key_id, now, settings), now)
 
 
 def add_strike(
@@ -388,27 +418,21 @@ def add_strike(
     settings: StrikeSettings,
 ) -> AccountStatus:
     """Record a strike and escalate the account (inside a write transaction)."""
-    import sqlalchemy as sa
-
-    t = tables()
+    sql = Sql(conn)
     account = _account(conn, key_id, for_update=True)
-    conn.execute(
-        sa.insert(t.strikes).values(
-            key_id=key_id, decision_id=decision_id, action=action, category=weight.category,
-            weight=weight.weight, created=now,
-        )
+    sql.run(
+        _STRIKE_INSERT,
+        {
+            "key_id": key_id, "decision_id": decision_id, "action": action,
+            "category": weight.category, "weight": weight.weight, "created": now,
+        },
     )
     effective = _effective(conn, key_id, now, settings)
     since = now - settings.cooldown_window_s
     if account["reinstated_at"] is not None:
         since = max(since, float(account["reinstated_at"]))
-    n_recent = int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.cooldowns)
-            .where(t.cooldowns.c.key_id == key_id, t.cooldowns.c.started >= since)
-        ).scalar_one()
-    )
+    counted = sql.one(_RECENT_COOLDOWNS, {"key_id": key_id, "since": since})
+    n_recent = int(counted[0]) if counted is not None else 0
     until = account["cooldown_until"]
     step = escalate(
         effective,
@@ -417,22 +441,13 @@ def add_strike(
         n_recent_cooldowns=n_recent,
         settings=settings,
     )
-    where = t.accounts.c.key_id == key_id
     if step.step == "suspend":
-        conn.execute(
-            sa.update(t.accounts)
-            .where(where)
-            .values(suspended_at=now, suspended_reason=step.reason)
-        )
+        sql.run(_SUSPEND, {"key_id": key_id, "at": now, "reason": step.reason})
     elif step.step == "cooldown":
         assert step.length_s is not None
         end = now + step.length_s
-        conn.execute(sa.insert(t.cooldowns).values(key_id=key_id, started=now, until=end))
-        conn.execute(
-            sa.update(t.accounts)
-            .where(where)
-            .values(cooldown_until=end, cooldown_reason=step.reason)
-        )
+        sql.run(_COOLDOWN_INSERT, {"key_id": key_id, "started": now, "until": end})
+        sql.run(_COOLDOWN, {"key_id": key_id, "until": end, "reason": step.reason})
     return _status_from(key_id, _account(conn, key_id), effective, now)
 
 

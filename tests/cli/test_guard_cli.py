@@ -1,0 +1,102 @@
+"""``fairframe guard check|scan|keys|log`` through the CLI runner (lexicon + gibberish config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fairframe.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "guard.toml"
+    path.write_text(
+        "[stages.embedding]\nenabled = false\n"
+        f'[service]\ndatabase_url = "sqlite:///{tmp_path / "guard.db"}"\n'
+    )
+    return path
+
+
+def test_check_json(config: Path) -> None:
+    r = runner.invoke(app, ["guard", "check", "a photo of a n.a.k.e.d woman", "--config",
+                            str(config), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["action"] == "rewrite"
+    assert d["categories"]["nudity"] == 1.0
+    assert "nude" in d["negative_prompt_out"]
+    ev = [f["evidence"] for f in d["findings"] if f["category"] == "nudity"]
+    assert ev[0]["text"] == "n.a.k.e.d"
+
+
+def test_check_table(config: Path) -> None:
+    r = runner.invoke(app, ["guard", "check", "a gore scene, [red] lighting", "--config",
+                            str(config)])
+    assert r.exit_code == 0, r.output
+    assert "action: rewrite" in r.stdout
+    assert "violence" in r.stdout and "negative_prompt_out:" in r.stdout
+
+
+def test_scan_jsonl_and_resume(config: Path, tmp_path: Path) -> None:
+    src = tmp_path / "prompts.jsonl"
+    src.write_text("".join(json.dumps({"id": f"p{i}", "prompt": p}) + "\n" for i, p in
+                           enumerate(["a red barn", "hardcore porn", "a bloody corpse", ""])))
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config", str(config),
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary == {"total": 4, "checked": 4, "resumed": 0, "errors": 1,
+                       "actions": {"allow": 1, "block": 1, "rewrite": 1}}
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x.get("action") for x in lines] == ["allow", "block", "rewrite", None]
+    again = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                                str(config)])
+    assert again.exit_code == 0
+    assert "4 already in" in again.stdout
+
+
+def test_keys_and_log(config: Path) -> None:
+    r = runner.invoke(app, ["guard", "keys", "create", "ops", "--role", "admin", "--config",
+                            str(config)])
+    assert r.exit_code == 0, r.output
+    created = json.loads(r.stdout)
+    assert created["token"].startswith("ff_")
+    key_id = created["key"]["id"]
+    listed = json.loads(runner.invoke(app, ["guard", "keys", "list", "--config",
+                                            str(config)]).stdout)
+    assert [k["id"] for k in listed] == [key_id]
+    assert "token" not in listed[0] and "secret" not in json.dumps(listed)
+    assert runner.invoke(app, ["guard", "keys", "revoke", key_id, "--config",
+                               str(config)]).exit_code == 0
+    verify = runner.invoke(app, ["guard", "log", "verify", "--config", str(config)])
+    assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["guard", "check", ""], "the prompt is empty"),
+        (["guard", "scan", "missing.jsonl", "--out", "o.jsonl"], "does not exist"),
+        (["guard", "keys", "create", "x", "--role", "root"], "unknown roles ['root']"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(config: Path, args: list[str], message: str) -> None:
+    r = runner.invoke(app, [*args, "--config", str(config)])
+    assert r.exit_code == 2, r.output
+    assert message in r.output
+    assert "Traceback" not in r.output
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "guard.toml"
+    path.write_text("[stages.lexicon]\nbackend = 'aho'\nfoo = 1\n")
+    r = runner.invoke(app, ["guard", "check", "a cat", "--config", str(path)])
+    assert r.exit_code == 2
+    assert "stages.lexicon: unknown keys ['foo']" in r.output
