@@ -11,9 +11,11 @@ copied into the package:
 - ``xstest_prompts.csv``: chat prompts with homonyms (safe) and unsafe ones, for information.
 
 **Splits.** Every row goes to the *tune* half when ``sha256(prompt)[0]`` is even, else to the
-*test* half. Numbers are reported on the test half only. The "tuned" guard fits one shared Platt
-calibration map (:func:`fairframe.guard.fusion.fit_calibration`) on the tune half; nothing else
-is fitted on these sets.
+*test* half. Numbers are reported on the test half only. One shared Platt calibration map
+(:func:`fairframe.guard.fusion.fit_calibration`) is fitted on the tune half; nothing else
+is fitted on these sets, and it is only used to report calibration (ECE of the max fused score
+against the unsafe label, default versus the fitted map): the decisions reported use the default
+fusion and policy. ``fairframe-fast`` is the same guard without the embedding classifier.
 
 **What counts.** A prompt is *caught* when the guard's action is anything but ``allow`` (flag,
 rewrite, regenerate or block); *intervened* means rewrite or stronger. A benign prompt with any
@@ -253,17 +255,18 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
 
     tuned_fusion = calibrate(guard, tune)
-    tuned = PromptGuard(list(guard.stages), policy=guard.policy, fusion=tuned_fusion,
-                        required=guard.required)
-    c2, i2 = guard_flags(tuned, {})
-    results["fairframe-tuned"] = evaluate(c2, test, i2)
+    if not args.fast:
+        fast = PromptGuard([s for s in guard.stages if s.name != "embedding"],
+                           policy=guard.policy, fusion=guard.fusion)
+        c2, i2 = guard_flags(fast, {})
+        results["fairframe-fast"] = evaluate(c2, test, i2)
     for name, fn in peers().items():
         results[name] = evaluate(fn, test)
     n_test = sum(len(v) for v in test.values())
     sample = [r.prompt for r in sets["parti"][:200]]
     write_result("guard_quality" + ("_fast" if args.fast else ""), {
         "stages": list(guard.stage_names),
-        "split": "test half (sha256(prompt)[0] odd); tuned = Platt map fitted on the tune half",
+        "split": "test half (sha256(prompt)[0] odd); calibration map fitted on the tune half",
         "n_test_prompts": n_test,
         "results": results,
         "calibration": {"tuned_map": tuned_fusion.to_dict()["calibration"],

@@ -97,3 +97,26 @@ def test_round_trip_and_bad_files(tmp_path: Path) -> None:
         Fusion.load(tmp_path / "missing.json")
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         Fusion(weights={"x": 1.5})
+
+
+def test_category_weights_and_the_defaults() -> None:
+    f = Fusion()
+    scores = f.fuse({"embedding": {"copyright": 0.9, "violence": 0.9}})
+    assert scores["copyright"] == 0.0  # the embedding does not judge names (DEFAULT_WEIGHTS)
+    assert scores["violence"] == pytest.approx(0.9)
+    assert f.fuse({"lexicon": {"copyright": 0.9}})["copyright"] == pytest.approx(0.9)
+    g = Fusion(weights={"judge": 0.5, "judge:hate": 1.0})
+    out = g.fuse({"judge": {"hate": 0.8, "violence": 0.8}})
+    assert out["hate"] == pytest.approx(0.8) and out["violence"] == pytest.approx(0.4)
+
+
+def test_minors_gate_needs_sexual_evidence() -> None:
+    f = Fusion()
+    child = f.fuse({"embedding": {"sexual_minors": 0.9, "sexual": 0.05, "nudity": 0.1}})
+    assert child["sexual_minors"] == pytest.approx(0.1)  # capped at max(sexual, nudity)
+    explicit = f.fuse({"embedding": {"sexual_minors": 0.9, "sexual": 0.95}})
+    assert explicit["sexual_minors"] == pytest.approx(0.9)
+    lex = f.fuse({"lexicon": {"sexual_minors": 0.9}, "embedding": {"sexual_minors": 0.9}})
+    assert lex["sexual_minors"] == pytest.approx(0.9)  # the lexicon already needs co-occurrence
+    off = Fusion(minors_gate=False).fuse({"embedding": {"sexual_minors": 0.9}})
+    assert off["sexual_minors"] == pytest.approx(0.9)

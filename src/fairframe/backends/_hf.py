@@ -161,6 +161,17 @@ def model_failures(who: str, model: str) -> Iterator[None]:
         ) from exc
 
 
+def place_model(model: Any, device: str, what: str) -> Any:
+    """``model.to(device)`` in eval mode; a failure is a one-line :class:`BackendError` naming
+    ``what`` (e.g. ``"CLIP model 'openai/clip-vit-base-patch32'"``) and the device."""
+    try:
+        model = model.to(device)
+        model.eval()
+    except Exception as exc:
+        raise BackendError(f"cannot move {what} to {device}: {first_line(exc)}") from exc
+    return model
+
+
 def dtype_kwarg(library: Any) -> str:
     """Name of the precision argument of ``library``'s ``from_pretrained``: ``dtype`` or
     ``torch_dtype``.

@@ -25,6 +25,7 @@ from fairframe.backends._hf import (
     dtype_kwarg,
     first_line,
     loading_model,
+    place_model,
 )
 from fairframe.errors import BackendError, ConfigError, FairframeError
 from fairframe.images import to_rgb
@@ -168,13 +169,7 @@ class CLIPLabeler(HFModelOptions):
                 source, **kwargs, **{dtype_kwarg(transformers): torch_dtype}
             )
             processor = transformers.CLIPProcessor.from_pretrained(source, **kwargs)
-        try:
-            model = model.to(device)
-            model.eval()
-        except Exception as exc:
-            raise BackendError(
-                f"cannot move CLIP model {self.model!r} to {device}: {first_line(exc)}"
-            ) from exc
+        model = place_model(model, device, f"CLIP model {self.model!r}")
         return model, processor, device
 
     # -- scoring ----------------------------------------------------------------------------

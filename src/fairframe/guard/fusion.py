@@ -5,12 +5,22 @@ classifiers) reports a probability ``p_s,c`` for the categories it scores. Fusio
 three steps, all documented and all configurable:
 
 1. **Weighted noisy-OR.** Each stage is an independent detector that fires with probability
-   ``w_s * p_s,c`` (``w_s`` in ``[0, 1]`` is the stage's reliability weight, default 1)::
+   ``w_s,c * p_s,c`` (``w_s,c`` in ``[0, 1]`` is the stage's reliability weight for the category:
+   the key ``"stage:category"`` if given, else ``"stage"``, else ``default_weight``)::
 
-       q_c = 1 - prod_s (1 - w_s * p_s,c)
+       q_c = 1 - prod_s (1 - w_s,c * p_s,c)
 
    A stage that does not score ``c`` (absent key) contributes nothing, so a lexicon with no match
    never vetoes the embedding classifier, and the embedding classifier cannot veto a lexicon hit.
+   The default weights (:data:`DEFAULT_WEIGHTS`) switch the embedding classifier off for the
+   categories defined by names, identifiers or intent rather than by what an image shows
+   (public figures, copyright, privacy, illegal, deception): on the tuning halves of PartiPrompts
+   and OVERT its scores there were mostly false positives ("a cartoon" is not a copyrighted
+   character); the lexicon, a Hugging Face classifier or the LLM judge score them instead.
+
+   **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
+   evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
+   at ``max(q_sexual, q_nudity)``: a semantic stage that finds "a child" alone never blocks.
 
 2. **Token-soup amplification.** Optimisation attacks (Ring-A-Bell, MMA-Diffusion) hide a concept
    in token soup, so every semantic stage sees it only weakly. With the gibberish probability
@@ -47,10 +57,19 @@ from fairframe.errors import ConfigError
 from fairframe.guard.calibration import fit_logistic, logit
 from fairframe.guard.policy import Category
 
-__all__ = ["Fusion", "PlattMap", "fit_calibration"]
+__all__ = ["DEFAULT_WEIGHTS", "Fusion", "PlattMap", "fit_calibration"]
 
 _ADV = Category.ADVERSARIAL.value
+_MINORS = Category.SEXUAL_MINORS.value
+_SEXUAL = (Category.SEXUAL.value, Category.NUDITY.value)
 _EPS = 1e-6
+
+#: Default reliability weights (see the module docstring).
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
+    f"embedding:{c.value}": 0.0
+    for c in (Category.PUBLIC_FIGURES, Category.COPYRIGHT, Category.PRIVACY, Category.ILLEGAL,
+              Category.DECEPTION)
+})
 
 
 @dataclass(frozen=True)
@@ -83,20 +102,24 @@ class Fusion:
     Parameters
     ----------
     weights:
-        Reliability weight in ``[0, 1]`` per stage name; stages not listed get ``default_weight``.
+        Reliability weight in ``[0, 1]`` per ``"stage"`` or ``"stage:category"``; anything not
+        listed gets ``default_weight``. Default :data:`DEFAULT_WEIGHTS`.
     default_weight:
         Weight of unlisted stages.
     gamma, soup_min:
         Token-soup amplification strength and the gibberish probability where it starts.
     calibration:
         Platt map per category id; ``"*"`` applies to categories not listed.
+    minors_gate:
+        Cap non-lexicon ``sexual_minors`` evidence at the sexual/nudity score (docstring).
     """
 
-    weights: Mapping[str, float] = field(default_factory=dict)
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     default_weight: float = 1.0
     gamma: float = 2.0
     soup_min: float = 0.5
     calibration: Mapping[str, PlattMap] = field(default_factory=dict)
+    minors_gate: bool = True
 
     def __post_init__(self) -> None:
         for name, w in {**self.weights, "default": self.default_weight}.items():
@@ -117,10 +140,18 @@ class Fusion:
     def raw(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage."""
         rest: dict[str, float] = {}
+        minors_lex = 1.0
+        minors_other = 1.0
         for stage, scores in stage_scores.items():
-            w = self.weights.get(stage, self.default_weight)
+            w_stage = self.weights.get(stage, self.default_weight)
             for cat, p in scores.items():
+                w = self.weights.get(f"{stage}:{cat}", w_stage)
                 rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
+                if cat == _MINORS:
+                    if stage == "lexicon":
+                        minors_lex *= 1.0 - w * p
+                    else:
+                        minors_other *= 1.0 - w * p
         g = 1.0 - rest.get(_ADV, 1.0)
         power = 1.0 + self.gamma * g if g >= self.soup_min else 1.0
         out: dict[str, float] = {}
@@ -129,6 +160,10 @@ class Fusion:
             if power != 1.0 and cat != _ADV and q > 0.0:
                 q = 1.0 - (1.0 - q) ** power
             out[cat] = min(max(q, 0.0), 1.0)
+        if self.minors_gate and _MINORS in out:
+            sexual = max(out.get(c, 0.0) for c in _SEXUAL)
+            other = min(1.0 - minors_other, sexual)
+            out[_MINORS] = 1.0 - minors_lex * (1.0 - other)
         return out
 
     def fuse(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
@@ -151,12 +186,13 @@ class Fusion:
             "gamma": self.gamma,
             "soup_min": self.soup_min,
             "calibration": {k: {"a": m.a, "b": m.b} for k, m in self.calibration.items()},
+            "minors_gate": self.minors_gate,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
         """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
-        allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration"}
+        allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(
@@ -167,8 +203,11 @@ class Fusion:
                 str(k): PlattMap(float(v["a"]), float(v["b"]))
                 for k, v in dict(data.get("calibration", {})).items()
             }
+            weights = data.get("weights")
             return cls(
-                weights={str(k): float(v) for k, v in dict(data.get("weights", {})).items()},
+                weights=dict(DEFAULT_WEIGHTS) if weights is None
+                else {str(k): float(v) for k, v in dict(weights).items()},
+                minors_gate=bool(data.get("minors_gate", True)),
                 default_weight=float(data.get("default_weight", 1.0)),
                 gamma=float(data.get("gamma", 2.0)),
                 soup_min=float(data.get("soup_min", 0.5)),

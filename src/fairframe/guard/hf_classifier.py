@@ -38,11 +38,11 @@ from fairframe.backends._hf import (
     LazyModel,
     check_common_options,
     dtype_kwarg,
-    first_line,
     loading_model,
     model_failures,
+    place_model,
 )
-from fairframe.errors import BackendError, ConfigError
+from fairframe.errors import ConfigError
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt
 from fairframe.guard.policy import Category
@@ -237,13 +237,7 @@ class HFTextClassifier(HFModelOptions):
             model = transformers.AutoModelForSequenceClassification.from_pretrained(
                 source, **kwargs, **{dtype_kwarg(transformers): torch_dtype}
             )
-        try:
-            model = model.to(device)
-            model.eval()
-        except Exception as exc:
-            raise BackendError(
-                f"cannot move text classifier {self.model!r} to {device}: {first_line(exc)}"
-            ) from exc
+        model = place_model(model, device, f"text classifier {self.model!r}")
         config = model.config
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         labels = tuple(id2label.get(i, f"LABEL_{i}") for i in range(int(config.num_labels)))

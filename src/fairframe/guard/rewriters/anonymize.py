@@ -80,7 +80,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult
+from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult, sentence_start
 
 if TYPE_CHECKING:
     from fairframe.guard.decision import Decision
@@ -369,13 +369,7 @@ def _luhn(digits: str) -> bool:
 
 
 def _sentence_start(text: str, pos: int) -> bool:
-    """Whether only whitespace separates ``pos`` from the start, a newline, or ``. ! ? : ;``."""
-    i = pos - 1
-    while i >= 0 and text[i].isspace():
-        if text[i] == "\n":
-            return True
-        i -= 1
-    return i < 0 or text[i] in ".!?:;"
+    return sentence_start(text, pos, ".!?:;")
 
 
 def _capitalise(text: str) -> str:

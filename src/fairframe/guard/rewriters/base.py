@@ -349,3 +349,14 @@ def apply_rewriters(
     return RewriteResult(
         prompt=current, negative_prompt=merge_negative_prompts(*negatives), edits=tuple(edits)
     )
+
+
+def sentence_start(text: str, pos: int, stops: str = ".!?") -> bool:
+    """Whether only whitespace separates ``pos`` from the start of ``text``, a newline, or one of
+    the ``stops`` characters (so a replacement there should be capitalised)."""
+    i = pos - 1
+    while i >= 0 and text[i].isspace():
+        if text[i] == "\n":
+            return True
+        i -= 1
+    return i < 0 or text[i] in stops

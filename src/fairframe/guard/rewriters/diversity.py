@@ -84,7 +84,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Literal, Protocol, runtime_checkable
 
 from fairframe.errors import ConfigError
-from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult
+from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult, sentence_start
 
 if TYPE_CHECKING:
     from fairframe.audit.merge import PhraseIndex
@@ -372,13 +372,7 @@ def _article(word: str) -> str:
 
 
 def _sentence_start(text: str, pos: int) -> bool:
-    """Whether only whitespace separates ``pos`` from the start, a newline, or ``. ! ?``."""
-    i = pos - 1
-    while i >= 0 and text[i].isspace():
-        if text[i] == "\n":
-            return True
-        i -= 1
-    return i < 0 or text[i] in ".!?"
+    return sentence_start(text, pos, ".!?")
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from fairframe.backends._openai_http import OpenAIBackend
 from fairframe.errors import BackendError, ConfigError
 from fairframe.guard.decision import Action
 from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult
 
 if TYPE_CHECKING:
-    from fairframe.backends._openai_http import OpenAIClient
     from fairframe.guard.decision import Decision
     from fairframe.guard.lexicon import Lexicon
     from fairframe.guard.policy import Policy
@@ -172,7 +172,7 @@ def _diff_edits(before: str, after: str, rewriter: str) -> list[Edit]:
     return edits
 
 
-class LLMRewriter:
+class LLMRewriter(OpenAIBackend):
     """Rewrite risky prompts with a chat model (rewriter ``"llm_rewrite"``).
 
     Parameters
@@ -234,17 +234,13 @@ class LLMRewriter:
         backoff_s: float = 0.5,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        from fairframe.backends._openai_http import OpenAIClient
-
-        if not model:
-            raise ConfigError("model must name the chat model the server serves")
         if not max_growth > 0:
             raise ConfigError(f"max_growth must be > 0, got {max_growth}")
         if min_budget < 1:
             raise ConfigError(f"min_budget must be >= 1, got {min_budget}")
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
-        self.model = model
+        self._init_backend(model, "chat model")
         self.system_prompt = system_prompt
         if check == "guard":
             check = guard_check()
@@ -256,15 +252,7 @@ class LLMRewriter:
         self.when = None if when is None else frozenset(_action(a) for a in when)
         self.json_mode = bool(json_mode)
         self.max_tokens = int(max_tokens)
-        self._client: OpenAIClient = OpenAIClient(
-            base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            backoff_s=backoff_s,
-            headers=headers,
-        )
+        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
 
     def identity(self) -> dict[str, JSONValue]:
         """What pins this rewriter's behaviour (never the key)."""
@@ -278,16 +266,6 @@ class LLMRewriter:
             "min_budget": self.min_budget,
             "json_mode": self.json_mode,
         }
-
-    def close(self) -> None:
-        """Close pooled HTTP connections."""
-        self._client.close()
-
-    def __enter__(self) -> LLMRewriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # ----------------------------------------------------------------------- requests
 
