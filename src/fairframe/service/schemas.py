@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fairframe.guard.decision import Decision
 from fairframe.guard.policy import Category
 
 Role = Literal["client", "reviewer", "admin"]
+
+
+def _json_number_or_none(cls: Any, value: Any) -> Any:
+    """JSON numbers (or null) only: ``true`` and ``"12"`` are not numbers (pydantic's lax mode
+    would coerce them), while ``12.0`` is an integer as JSON Schema defines it."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ValueError("must be a JSON number")
+    return value
+
+
 #: Largest id accepted: 2**53 - 1, exact in every JSON parser (database ids are 64-bit).
 MAX_ID = 2**53 - 1
 #: Review item states (``fairframe.guard.enforcement.ReviewStatus``).
@@ -92,6 +102,8 @@ class IncidentRequest(BaseModel):
     image_sha256: str | None = Field(None, pattern="^[0-9a-f]{64}$",
                                      description="SHA-256 of the image bytes.")
     category: Category = Field(description="The policy category the reporter thinks it violates.")
+
+    _numbers = field_validator("decision_id", mode="before")(_json_number_or_none)
     description: str = Field(min_length=1, max_length=4000, pattern=r"\S",
                              description="What is wrong with the image.")
 
@@ -113,6 +125,8 @@ class AppealRequest(BaseModel):
     decision_id: int = Field(ge=1, le=MAX_ID)
     reason: str = Field("", max_length=4000)
 
+    _numbers = field_validator("decision_id", mode="before")(_json_number_or_none)
+
 
 class KeyCreateRequest(BaseModel):
     """A new API key."""
@@ -122,9 +136,12 @@ class KeyCreateRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=_ONE_LINE,
                       description="Who the key is for (one line).")
     roles: list[Role] = Field(default_factory=lambda: list[Role](["client"]), min_length=1)
-    rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False,
+    rate_per_s: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
                                      description="Token refill rate; default setting.")
-    burst: int | None = Field(None, ge=1, description="Bucket capacity; default setting.")
+    burst: int | None = Field(None, ge=1, le=10**9,
+                              description="Bucket capacity; default setting.")
+
+    _numbers = field_validator("rate_per_s", "burst", mode="before")(_json_number_or_none)
 
 
 class ErrorDetail(BaseModel):

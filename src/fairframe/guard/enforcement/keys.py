@@ -176,6 +176,12 @@ def check_roles(roles: Iterable[Role | str]) -> frozenset[Role]:
     return frozenset(out)
 
 
+#: Largest bucket capacity (fits every database's 64-bit integer column with room to spare).
+MAX_BURST = 10**9
+#: Largest refill rate, tokens per second.
+MAX_RATE = 1e6
+
+
 def check_rate(rate_per_s: float, burst: int) -> None:
     """Validate per-key rate settings."""
     if (
@@ -185,8 +191,10 @@ def check_rate(rate_per_s: float, burst: int) -> None:
         or rate_per_s <= 0
     ):
         raise ConfigError(f"rate_per_s must be a finite number > 0, got {rate_per_s!r}")
-    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-        raise ConfigError(f"burst must be an integer >= 1, got {burst!r}")
+    if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_BURST:
+        raise ConfigError(f"burst must be an integer from 1 to {MAX_BURST}, got {burst!r}")
+    if rate_per_s > MAX_RATE:
+        raise ConfigError(f"rate_per_s must be at most {MAX_RATE:g}, got {rate_per_s!r}")
 
 
 def key_from_row(row: Mapping[Any, Any]) -> ApiKey:
