@@ -119,6 +119,8 @@ def main() -> None:
         f"[stages.embedding]\nenabled = {'true' if args.embedding else 'false'}\n"
         f"[service]\ndatabase_url = \"sqlite:///{work / 'guard.db'}\"\n"
         "[service.enforcement]\ndefault_rate_per_s = 100000.0\ndefault_burst = 1000000\n"
+        # blocked prompts are part of the load: they must not put the bench key on a cool-down
+        "[service.enforcement.strikes]\naction_weights = {}\n"
     )
     cfg = load_guard_config(cfg_path)
     enforcer = Enforcer.open(cfg.service.database_url,

@@ -277,3 +277,21 @@ def test_anonymous_mode_when_keys_are_not_required(enforcer: Enforcer) -> None:
     with client_for(make_guard(), enforcer, require_api_key=False) as c:
         r = c.post("/v1/prompts/check", json={"prompt": "a cat"})
         assert r.status_code == 200
+
+
+def test_unexpected_errors_are_500_json_and_logged(enforcer: Enforcer, keys: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    with client_for(make_guard(), enforcer) as c:
+        def boom(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(enforcer, "record", boom)
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+        assert r.status_code == 500
+        assert r.json()["error"]["type"] == "internal_error"
+        assert "see the service log for" in r.json()["error"]["message"]
+        assert "disk on fire" in caplog.text
+        monkeypatch.undo()
+        assert c.post("/v1/prompts/check", json={"prompt": "a cat"},
+                      headers=auth(keys["client"])).status_code == 200

@@ -117,3 +117,18 @@ def test_bounded_load_without_errors(server: dict[str, Any]) -> None:
     assert len(codes) == 300
     assert set(codes) == {200}
     assert server["enforcer"].verify_log().ok
+
+
+def test_unexpected_error_is_a_500_body_not_a_reset(server: dict[str, Any],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(server["enforcer"], "record", boom)
+    h = {"Authorization": f"Bearer {server['token']}"}
+    with httpx.Client(base_url=server["url"], timeout=10) as c:
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=h)
+        assert r.status_code == 500
+        assert r.json()["error"]["type"] == "internal_error"
+        monkeypatch.undo()
+        assert c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=h).status_code == 200

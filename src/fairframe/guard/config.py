@@ -147,6 +147,10 @@ class ServiceConfig(BaseModel):
     workers_threads: int = Field(
         4, ge=1, description="Threads that run guard checks next to the event loop."
     )
+    opentelemetry: bool = Field(
+        False, description="FastAPI's native OpenTelemetry tracing/metrics (needs opentelemetry "
+        "and its configured providers); Prometheus metrics at /metrics are always on.",
+    )
     enforcement: dict[str, Any] = Field(
         default_factory=dict, description="Enforcement settings (rate limits, strikes, review)."
     )
