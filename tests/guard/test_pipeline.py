@@ -163,3 +163,13 @@ def test_default_config_is_valid() -> None:
     cfg = GuardConfig()
     assert cfg.stages.lexicon.enabled and cfg.stages.embedding.enabled
     assert not cfg.stages.llm_judge.enabled
+
+
+def test_the_shipped_example_guard_config_builds() -> None:
+    root = Path(__file__).resolve().parents[2] / "examples" / "guard"
+    cfg = load_guard_config(root / "guard.toml")
+    guard = cfg.build_guard()  # stages load their models lazily: this checks names and options
+    assert guard.stage_names == ("lexicon", "embedding", "gibberish")
+    assert guard.policy.version == "example-studio/2026-11"
+    assert [r.name for r in guard.rewriters] == ["anonymize", "diversity", "negatives"]
+    assert cfg.service.enforcement["default_burst"] == 30
