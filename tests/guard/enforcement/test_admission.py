@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from fairframe.guard.enforcement import (
     parse_token,
 )
 from fairframe.guard.enforcement.keys import format_token
+from tests.guard.enforcement._workers import hammer_threads
 from tests.guard.enforcement.conftest import FakeClock, MakeEnforcer, raw_sql
 
 
@@ -223,35 +223,11 @@ def test_admit_is_one_transaction(enforcer: Enforcer) -> None:
         event.remove(engine, "begin", count)
 
 
-def _hammer(enfs: list[Enforcer], token: str, n_threads: int, per_thread: int) -> int:
-    allowed = 0
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def work(enf: Enforcer) -> None:
-        nonlocal allowed
-        try:
-            mine = sum(enf.admit(token).allowed for _ in range(per_thread))
-        except BaseException as exc:  # collected for the assertion below
-            errors.append(exc)
-            return
-        with lock:
-            allowed += mine
-
-    threads = [threading.Thread(target=work, args=(enfs[i % len(enfs)],))
-               for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return allowed
-
-
 def test_threads_on_a_frozen_clock_get_exactly_the_burst(make_enforcer: MakeEnforcer) -> None:
     a, b = make_enforcer(), make_enforcer()
     token = a.create_key("k", rate_per_s=1, burst=25).token
-    assert _hammer([a, b], token, n_threads=8, per_thread=10) == 25
+    assert hammer_threads([a, b], lambda e: e.admit(token).allowed,
+                          n_threads=8, per_thread=10) == 25
 
 
 def test_threads_on_a_real_clock_stay_within_the_bound(make_enforcer: MakeEnforcer) -> None:
@@ -259,6 +235,6 @@ def test_threads_on_a_real_clock_stay_within_the_bound(make_enforcer: MakeEnforc
     rate, burst = 20.0, 5
     token = a.create_key("k", rate_per_s=rate, burst=burst).token
     t0 = time.time()
-    allowed = _hammer([a, b], token, n_threads=6, per_thread=25)
+    allowed = hammer_threads([a, b], lambda e: e.admit(token).allowed, n_threads=6, per_thread=25)
     elapsed = time.time() - t0
     assert burst <= allowed <= burst + rate * elapsed + 1e-9

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement import Enforcer
+from tests.guard.enforcement._workers import hammer_threads
 from tests.guard.enforcement.conftest import FakeClock, MakeEnforcer
 
 
@@ -53,38 +53,14 @@ def test_keys_have_separate_buckets(enforcer: Enforcer) -> None:
     assert enforcer.check_rate(b.id).allowed
 
 
-def _hammer(enfs: list[Enforcer], key_id: str, n_threads: int, per_thread: int) -> int:
-    allowed = 0
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def work(enf: Enforcer) -> None:
-        nonlocal allowed
-        try:
-            mine = sum(enf.check_rate(key_id).allowed for _ in range(per_thread))
-        except BaseException as exc:  # collected for the assertion below
-            errors.append(exc)
-            return
-        with lock:
-            allowed += mine
-
-    threads = [threading.Thread(target=work, args=(enfs[i % len(enfs)],))
-               for i in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return allowed
-
-
 def test_threads_on_a_frozen_clock_get_exactly_the_burst(
     make_enforcer: MakeEnforcer,
 ) -> None:
     # two instances on one database, four threads each: with time frozen, exactly `burst` pass
     a, b = make_enforcer(), make_enforcer()
     key = a.create_key("k", rate_per_s=1, burst=25).key
-    assert _hammer([a, b], key.id, n_threads=8, per_thread=10) == 25
+    assert hammer_threads([a, b], lambda e: e.check_rate(key.id).allowed,
+                          n_threads=8, per_thread=10) == 25
 
 
 def test_threads_on_a_real_clock_stay_within_the_bound(make_enforcer: MakeEnforcer) -> None:
@@ -92,7 +68,8 @@ def test_threads_on_a_real_clock_stay_within_the_bound(make_enforcer: MakeEnforc
     rate, burst = 20.0, 5
     key = a.create_key("k", rate_per_s=rate, burst=burst).key
     t0 = time.time()
-    allowed = _hammer([a, b], key.id, n_threads=6, per_thread=25)
+    allowed = hammer_threads([a, b], lambda e: e.check_rate(key.id).allowed,
+                             n_threads=6, per_thread=25)
     elapsed = time.time() - t0
     assert allowed <= burst + rate * elapsed + 1e-9
     assert allowed >= burst
