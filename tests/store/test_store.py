@@ -133,3 +133,27 @@ def test_written_files_are_not_private(tmp_path: Path) -> None:
     for path in (tmp_path / "a.json", blob):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert not list(tmp_path.glob(".a.json.*"))
+
+
+def test_wal_switch_waits_for_another_process_holding_the_new_database(tmp_path: Path) -> None:
+    """Two runs starting at once on a fresh cache: the second's journal-mode switch meets a
+    lock that SQLite reports without calling the busy handler; it must wait, not fail."""
+    import sqlite3
+    import threading
+
+    from fairframe.store.sqlite_store import _switch_to_wal
+
+    db = tmp_path / "x.sqlite"
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t(x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    timer = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    timer.start()
+    other = sqlite3.connect(db, isolation_level=None, timeout=0.0, check_same_thread=False)
+    try:
+        _switch_to_wal(other, wait_s=10.0)
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        timer.join()
+        other.close()
+        holder.close()

@@ -143,9 +143,9 @@ class Store:
         if conn is None:
             try:
                 conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=60000")
+                _switch_to_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"cannot open cache database {self.db_path} ({exc}); "
@@ -340,3 +340,20 @@ class Store:
             with self._tx() as tx:
                 tx.executemany("DELETE FROM images WHERE key=?", [(k,) for k in corrupt])
         return VerifyReport(len(rows), tuple(corrupt), repair and bool(corrupt))
+
+
+def _switch_to_wal(conn: sqlite3.Connection, *, wait_s: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process creates or converts the same
+    new database: SQLite answers "database is locked" for that switch without calling the busy
+    handler, so two runs starting at once on a fresh cache would otherwise fail."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
