@@ -33,13 +33,16 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fairframe.errors import ConfigError
+
+E = TypeVar("E", bound=Enum)
 
 __all__ = [
     "AuditConfig",
@@ -214,6 +217,22 @@ class AuditConfig(_Model):
         if not v.strip():
             raise ValueError("name must not be empty")
         return v
+
+
+def enum_member(enum_cls: type[E], value: object, what: str, *, where: str = "") -> E:
+    """``enum_cls(value)``, or a :class:`ConfigError` naming ``what``, the bad value and every
+    allowed value (prefixed with ``where:`` when given).
+
+    >>> from fairframe.guard.decision import Action
+    >>> enum_member(Action, "block", "action").value
+    'block'
+    """
+    try:
+        return enum_cls(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum_cls)
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}unknown {what} {value!r}; allowed: {allowed}") from None
 
 
 def read_config_file(path: Path, kind: str = "config") -> Any:

@@ -97,3 +97,14 @@ def test_missing_and_wrong_suffix(tmp_path: Path) -> None:
     (tmp_path / "d.yaml").write_text("a: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "d.yaml")
+
+
+def test_enum_member_names_the_value_and_every_allowed_one() -> None:
+    from fairframe.config import enum_member
+    from fairframe.errors import ConfigError
+    from fairframe.guard.decision import Action
+
+    assert enum_member(Action, "flag", "action") is Action.FLAG
+    with pytest.raises(ConfigError, match=r"^x\.toml: unknown action 'nope'; allowed: allow, flag, "
+                       r"rewrite, regenerate, block$"):
+        enum_member(Action, "nope", "action", where="x.toml")

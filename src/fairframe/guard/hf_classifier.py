@@ -42,6 +42,7 @@ from fairframe.backends._hf import (
     model_failures,
     place_model,
 )
+from fairframe.config import enum_member
 from fairframe.errors import ConfigError
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt
@@ -98,13 +99,7 @@ DEFAULT_LABELS: Mapping[str, str] = _table({
 
 
 def _check_category(category: object, where: str) -> str:
-    try:
-        return Category(str(category)).value
-    except ValueError:
-        allowed = ", ".join(c.value for c in Category)
-        raise ConfigError(
-            f"{where}: unknown guard category {category!r}; allowed: {allowed}"
-        ) from None
+    return enum_member(Category, str(category), "guard category", where=where).value
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fairframe.backends._openai_http import OpenAIBackend, chat_content
+from fairframe.config import enum_member
 from fairframe.errors import BackendError, ConfigError, EndpointStatusError
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt
@@ -311,13 +312,7 @@ class LLMJudge(OpenAIBackend):
                 raise ConfigError(f"{who}: categories must be a non-empty list of category ids")
             chosen = []
             for c in categories:
-                try:
-                    chosen.append(Category(c).value)
-                except ValueError:
-                    allowed = ", ".join(x.value for x in Category)
-                    raise ConfigError(
-                        f"{who}: unknown guard category {c!r}; allowed: {allowed}"
-                    ) from None
+                chosen.append(enum_member(Category, c, "guard category", where=who).value)
         self.categories: tuple[str, ...] = tuple(dict.fromkeys(chosen))
         self._init_backend(model, "chat model", concurrency)
         self.name = name

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from fairframe.config import enum_member
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement import audit_log, review
 from fairframe.guard.enforcement._common import (
@@ -140,19 +141,11 @@ def _from_row(row: Mapping[Any, Any]) -> Incident:
 
 def check_status(status: IncidentStatus | str) -> IncidentStatus:
     """Validate a status name."""
-    try:
-        return IncidentStatus(status)
-    except ValueError as exc:
-        allowed = ", ".join(s.value for s in IncidentStatus)
-        raise ConfigError(f"unknown incident status {status!r}; allowed: {allowed}") from exc
+    return enum_member(IncidentStatus, status, "incident status")
 
 
 def _check_category(category: str) -> str:
-    try:
-        return Category(category).value
-    except ValueError as exc:
-        allowed = ", ".join(c.value for c in Category)
-        raise ConfigError(f"unknown incident category {category!r}; allowed: {allowed}") from exc
+    return enum_member(Category, category, "incident category").value
 
 
 # -- database operations (called by the Enforcer inside its transactions) -------------------------

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from fairframe.config import enum_member
 from fairframe.errors import ConfigError
 from fairframe.guard.enforcement._common import check_name, not_found
 from fairframe.guard.enforcement._db import Sql, Statement, tables
@@ -166,11 +167,7 @@ def check_roles(roles: Iterable[Role | str]) -> frozenset[Role]:
         roles = [roles]
     out: set[Role] = set()
     for r in roles:
-        try:
-            out.add(Role(r))
-        except ValueError as exc:
-            allowed = ", ".join(x.value for x in Role)
-            raise ConfigError(f"unknown role {r!r}; allowed: {allowed}") from exc
+        out.add(enum_member(Role, r, "role"))
     if not out:
         raise ConfigError("a key needs at least one role (client, reviewer or admin)")
     return frozenset(out)

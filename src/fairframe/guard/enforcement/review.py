@@ -29,7 +29,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from fairframe.errors import ConfigError
+from fairframe.config import enum_member
 from fairframe.guard.decision import Action
 from fairframe.guard.enforcement import audit_log
 from fairframe.guard.enforcement._common import (
@@ -219,20 +219,12 @@ def _item_from_row(row: Mapping[Any, Any]) -> ReviewItem:
 
 def check_status(status: ReviewStatus | str) -> ReviewStatus:
     """Validate a status name."""
-    try:
-        return ReviewStatus(status)
-    except ValueError as exc:
-        allowed = ", ".join(s.value for s in ReviewStatus)
-        raise ConfigError(f"unknown review status {status!r}; allowed: {allowed}") from exc
+    return enum_member(ReviewStatus, status, "review status")
 
 
 def check_verdict(verdict: Verdict | str) -> Verdict:
     """Validate a verdict name."""
-    try:
-        return Verdict(verdict)
-    except ValueError as exc:
-        allowed = ", ".join(v.value for v in Verdict)
-        raise ConfigError(f"unknown verdict {verdict!r}; allowed: {allowed}") from exc
+    return enum_member(Verdict, verdict, "verdict")
 
 
 # -- database operations (called by the Enforcer inside its transactions) -------------------------

@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from fairframe.backends._openai_http import OpenAIBackend
+from fairframe.config import enum_member
 from fairframe.errors import BackendError, ConfigError
 from fairframe.guard.decision import Action
 from fairframe.guard.rewriters.base import Edit, RewriteContext, RewriteResult
@@ -126,11 +127,7 @@ def guard_check(
 
 
 def _action(value: Action | str) -> Action:
-    try:
-        return Action(value)
-    except ValueError as exc:
-        allowed = ", ".join(a.value for a in Action)
-        raise ConfigError(f"unknown action {value!r}; allowed: {allowed}") from exc
+    return enum_member(Action, value, "action")
 
 
 def _parse(reply: str) -> dict[str, Any] | str:

@@ -43,6 +43,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
+from fairframe.config import enum_member
 from fairframe.errors import ConfigError
 from fairframe.guard.decision import Action, triggered_actions
 from fairframe.guard.policy import Category, default_policy
@@ -158,11 +159,7 @@ class ForcedNegatives:
         table = dict(DEFAULT_NEGATIVES)
         table.update({k: _terms(v) for k, v in (terms or {}).items()})
         self.terms: Mapping[str, str] = MappingProxyType({k: v for k, v in table.items() if v})
-        try:
-            self.min_action = Action(min_action)
-        except ValueError as exc:
-            allowed = ", ".join(a.value for a in Action)
-            raise ConfigError(f"unknown min_action {min_action!r}; allowed: {allowed}") from exc
+        self.min_action = enum_member(Action, min_action, "min_action")
         self.minor_terms = _terms(minor_terms)
         self.minor_context = frozenset(minor_context)
         self._markers = _marker_regex(
