@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import os
 import statistics
@@ -193,23 +194,13 @@ def calibrate(guard: PromptGuard, tune: dict[str, list[Row]]) -> Fusion:
             for r, q in zip(rows[i:i + 64], _raw_scores(guard, batch), strict=True):
                 raw.append(q)
                 labels.append(int(r.unsafe))
-    cal = fit_calibration(raw, labels)
-    return Fusion(weights=guard.fusion.weights, default_weight=guard.fusion.default_weight,
-                  gamma=guard.fusion.gamma, soup_min=guard.fusion.soup_min,
-                  calibration={"*": cal})
+    return dataclasses.replace(guard.fusion, calibration={"*": fit_calibration(raw, labels)})
 
 
 def _raw_scores(guard: PromptGuard, prompts: list[str]) -> list[float]:
-    """Max fused raw score over categories but adversarial, per prompt."""
-    from fairframe.guard.normalize import normalize
-
-    norms = [normalize(p) for p in prompts]
-    per_stage = {s.name: s.scan_batch(norms) for s in guard.stages}
-    out = []
-    for i in range(len(prompts)):
-        raw = guard.fusion.raw({n: r[i].scores for n, r in per_stage.items()})
-        out.append(max((v for c, v in raw.items() if c != "adversarial"), default=0.0))
-    return out
+    """Max raw fused score over categories but adversarial, per prompt."""
+    return [max((v for c, v in raw.items() if c != "adversarial"), default=0.0)
+            for raw in guard.raw_scores(prompts)]
 
 
 def ece_on(guard: PromptGuard, test: dict[str, list[Row]], fusion: Fusion) -> float:

@@ -173,3 +173,15 @@ def test_the_shipped_example_guard_config_builds() -> None:
     assert guard.policy.version == "example-studio/2026-11"
     assert [r.name for r in guard.rewriters] == ["anonymize", "diversity", "negatives"]
     assert cfg.service.enforcement["default_burst"] == 30
+
+
+def test_raw_scores_are_the_uncalibrated_fusion() -> None:
+    from fairframe.guard.fusion import Fusion, PlattMap
+
+    guard = PromptGuard([default_lexicon()], fusion=Fusion(calibration={"*": PlattMap(2.0, -1.0)}))
+    (raw,) = guard.raw_scores(["a bloody scene"])
+    decision = guard.check("a bloody scene")
+    assert raw["violence"] == pytest.approx(default_lexicon().check("a bloody scene")
+                                            .categories["violence"])
+    assert decision.categories["violence"] == pytest.approx(PlattMap(2.0, -1.0)(raw["violence"]))
+    assert guard.raw_scores([]) == []

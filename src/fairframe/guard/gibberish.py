@@ -114,6 +114,7 @@ from typing import Any
 
 import numpy as np
 
+from fairframe._io import atomic_write
 from fairframe.errors import ConfigError
 from fairframe.guard.calibration import (
     LogisticModel,
@@ -1375,7 +1376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     model, metrics = train_gibberish_model(vocab=args.vocab, n=args.n, seed=args.seed)
     text = json.dumps(model.to_dict(), ensure_ascii=False, separators=(",", ":"))
-    args.out.write_text(text + "\n", encoding="utf-8")
+    atomic_write(args.out, text + "\n")
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
     return 0
 

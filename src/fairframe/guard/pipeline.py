@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from fairframe.guard.rewriters.base import merge_negative_prompts
 from fairframe.guard.stage import PromptStage, StageResult
 
 if TYPE_CHECKING:
-    from fairframe.guard.rewriters import Rewriter, RewriteResult
+    from fairframe.guard.rewriters import RewriteContext, Rewriter, RewriteResult
 
 __all__ = ["DEFAULT_MAX_PROMPT_CHARS", "GuardUnavailableError", "PromptGuard"]
 
@@ -65,6 +65,7 @@ class _Scored:
     findings: tuple[Finding, ...]
     latency_ms: dict[str, float]
     errors: tuple[str, ...]
+    by_stage: dict[str, Mapping[str, float]]
 
 
 class PromptGuard:
@@ -189,7 +190,7 @@ class PromptGuard:
             fused = self.fusion.fuse(stage_scores)
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
-            out.append(_Scored(norm, fused, findings, lat, tuple(errors)))
+            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores))
         return out
 
     def _stage_failed(self, name: str, exc: Exception, errors: list[str]) -> None:
@@ -201,8 +202,14 @@ class PromptGuard:
             ) from exc
         errors.append(line)
 
+    def raw_scores(self, prompts: Sequence[str]) -> list[dict[str, float]]:
+        """The fused scores *before* calibration (:meth:`Fusion.raw`), one dict per prompt, from
+        the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
+        checked = [self.validate(p) for p in prompts]
+        return [self.fusion.raw(s.by_stage) for s in self._score(checked)] if checked else []
+
     def check(self, prompt: str, *, negative_prompt: str | None = None,
-              context: Any = None) -> Decision:
+              context: RewriteContext | None = None) -> Decision:
         """Check one prompt and return the :class:`~fairframe.guard.decision.Decision`.
 
         Raises
@@ -219,7 +226,7 @@ class PromptGuard:
         prompts: Sequence[str],
         *,
         negative_prompts: Sequence[str | None] | None = None,
-        context: Any = None,
+        context: RewriteContext | None = None,
     ) -> list[Decision]:
         """Check many prompts at once (stages see the whole batch, which is much faster for
         model-backed stages). Same errors as :meth:`check`, raised for the first bad prompt."""
@@ -232,7 +239,8 @@ class PromptGuard:
         scored = self._score(checked)
         return [self._decide(s, neg, context) for s, neg in zip(scored, negs, strict=True)]
 
-    def _decide(self, s: _Scored, negative: str | None, context: Any) -> Decision:
+    def _decide(self, s: _Scored, negative: str | None,
+                context: RewriteContext | None) -> Decision:
         action = decide_action(s.scores, self.policy)
         latency = dict(s.latency_ms)
         prompt_out = negative_out = None
@@ -266,7 +274,8 @@ class PromptGuard:
             errors=s.errors,
         )
 
-    def _rewrite(self, prompt: str, decision: Decision, context: Any) -> RewriteResult | None:
+    def _rewrite(self, prompt: str, decision: Decision,
+                 context: RewriteContext | None) -> RewriteResult | None:
         from fairframe.guard.rewriters import apply_rewriters
 
         active = [

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fairframe.guard.decision import Decision
 from fairframe.guard.policy import Category
 
 Role = Literal["client", "reviewer", "admin"]
@@ -66,7 +65,9 @@ class FindingOut(BaseModel):
 
 
 class CheckResponse(BaseModel):
-    """A guard decision (the DESIGN format) plus the id of its decision-log entry."""
+    """A guard decision (the DESIGN format, ``Decision.to_dict()``) plus the id of its
+    decision-log entry. The service builds this JSON directly (no second validation on the hot
+    path); the schema tests check every answer against it."""
 
     decision_id: int = Field(description="Id of the decision-log entry (use it to appeal).")
     action: Literal["allow", "flag", "rewrite", "regenerate", "block"]
@@ -79,11 +80,6 @@ class CheckResponse(BaseModel):
     latency_ms: dict[str, float]
     policy_version: str
     errors: list[str] = Field(description="Optional stages that failed and were skipped.")
-
-    @classmethod
-    def from_decision(cls, decision: Decision, *, decision_id: int) -> CheckResponse:
-        """Wrap a library decision."""
-        return cls.model_validate({**decision.to_dict(), "decision_id": decision_id})
 
 
 class IncidentRequest(BaseModel):
