@@ -17,25 +17,27 @@ def guard() -> PromptGuard:
 
 
 def test_read_jsonl_csv_tsv_and_text(tmp_path: Path) -> None:
-    (tmp_path / "a.jsonl").write_text('{"id": "x", "prompt": "a cat"}\n\n{"prompt": "a dog"}\n')
-    assert read_prompts(tmp_path / "a.jsonl") == [PromptRow("x", "a cat"), PromptRow("3", "a dog")]
-    (tmp_path / "b.csv").write_text('id,prompt\n7,"a cat, sitting"\n,a dog\n')
-    assert read_prompts(tmp_path / "b.csv") == [PromptRow("7", "a cat, sitting"),
-                                                PromptRow("2", "a dog")]
+    (tmp_path / "a.jsonl").write_text('{"prompt": "a cat"}\n\n{"prompt": "a dog"}\n"a cow"\n')
+    assert read_prompts(tmp_path / "a.jsonl") == [
+        PromptRow("1", "a cat"), PromptRow("2", "a dog"), PromptRow("3", "a cow")]
+    (tmp_path / "b.csv").write_text('id,prompt\n7,"a cat, sitting"\n8,a dog\n9,a dog\n')
+    assert read_prompts(tmp_path / "b.csv") == [  # repeats are kept: each row gets a decision
+        PromptRow("7", "a cat, sitting"), PromptRow("8", "a dog"), PromptRow("9", "a dog")]
     (tmp_path / "c.tsv").write_text("Prompt\tCategory\na cat\tAnimals\n")
-    assert read_prompts(tmp_path / "c.tsv", column="Prompt") == [PromptRow("1", "a cat")]
-    (tmp_path / "d.txt").write_text("a cat\n\n  \na dog\n")
-    assert read_prompts(tmp_path / "d.txt") == [PromptRow("1", "a cat"), PromptRow("4", "a dog")]
+    assert read_prompts(tmp_path / "c.tsv") == [PromptRow("1", "a cat")]
+    (tmp_path / "d.txt").write_text("a cat\n\n  \n# note\na dog\n")
+    assert read_prompts(tmp_path / "d.txt") == [PromptRow("1", "a cat"), PromptRow("2", "a dog")]
 
 
 @pytest.mark.parametrize(
     ("name", "text", "match"),
     [
-        ("a.jsonl", '{"prompt": "ok"}\n{oops\n', r"a.jsonl:2: not valid JSON"),
-        ("a.jsonl", '{"text": "ok"}\n', "string 'prompt' field"),
-        ("a.csv", "text\nhello\n", r"no 'prompt' column; columns are \['text'\]"),
+        ("a.jsonl", '{"prompt": "ok"}\n{oops\n', r"prompt file .*a.jsonl' line 2 is not valid"),
+        ("a.jsonl", '{"words": "ok", "n": 1}\n', "no column named caption, prompt or text"),
+        ("a.csv", "id,words\n1,hello\n", r"pass column=... naming one of: id, words"),
         ("a.txt", "\n\n", "holds no prompts"),
         ("a.jsonl", '{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "appears twice"),
+        ("a.bin", "x", "unsupported extension '.bin'"),
     ],
 )
 def test_bad_files_are_clear_errors(tmp_path: Path, name: str, text: str, match: str) -> None:

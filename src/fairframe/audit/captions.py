@@ -34,7 +34,14 @@ from typing import Final
 from fairframe.audit.taxonomy import PROFESSIONS
 from fairframe.errors import ConfigError, InputDataError
 
-__all__ = ["BUILTIN_CAPTION_SETS", "Caption", "LoadedCaptions", "load_captions", "read_captions"]
+__all__ = [
+    "BUILTIN_CAPTION_SETS",
+    "Caption",
+    "LoadedCaptions",
+    "iter_text_rows",
+    "load_captions",
+    "read_captions",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -203,27 +210,30 @@ def _position_id(n: int) -> str:
     return f"c{n:04d}"
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        builtin = (
+            f", or use a built-in set ({', '.join('builtin:' + n for n in BUILTIN_CAPTION_SETS)})"
+            if what == "caption" else ""
+        )
         raise InputDataError(
-            f"caption file {str(path)!r} does not exist; check the path, or use a built-in set "
-            f"({', '.join('builtin:' + n for n in BUILTIN_CAPTION_SETS)})"
+            f"{what} file {str(path)!r} does not exist; check the path{builtin}"
         ) from None
     except IsADirectoryError:
         raise InputDataError(
-            f"caption source {str(path)!r} is a folder; give a .txt, .csv, .tsv or .jsonl file"
+            f"{what} source {str(path)!r} is a folder; give a .txt, .csv, .tsv or .jsonl file"
         ) from None
     except OSError as exc:
         raise InputDataError(
-            f"caption file {str(path)!r} cannot be read ({exc.strerror}); check its permissions"
+            f"{what} file {str(path)!r} cannot be read ({exc.strerror}); check its permissions"
         ) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputDataError(
-            f"caption file {str(path)!r} is not UTF-8 text (bad byte at offset {exc.start}); "
+            f"{what} file {str(path)!r} is not UTF-8 text (bad byte at offset {exc.start}); "
             "re-save it as UTF-8"
         ) from exc
 
@@ -235,12 +245,12 @@ def _from_txt(path: Path, text: str) -> Iterator[tuple[str | None, str]]:
             yield None, line
 
 
-def _pick(columns: Sequence[str], wanted: str | None, path: Path) -> str:
+def _pick(columns: Sequence[str], wanted: str | None, path: Path, what: str) -> str:
     if wanted is not None:
         if wanted in columns:
             return wanted
         raise InputDataError(
-            f"caption file {str(path)!r} has no column {wanted!r}; available: "
+            f"{what} file {str(path)!r} has no column {wanted!r}; available: "
             f"{', '.join(columns) or '(none)'}"
         )
     lowered = {c.strip().lower(): c for c in columns}
@@ -250,7 +260,7 @@ def _pick(columns: Sequence[str], wanted: str | None, path: Path) -> str:
     if len(columns) == 1:
         return columns[0]
     raise InputDataError(
-        f"caption file {str(path)!r} has no column named caption, prompt or text; pass "
+        f"{what} file {str(path)!r} has no column named caption, prompt or text; pass "
         f"column=... naming one of: {', '.join(columns) or '(none)'}"
     )
 
@@ -261,7 +271,7 @@ def _id_column(columns: Sequence[str], text_column: str) -> str | None:
 
 
 def _from_table(
-    path: Path, text: str, column: str | None, delimiter: str
+    path: Path, text: str, column: str | None, delimiter: str, what: str
 ) -> Iterator[tuple[str | None, str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -269,7 +279,7 @@ def _from_table(
         if header is None:
             return
         columns = [h.strip() for h in header]
-        text_col = _pick(columns, column, path)
+        text_col = _pick(columns, column, path, what)
         id_col = _id_column(columns, text_col)
         t_index = columns.index(text_col)
         i_index = columns.index(id_col) if id_col is not None else None
@@ -284,17 +294,18 @@ def _from_table(
                 row_id = row[i_index].strip() if i_index < len(row) else ""
                 if not row_id:
                     raise InputDataError(
-                        f"caption file {str(path)!r} line {reader.line_num}: empty "
+                        f"{what} file {str(path)!r} line {reader.line_num}: empty "
                         f"{id_col!r}; give every row an id or remove the column"
                     )
             yield row_id, caption
     except csv.Error as exc:
         raise InputDataError(
-            f"caption file {str(path)!r} line {reader.line_num}: {exc}; fix the quoting"
+            f"{what} file {str(path)!r} line {reader.line_num}: {exc}; fix the quoting"
         ) from exc
 
 
-def _from_jsonl(path: Path, text: str, column: str | None) -> Iterator[tuple[str | None, str]]:
+def _from_jsonl(path: Path, text: str, column: str | None, what: str
+                ) -> Iterator[tuple[str | None, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -302,7 +313,7 @@ def _from_jsonl(path: Path, text: str, column: str | None) -> Iterator[tuple[str
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputDataError(
-                f"caption file {str(path)!r} line {number} is not valid JSON ({exc.msg}); "
+                f"{what} file {str(path)!r} line {number} is not valid JSON ({exc.msg}); "
                 "write one JSON object per line"
             ) from exc
         if isinstance(record, str):
@@ -311,18 +322,18 @@ def _from_jsonl(path: Path, text: str, column: str | None) -> Iterator[tuple[str
             continue
         if not isinstance(record, dict):
             raise InputDataError(
-                f"caption file {str(path)!r} line {number} is a {type(record).__name__}; "
+                f"{what} file {str(path)!r} line {number} is a {type(record).__name__}; "
                 "write one JSON object (or string) per line"
             )
         keys = [str(k) for k in record]
         try:
-            key = _pick(keys, column, path)
+            key = _pick(keys, column, path, what)
         except InputDataError as exc:
             raise InputDataError(f"line {number}: {exc}") from None
         value = record[key]
         if not isinstance(value, str):
             raise InputDataError(
-                f"caption file {str(path)!r} line {number}: {key!r} must be a string, got "
+                f"{what} file {str(path)!r} line {number}: {key!r} must be a string, got "
                 f"{type(value).__name__}"
             )
         id_key = _id_column(keys, key)
@@ -331,7 +342,17 @@ def _from_jsonl(path: Path, text: str, column: str | None) -> Iterator[tuple[str
             yield row_id, value.strip()
 
 
-def _rows(source: str, column: str | None) -> Iterator[tuple[str | None, str]]:
+def iter_text_rows(
+    source: str | os.PathLike[str], *, column: str | None = None, what: str = "caption"
+) -> Iterator[tuple[str | None, str]]:
+    """``(id or None, text)`` for every non-empty row of a text source, in order, without
+    removing repeats: the reader behind :func:`read_captions` and ``fairframe guard scan``.
+
+    ``source`` and ``column`` are as for :func:`read_captions`; ``what`` names the file in error
+    messages (``"caption"``, ``"prompt"``). Raises :class:`~fairframe.errors.InputDataError`
+    like :func:`read_captions`.
+    """
+    source = os.fspath(source)
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_CAPTION_SETS:
@@ -346,16 +367,16 @@ def _rows(source: str, column: str | None) -> Iterator[tuple[str | None, str]]:
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
         raise InputDataError(
-            f"caption file {source!r} has an unsupported extension {suffix or '(none)'!r}; use "
+            f"{what} file {source!r} has an unsupported extension {suffix or '(none)'!r}; use "
             f"{', '.join(_SUFFIXES)} or builtin:NAME"
         )
-    text = _read_text(path)
+    text = _read_text(path, what)
     if suffix == ".txt":
         yield from _from_txt(path, text)
     elif suffix == ".jsonl":
-        yield from _from_jsonl(path, text, column)
+        yield from _from_jsonl(path, text, column, what)
     else:
-        yield from _from_table(path, text, column, "\t" if suffix == ".tsv" else ",")
+        yield from _from_table(path, text, column, "\t" if suffix == ".tsv" else ",", what)
 
 
 def read_captions(
@@ -387,7 +408,7 @@ def read_captions(
     seen_text: set[str] = set()
     seen_id: set[str] = set()
     duplicates = 0
-    for position, (row_id, text) in enumerate(_rows(source, column), start=1):
+    for position, (row_id, text) in enumerate(iter_text_rows(source, column=column), start=1):
         cid = row_id if row_id is not None else _position_id(position)
         if cid in seen_id:
             raise InputDataError(

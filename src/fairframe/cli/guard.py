@@ -91,10 +91,11 @@ def check_command(
 @guard_app.command("scan")
 @handle_errors
 def scan_command(
-    file: Path = typer.Argument(..., help="Prompts: .jsonl ({id, prompt}), .csv/.tsv or text."),
+    file: Path = typer.Argument(..., help="Prompts: .jsonl ({id, prompt}), .csv/.tsv or .txt."),
     out: Path = typer.Option(..., "--out", "-o", help="Output JSONL, one decision per line."),
     config: Path | None = _CONFIG,
-    column: str = typer.Option("prompt", "--column", help="Prompt column/field name."),
+    column: str | None = typer.Option(
+        None, "--column", help="Prompt column/field (default: prompt, caption or text)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompts per batch."),
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming."),
     fast: bool = _FAST,

@@ -1,14 +1,18 @@
 """Batch prompt checking: ``fairframe guard scan FILE --out OUT.jsonl``.
 
-Input formats, by file extension:
+Input formats, by file extension (the same reader as audit captions):
 
 ``.jsonl``
-    One JSON object per line with ``prompt`` and optionally ``id`` (default: the line number).
+    One JSON object per line, the prompt under ``column`` or ``prompt``/``caption``/``text``, the
+    id under ``id`` when present (else the prompt's position, 1, 2, ...); a line may be a bare
+    JSON string.
 ``.csv`` / ``.tsv``
-    A header row; the prompt column is ``prompt`` (or the one named with ``column``), the id column
-    ``id`` when present (else the row number).
-anything else
-    Plain text, one prompt per non-empty line; the id is the line number.
+    A header row; the prompt column is ``column`` or the first named ``prompt``, ``caption`` or
+    ``text``, the id column ``id`` when present (else the position).
+``.txt``
+    One prompt per line; blank lines and lines starting with ``#`` are skipped.
+
+Empty prompts are skipped; repeated prompts are kept (each gets its own line).
 
 Output: one JSON line per prompt, in input order, ``{"id", "action", "categories", "prompt_out"}``
 where ``categories`` holds the categories that triggered (score >= the policy threshold) with their
@@ -21,10 +25,9 @@ interrupted scan continues where it stopped; ``resume=False`` starts over.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,68 +77,35 @@ class ScanSummary:
                 "errors": self.errors, "actions": dict(self.actions)}
 
 
-def read_prompts(path: str | Path, *, column: str = "prompt", id_column: str = "id"
-                 ) -> list[PromptRow]:
+def read_prompts(path: str | Path, *, column: str | None = None) -> list[PromptRow]:
     """Read the prompts of a JSONL, CSV/TSV or text file (see the module docstring).
+
+    The file reader is the audit's caption reader
+    (:func:`fairframe.audit.captions.iter_text_rows`), without its removal of repeats: every row
+    gets a decision.
 
     Raises
     ------
     InputDataError
-        Missing or unreadable file, invalid JSON on a line (naming the line), a CSV without the
-        prompt column (naming the columns it has), duplicate ids, or no prompts at all.
+        Missing, unreadable or non-UTF-8 file, invalid JSON on a line (naming the line), no
+        prompt column (naming the columns there are), duplicate ids, or no prompts at all.
     """
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputDataError(f"prompt file {p} does not exist; check the path") from exc
-    except OSError as exc:
-        raise InputDataError(f"cannot read prompt file {p}: {exc}") from exc
-    text = raw.decode("utf-8", errors="replace")
-    suffix = p.suffix.lower()
-    if suffix == ".jsonl":
-        rows = list(_jsonl(p, text, column, id_column))
-    elif suffix in (".csv", ".tsv"):
-        rows = list(_csv(p, text, column, id_column, "\t" if suffix == ".tsv" else ","))
-    else:
-        rows = [PromptRow(str(i), line) for i, line in enumerate(text.splitlines(), 1)
-                if line.strip()]
-    if not rows:
-        raise InputDataError(f"prompt file {p} holds no prompts")
+    from fairframe.audit.captions import iter_text_rows
+
+    rows: list[PromptRow] = []
     seen: set[str] = set()
-    for r in rows:
-        if r.id in seen:
-            raise InputDataError(f"prompt file {p}: id {r.id!r} appears twice; ids must be unique")
-        seen.add(r.id)
+    for position, (row_id, text) in enumerate(
+        iter_text_rows(path, column=column, what="prompt"), start=1
+    ):
+        rid = row_id if row_id is not None else str(position)
+        if rid in seen:
+            raise InputDataError(f"prompt file {str(path)!r}: id {rid!r} appears twice; ids "
+                                 "must be unique")
+        seen.add(rid)
+        rows.append(PromptRow(rid, text))
+    if not rows:
+        raise InputDataError(f"prompt file {str(path)!r} holds no prompts")
     return rows
-
-
-def _jsonl(p: Path, text: str, column: str, id_column: str) -> Iterator[PromptRow]:
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputDataError(f"{p}:{i}: not valid JSON ({exc.msg}); fix or remove the line"
-                                 ) from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get(column), str):
-            raise InputDataError(f"{p}:{i}: each line needs a string {column!r} field")
-        yield PromptRow(str(obj.get(id_column, i)), obj[column])
-
-
-def _csv(p: Path, text: str, column: str, id_column: str, delimiter: str) -> Iterator[PromptRow]:
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
-    fields = reader.fieldnames or []
-    if column not in fields:
-        raise InputDataError(
-            f"{p}: no {column!r} column; columns are {fields}. Name the prompt column with "
-            "--column"
-        )
-    for i, row in enumerate(reader, 1):
-        prompt = row.get(column) or ""
-        rid = row.get(id_column) if id_column in fields else None
-        yield PromptRow(str(rid if rid not in (None, "") else i), prompt)
 
 
 def _done_ids(out: Path) -> set[str]:
