@@ -36,7 +36,7 @@ def test_required_categories_from_the_issue_exist() -> None:
     ids = {c.value for c in Category}
     assert ids == {"sexual", "nudity", "sexual_minors", "violence", "self_harm", "hate",
                    "illegal", "public_figures", "copyright", "privacy", "deception",
-                   "adversarial"}
+                   "adversarial", "appearance_change"}
 
 
 def test_toml_file_overrides_only_what_it_names(tmp_path: Path) -> None:

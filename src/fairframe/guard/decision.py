@@ -104,11 +104,15 @@ class Evidence:
         The original text of the span (for images: a short description, e.g. a detector class).
     label:
         What matched, e.g. the lexicon term ``"naked"`` or a classifier's class name.
+    box:
+        For evidence found in an image: the region ``(x, y, width, height)`` in pixels of the
+        checked image, or ``None`` for whole-image evidence and for prompt evidence.
     """
 
     span: tuple[int, int] | None
     text: str
     label: str
+    box: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.span is not None:
@@ -116,14 +120,22 @@ class Evidence:
             if not 0 <= start <= end:
                 raise ValueError(f"evidence span must satisfy 0 <= start <= end, got {self.span}")
             object.__setattr__(self, "span", (int(start), int(end)))
+        if self.box is not None:
+            if len(self.box) != 4 or any(int(v) < 0 for v in self.box):
+                raise ValueError(f"evidence box must be (x, y, width, height) >= 0, got {self.box}")
+            x, y, w, h = (int(v) for v in self.box)
+            object.__setattr__(self, "box", (x, y, w, h))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: ``{span: [start, end] | null, text, label}``."""
-        return {
+        """JSON-ready dict: ``{span: [start, end] | null, text, label}``, plus ``box`` when set."""
+        out: dict[str, Any] = {
             "span": None if self.span is None else [self.span[0], self.span[1]],
             "text": self.text,
             "label": self.label,
         }
+        if self.box is not None:
+            out["box"] = list(self.box)
+        return out
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,13 @@ class Decision:
     errors:
         One line per optional stage that failed and was skipped (a required stage that fails
         makes the check fail closed instead).
+    attempts:
+        Image path with regeneration: one record per generation attempt, in order
+        (``{attempt, strategy, seed, prompt, negative_prompt, safety, action, categories}``);
+        empty when nothing was generated.
+    provenance:
+        Image path: what the provenance checks found (watermarks, C2PA credentials) or embedded,
+        as a JSON-able dict; empty when provenance was not checked.
     """
 
     action: Action
@@ -200,6 +219,8 @@ class Decision:
     negative_prompt_out: str | None = None
     rewrites: tuple[Mapping[str, Any], ...] = ()
     errors: tuple[str, ...] = ()
+    attempts: tuple[Mapping[str, Any], ...] = ()
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):
@@ -215,6 +236,9 @@ class Decision:
         rewrites = tuple(MappingProxyType(dict(r)) for r in self.rewrites)
         object.__setattr__(self, "rewrites", rewrites)
         object.__setattr__(self, "errors", tuple(str(e) for e in self.errors))
+        attempts = tuple(MappingProxyType(dict(a)) for a in self.attempts)
+        object.__setattr__(self, "attempts", attempts)
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
     @property
     def blocked(self) -> bool:
@@ -234,6 +258,8 @@ class Decision:
             "negative_prompt_out": self.negative_prompt_out,
             "rewrites": [dict(r) for r in self.rewrites],
             "errors": list(self.errors),
+            "attempts": [dict(a) for a in self.attempts],
+            "provenance": dict(self.provenance),
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -264,6 +290,8 @@ class Decision:
                 negative_prompt_out=_opt_str(data.get("negative_prompt_out")),
                 rewrites=tuple(dict(r) for r in data.get("rewrites", [])),
                 errors=tuple(str(e) for e in data.get("errors", [])),
+                attempts=tuple(dict(a) for a in data.get("attempts", [])),
+                provenance=dict(data.get("provenance", {})),
             )
         except KeyError as exc:
             raise InputDataError(f"{where}: key {exc.args[0]!r} is required") from exc
@@ -300,11 +328,18 @@ def _finding_from_dict(data: Mapping[str, Any]) -> Finding:
         if len(span) != 2:
             raise ValueError(f"evidence span must be [start, end], got {span!r}")
         span = (int(span[0]), int(span[1]))
+    box = ev.get("box")
+    if box is not None:
+        if len(box) != 4:
+            raise ValueError(f"evidence box must be [x, y, width, height], got {box!r}")
+        box = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
     return Finding(
         stage=str(data["stage"]),
         category=str(data["category"]),
         score=float(data["score"]),
-        evidence=Evidence(span=span, text=str(ev.get("text", "")), label=str(ev.get("label", ""))),
+        evidence=Evidence(
+            span=span, text=str(ev.get("text", "")), label=str(ev.get("label", "")), box=box
+        ),
     )
 
 

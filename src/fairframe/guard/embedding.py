@@ -97,7 +97,7 @@ from fairframe.errors import (
 from fairframe.guard.calibration import fit_logistic, sigmoid
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt
-from fairframe.guard.policy import Category
+from fairframe.guard.policy import CONTENT_CATEGORIES
 from fairframe.guard.stage import StageResult
 from fairframe.types import JSONValue
 
@@ -126,7 +126,7 @@ _LOG = logging.getLogger(__name__)
 STAGE = "embedding"
 
 #: The categories this stage can score, in head order (every category but ``adversarial``).
-CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category if c is not Category.ADVERSARIAL)
+CATEGORIES: tuple[str, ...] = CONTENT_CATEGORIES
 
 #: Version tag of the head JSON format.
 HEAD_FORMAT = "fairframe-embedding-head/1"

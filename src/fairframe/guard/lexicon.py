@@ -48,7 +48,7 @@ from typing import Any, Literal, Protocol
 from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
 from fairframe.guard.normalize import NormalizedPrompt, normalize
-from fairframe.guard.policy import Category, Policy, default_policy
+from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
 from fairframe.guard.stage import StageResult
 
 __all__ = [
@@ -231,7 +231,7 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
     return terms
 
 
-_CATEGORY_FILES = tuple(c.value for c in Category if c is not Category.ADVERSARIAL)
+_CATEGORY_FILES = CONTENT_CATEGORIES
 _ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW)
 
 

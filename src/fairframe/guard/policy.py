@@ -37,6 +37,7 @@ from fairframe.guard.decision import Action
 
 __all__ = [
     "CATEGORY_DESCRIPTIONS",
+    "CONTENT_CATEGORIES",
     "MINORS_MAX_THRESHOLD",
     "Category",
     "CategoryRule",
@@ -62,6 +63,7 @@ class Category(StrEnum):
     PRIVACY = "privacy"
     DECEPTION = "deception"
     ADVERSARIAL = "adversarial"
+    APPEARANCE_CHANGE = "appearance_change"
 
     @property
     def description(self) -> str:
@@ -88,7 +90,18 @@ CATEGORY_DESCRIPTIONS: Mapping[Category, str] = {
         "Adversarial prompts: token soup and optimisation-attack strings (Ring-A-Bell, "
         "MMA-Diffusion, SneakyPrompt style) written to slip past filters."
     ),
+    Category.APPEARANCE_CHANGE: (
+        "Image edits (img2img, inpainting) that change a person's skin tone, body or exposure "
+        "without the prompt asking for it. Scored by the transformation check only."
+    ),
 }
+
+#: The categories a prompt's *content* can show, which the lexicon and the embedding classifier
+#: judge: every category but ``adversarial`` (the form of the prompt; the gibberish detector's) and
+#: ``appearance_change`` (a difference between two images; the transformation check's).
+CONTENT_CATEGORIES: tuple[str, ...] = tuple(
+    c.value for c in Category if c not in (Category.ADVERSARIAL, Category.APPEARANCE_CHANGE)
+)
 
 #: The highest threshold a policy may give ``sexual_minors`` (it may only go lower).
 MINORS_MAX_THRESHOLD = 0.4

@@ -1,0 +1,1 @@
+"""The image path of the guard: image classifiers, the transformation check and regeneration."""
