@@ -29,6 +29,8 @@ EXTRAS: dict[str, str] = {
     "sqlalchemy": "service",
     "prometheus_client": "service",
     "psycopg": "postgres",
+    "c2pa": "provenance",
+    "cryptography": "provenance",
 }
 
 

@@ -7,7 +7,11 @@ Conversions (documented in ``docs/audit.md``):
 * alpha (``RGBA``, ``LA``, ``PA``, palette transparency) is composited on white;
 * animated images use their first frame;
 * numpy arrays are ``HxW`` (grey) or ``HxWx3``/``HxWx4`` in **RGB** order, ``uint8`` or floats in
-  ``[0, 1]``.
+  ``[0, 1]``; OpenCV users pass ``channel_order="bgr"`` to :func:`open_image` (BGR/BGRA arrays are
+  reversed to RGB/RGBA there, once).
+
+:func:`open_image` is the one entry point for anything a user hands in (a ``PIL.Image``, a numpy
+array, encoded bytes, or a file path); it dispatches to :func:`to_rgb` or :func:`load_image`.
 
 Images with fewer than :data:`MIN_SIDE` pixels on a side, or more than :data:`MAX_PIXELS` pixels in
 all, are refused with :class:`~fairframe.errors.InputDataError`.
@@ -17,14 +21,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from fairframe.errors import InputDataError
 
-__all__ = ["MAX_PIXELS", "MIN_SIDE", "load_image", "to_png_bytes", "to_rgb"]
+__all__ = ["MAX_PIXELS", "MIN_SIDE", "ImageSource", "load_image", "open_image", "to_png_bytes",
+           "to_rgb"]
 
 #: Smallest accepted side, in pixels.
 MIN_SIDE = 8
@@ -114,13 +119,80 @@ def load_image(data: bytes | str | Path, source: str | None = None) -> Image.Ima
         img.load()
     except InputDataError:
         raise
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow warns (and may be told to raise) for headers over its own limit while opening
         raise InputDataError(f"image {name} is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputDataError(
             f"cannot decode image {name} ({exc}); the file is truncated or not an image"
         ) from exc
     return to_rgb(img, name)
+
+
+#: What :func:`open_image` accepts.
+ImageSource = Image.Image | np.ndarray[Any, Any] | bytes | bytearray | memoryview | str | Path
+
+
+def open_image(
+    source: ImageSource,
+    *,
+    source_name: str | None = None,
+    channel_order: Literal["rgb", "bgr"] = "rgb",
+) -> Image.Image:
+    """Turn any accepted image input into an 8-bit RGB ``PIL.Image`` (the one entry point).
+
+    Parameters
+    ----------
+    source:
+        A ``PIL.Image`` (converted by :func:`to_rgb`), a numpy array (``HxW``, ``HxWx3`` or
+        ``HxWx4``, ``uint8`` or floats in ``[0, 1]``; converted by :func:`to_rgb`), encoded bytes
+        (``bytes``, ``bytearray`` or ``memoryview``; decoded by :func:`load_image`) or a file path
+        (``str`` or ``Path``; read and decoded by :func:`load_image`).
+    source_name:
+        How messages name the input (default: the path, ``"<bytes>"``, ``"<array>"`` or
+        ``"<memory>"``).
+    channel_order:
+        Channel order of **arrays** only: ``"rgb"`` (the default, the contract everywhere in
+        Fairframe) or ``"bgr"`` for OpenCV arrays (``HxWx3`` BGR or ``HxWx4`` BGRA). Encoded bytes,
+        files and PIL images carry their own channel order, so it does not apply to them.
+
+    Raises
+    ------
+    InputDataError
+        The input is of an unsupported type, missing, truncated, not an image, too small, over
+        :data:`MAX_PIXELS` (refused from the header, before decoding), or an array of an
+        unsupported shape or dtype; ``channel_order`` is not ``"rgb"`` or ``"bgr"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bgr = np.zeros((8, 8, 3), dtype=np.uint8); bgr[..., 0] = 255  # blue in OpenCV order
+    >>> open_image(bgr, channel_order="bgr").getpixel((0, 0))
+    (0, 0, 255)
+    """
+    if channel_order not in ("rgb", "bgr"):
+        raise InputDataError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
+    if isinstance(source, np.ndarray):
+        name = source_name or "<array>"
+        if channel_order == "bgr":
+            if source.ndim != 3 or source.shape[2] not in (3, 4):
+                raise InputDataError(
+                    f"array {name} has shape {source.shape}; channel_order='bgr' needs HxWx3 (BGR) "
+                    "or HxWx4 (BGRA)"
+                )
+            order = [2, 1, 0] if source.shape[2] == 3 else [2, 1, 0, 3]
+            source = source[:, :, order]
+        return to_rgb(source, name)
+    if isinstance(source, Image.Image):
+        return to_rgb(source, source_name or "<memory>")
+    if isinstance(source, bytes | bytearray | memoryview):
+        return load_image(bytes(source), source_name or "<bytes>")
+    if isinstance(source, str | Path):
+        return load_image(source, source_name)
+    raise InputDataError(
+        f"{source_name or 'the image'} is a {type(source).__name__}; pass a PIL image, a numpy "
+        "array, encoded image bytes or a file path"
+    )
 
 
 def to_png_bytes(image: Image.Image) -> bytes:

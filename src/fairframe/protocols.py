@@ -36,7 +36,14 @@ __all__ = ["LLM", "Generator", "Labeler"]
 
 @runtime_checkable
 class Generator(Protocol):
-    """Turns prompts into images, one recorded seed per image."""
+    """Turns prompts into images, one recorded seed per image.
+
+    A generator that honours :attr:`~fairframe.types.GenerationRequest.safety` (Safe Latent
+    Diffusion presets) also has a ``supports_safety`` attribute that is ``True``; it is read with
+    ``getattr(generator, "supports_safety", False)`` and is not a member of this protocol, so
+    generators without it still match. A generator without support refuses a request that sets
+    ``safety`` with a :class:`~fairframe.errors.ConfigError`.
+    """
 
     #: Largest number of requests :meth:`generate` should receive at once.
     max_batch_size: int

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENERATION_PARAMS",
+    "SAFETY_LEVELS",
+    "refuse_safety",
     "UNKNOWN",
     "ChatMessage",
     "GeneratedImage",
@@ -46,6 +48,10 @@ GENERATION_PARAMS = frozenset(
 JSONValue = Any
 """A value that survives ``json.dumps`` (str, int, float, bool, None, list, dict)."""
 
+#: Safety-guidance strengths a :class:`GenerationRequest` may ask for, weakest first: the Safe
+#: Latent Diffusion presets (``SafetyConfig.WEAK`` .. ``SafetyConfig.MAX`` in diffusers).
+SAFETY_LEVELS: tuple[str, ...] = ("weak", "medium", "strong", "max")
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -66,6 +72,18 @@ class GenerationRequest:
         Classifier-free guidance scale, or ``None`` for the backend's default.
     num_inference_steps:
         Denoising steps, or ``None`` for the backend's default.
+    safety:
+        Safety guidance during denoising, one of :data:`SAFETY_LEVELS` (``"weak"``,
+        ``"medium"``, ``"strong"``, ``"max"``; any case), or ``None`` for none. Only generators
+        whose ``supports_safety`` attribute is true honour it (the diffusers backend, with Stable
+        Diffusion 1.x/2.x pipelines: Safe Latent Diffusion presets); others refuse such a request
+        or are not sent one. It is not part of :data:`GENERATION_PARAMS` because most backends
+        cannot do it.
+
+    Raises
+    ------
+    ConfigError
+        ``safety`` is not one of :data:`SAFETY_LEVELS`.
     """
 
     prompt: str
@@ -75,10 +93,27 @@ class GenerationRequest:
     width: int | None = None
     guidance_scale: float | None = None
     num_inference_steps: int | None = None
+    safety: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.safety is not None:
+            level = str(self.safety).strip().lower()
+            if level not in SAFETY_LEVELS:
+                from fairframe.errors import ConfigError
+
+                raise ConfigError(
+                    f"generation request: safety {self.safety!r} is not a safety level; use one "
+                    f"of {', '.join(SAFETY_LEVELS)} or None"
+                )
+            object.__setattr__(self, "safety", level)
 
     def params(self) -> dict[str, JSONValue]:
-        """The request as a plain dict (part of every image cache key)."""
-        return {
+        """The request as a plain dict (part of every image cache key).
+
+        ``safety`` appears only when set, so requests without it keep the cache keys they had
+        before the field existed.
+        """
+        out: dict[str, JSONValue] = {
             "prompt": self.prompt,
             "seed": self.seed,
             "negative_prompt": self.negative_prompt,
@@ -87,6 +122,9 @@ class GenerationRequest:
             "guidance_scale": self.guidance_scale,
             "num_inference_steps": self.num_inference_steps,
         }
+        if self.safety is not None:
+            out["safety"] = self.safety
+        return out
 
 
 @dataclass(frozen=True)
@@ -217,3 +255,16 @@ class ChatMessage:
     def to_json(self) -> dict[str, str]:
         """The OpenAI wire form ``{"role", "content"}``."""
         return {"role": self.role, "content": self.content}
+
+
+def refuse_safety(requests: Sequence[GenerationRequest], backend: str) -> None:
+    """Raise :class:`~fairframe.errors.ConfigError` when a request sets ``safety`` (for
+    generators that cannot apply safety guidance, so it is never silently ignored)."""
+    if any(r.safety is not None for r in requests):
+        from fairframe.errors import ConfigError
+
+        raise ConfigError(
+            f"the {backend} generator cannot apply safety guidance (GenerationRequest.safety); "
+            "only the diffusers generator with a Stable Diffusion pipeline can — drop 'safety' "
+            "or switch generators"
+        )

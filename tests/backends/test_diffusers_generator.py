@@ -198,3 +198,93 @@ def test_module_imports_without_torch_and_names_the_extra() -> None:
         "assert gen.identity()['backend'] == 'diffusers'\n",
         "gen.generate([GenerationRequest('x', seed=0)])",
     )
+
+
+# -- safety guidance (Safe Latent Diffusion) ------------------------------------------------------
+
+
+def test_sld_presets_are_diffusers_safety_config() -> None:
+    from diffusers.pipelines.deprecated.stable_diffusion_safe import SafetyConfig
+
+    from fairframe.backends.diffusers_generator import SLD_PRESETS
+    from fairframe.types import SAFETY_LEVELS
+
+    assert tuple(SLD_PRESETS) == SAFETY_LEVELS
+    for level in SAFETY_LEVELS:
+        assert dict(SLD_PRESETS[level]) == getattr(SafetyConfig, level.upper()), level
+
+
+def test_request_safety_is_validated_normalised_and_keyed_only_when_set() -> None:
+    assert GenerationRequest("x", seed=0, safety="MAX").safety == "max"
+    with pytest.raises(ConfigError, match="weak, medium, strong, max"):
+        GenerationRequest("x", seed=0, safety="extreme")
+    assert "safety" not in GenerationRequest("x", seed=0).params()  # old cache keys unchanged
+    assert GenerationRequest("x", seed=0, safety="weak").params()["safety"] == "weak"
+
+
+def test_safety_request_changes_the_image_and_is_recorded() -> None:
+    gen = make()
+    assert gen.supports_safety  # before loading: "auto" may load a Stable Diffusion pipeline
+    levels = (None, "weak", "medium", "strong", "max")
+    outs = gen.generate(
+        [request(seed=3, num_inference_steps=12, guidance_scale=7.5, safety=s) for s in levels]
+    )
+    assert gen.supports_safety  # exact now: the tiny model is a StableDiffusionPipeline
+    plain, strong, maximum = outs[0], outs[3], outs[4]
+    assert plain.metadata == {"pipeline": "StableDiffusionPipeline", "scheduler": "DDIMScheduler"}
+    assert strong.metadata["safety"] == "strong"
+    assert strong.metadata["safety_pipeline"] == "StableDiffusionPipelineSafe"
+    assert strong.metadata["sld"]["sld_guidance_scale"] == 2000  # type: ignore[index]
+    assert strong.metadata["sld_active_steps"] == 5  # 12 steps - warm-up 7
+    assert maximum.metadata["sld_active_steps"] == 12
+    assert str(strong.metadata["safety_concept"]).startswith("an image showing hate")
+    # stronger presets move the image further from the plain one (same seed)
+    effect = [float(np.abs(pixels(o.image) - pixels(plain.image)).mean()) for o in outs[1:]]
+    assert effect[0] <= effect[1] <= effect[2] < effect[3]
+    assert effect[2] > 0.0
+    assert np.abs(pixels(maximum.image) - pixels(plain.image)).max() > 10
+    # the plain image does not depend on safety requests batched with it
+    [again] = gen.generate([request(seed=3, num_inference_steps=12, guidance_scale=7.5)])
+    assert np.abs(pixels(again.image) - pixels(plain.image)).max() <= 2
+
+
+def test_safety_within_warmup_only_builds_momentum_and_leaves_the_image() -> None:
+    gen = make()
+    plain, medium = gen.generate(
+        [request(seed=4, num_inference_steps=4), request(seed=4, num_inference_steps=4,
+                                                         safety="medium")]
+    )
+    assert medium.metadata["sld_active_steps"] == 0  # warm-up 10 >= 4 steps
+    assert np.abs(pixels(medium.image) - pixels(plain.image)).max() <= 2
+
+
+def test_custom_safety_concept_is_recorded_and_steers() -> None:
+    default = make().generate([request(seed=5, safety="max")])[0]
+    gen = make(safety_concept="a photo of a red car")
+    assert gen.identity()["safety_concept"] == "a photo of a red car"
+    assert "safety_concept" not in make().identity()
+    custom = gen.generate([request(seed=5, safety="max")])[0]
+    assert custom.metadata["safety_concept"] == "a photo of a red car"
+    assert np.abs(pixels(custom.image) - pixels(default.image)).max() > 10
+    with pytest.raises(ConfigError, match="safety_concept"):
+        make(safety_concept="  ")
+
+
+def test_safety_without_classifier_free_guidance_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="guidance_scale > 1"):
+        make().generate([request(safety="max", guidance_scale=1.0)])
+
+
+def test_safety_on_a_pipeline_that_cannot_do_it_is_a_config_error() -> None:
+    from fairframe.backends._hf import LazyModel
+
+    class FluxPipeline:  # stands in for any pipeline that is not Stable Diffusion 1.x/2.x
+        scheduler = object()
+
+    assert not make(pipeline="StableDiffusionXLPipeline").supports_safety
+    gen = make()
+    gen._pipe = LazyModel(FluxPipeline)
+    assert gen.supports_safety  # not loaded yet: "auto" might be Stable Diffusion
+    with pytest.raises(ConfigError, match="StableDiffusionPipeline.*loaded FluxPipeline"):
+        gen.generate([request(safety="weak")])
+    assert not gen.supports_safety  # loaded now: exact

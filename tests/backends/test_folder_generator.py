@@ -97,3 +97,9 @@ def test_wrong_size_is_refused(tmp_path: Path) -> None:
         gen.generate([GenerationRequest(PROMPTS[0], seed=0, height=64, width=64)])
     arr = np.asarray(gen.generate([GenerationRequest(PROMPTS[0], seed=0)])[0].image)
     assert arr.shape == (32, 32, 3)
+
+
+def test_safety_guidance_is_refused_not_ignored(tmp_path: Path) -> None:
+    gen = FolderGenerator(manifest=_make_folder(tmp_path))
+    with pytest.raises(ConfigError, match="cannot apply safety guidance"):
+        gen.generate([GenerationRequest(prompt=PROMPTS[0], seed=0, safety="medium")])

@@ -181,3 +181,11 @@ def test_retries_transient_failures(server: OpenAICompatibleServer) -> None:
     with make(server, max_retries=2) as gen:
         gen.generate([req(height=16, width=16)])
     assert [r.status for r in server.requests] == [502, 502, 200]
+
+
+def test_safety_guidance_is_refused_before_any_request(server: OpenAICompatibleServer) -> None:
+    from fairframe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot apply safety guidance"):
+        make(server).generate([req(safety="strong")])
+    assert server.requests == []

@@ -217,3 +217,12 @@ def test_custom_lexicon_and_file_errors(tmp_path: Path) -> None:
         Lexicon({"gore": [Term("x", 1.0)]})
     with pytest.raises(ConfigError, match="with and without"):
         Lexicon({"hate": [Term("x", 1.0)], "violence": [Term("x", 1.0, prefix=True)]})
+
+
+def test_terms_with_tripled_letters_match_the_squeezed_prompt() -> None:
+    # the normalizer squeezes "kkk" to "kk"; the term must be squeezed the same way to match
+    lex = Lexicon({"hate": [Term("kkk", 1.0, False)]}, backend="regex")
+    for prompt in ("a kkk rally", "a KKKK rally", "k.k.k rally"):
+        assert lex.scan(prompt).scores["hate"] == 1.0, prompt
+    assert lex.scan("a kk rally").scores["hate"] == 1.0
+    assert lex.scan("a k rally").scores["hate"] == 0.0

@@ -146,7 +146,8 @@ def test_config_file_builds_a_lexicon_guard(tmp_path: Path) -> None:
     ("text", "match"),
     [
         ("[stages.lexicon]\nbogus = 1\n", "bogus.*allowed: enabled"),
-        ("[stagez]\n", "stagez: unknown key; allowed: fusion, max_prompt_chars, policy"),
+        ("[stagez]\n", "stagez: unknown key; allowed: fusion, generate, image, max_prompt_chars, "
+                        "policy, provenance, rewrite, service, stages, transform$"),
         ("[rewrite]\nanonymise = true\n", "anonymise: unknown key; allowed: anonymize"),
         ("max_prompt_chars = 0\n", "max_prompt_chars"),
         ("policy = 'nope.toml'\n[stages.embedding]\nenabled=false\n", "does not exist"),

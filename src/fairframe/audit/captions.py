@@ -41,6 +41,7 @@ __all__ = [
     "iter_text_rows",
     "load_captions",
     "read_captions",
+    "read_text_file",
 ]
 
 _log = logging.getLogger(__name__)
@@ -210,7 +211,9 @@ def _position_id(n: int) -> str:
     return f"c{n:04d}"
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text_file(path: Path, what: str) -> str:
+    """The text of a UTF-8 file (a BOM is dropped); :class:`InputDataError` naming ``what`` when
+    it is missing, unreadable or not UTF-8."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -370,7 +373,7 @@ def iter_text_rows(
             f"{what} file {source!r} has an unsupported extension {suffix or '(none)'!r}; use "
             f"{', '.join(_SUFFIXES)} or builtin:NAME"
         )
-    text = _read_text(path, what)
+    text = read_text_file(path, what)
     if suffix == ".txt":
         yield from _from_txt(path, text)
     elif suffix == ".jsonl":

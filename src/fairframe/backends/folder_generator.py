@@ -25,7 +25,7 @@ from typing import Literal
 
 from fairframe.errors import ConfigError, InputDataError
 from fairframe.images import load_image
-from fairframe.types import GeneratedImage, GenerationRequest, JSONValue
+from fairframe.types import GeneratedImage, GenerationRequest, JSONValue, refuse_safety
 
 __all__ = ["FolderGenerator", "read_manifest"]
 
@@ -166,6 +166,7 @@ class FolderGenerator:
         return entries[rank]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GeneratedImage]:
+        refuse_safety(requests, "folder")
         out = []
         for req in requests:
             rank = req.seed if self.match == "order" else 0

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from fairframe.backends._openai_http import OpenAIBackend, redact_url, require_field
 from fairframe.errors import ConfigError, EndpointError, InputDataError
 from fairframe.images import load_image
-from fairframe.types import GeneratedImage, GenerationRequest, JSONValue
+from fairframe.types import GeneratedImage, GenerationRequest, JSONValue, refuse_safety
 
 __all__ = ["OpenAIImagesGenerator"]
 
@@ -137,6 +137,7 @@ class OpenAIImagesGenerator(OpenAIBackend):
             The server is unreachable, refuses, or answers without a decodable image.
         """
         requests = list(requests)
+        refuse_safety(requests, "openai-images")
         workers = min(self.max_batch_size, len(requests))
         if workers <= 1:
             return [self._generate_one(r) for r in requests]

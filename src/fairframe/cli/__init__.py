@@ -18,6 +18,8 @@ from fairframe.cli.doctor import backends_command, doctor_command
 from fairframe.cli.explore import explore_command
 from fairframe.cli.guard import guard_app
 from fairframe.cli.measure import measure_app
+from fairframe.cli.provenance import provenance_app
+from fairframe.cli.redteam import redteam_app
 
 __all__ = ["app", "main"]
 
@@ -32,6 +34,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(cache_app, name="cache")
 app.add_typer(measure_app, name="measure")
 app.add_typer(guard_app, name="guard")
+app.add_typer(redteam_app, name="redteam")
+app.add_typer(provenance_app, name="provenance")
 app.command("doctor")(doctor_command)
 app.command("backends")(backends_command)
 app.command("explore")(explore_command)

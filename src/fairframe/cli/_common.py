@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -21,9 +22,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from fairframe.errors import FairframeError
+from fairframe.errors import FairframeError, InputDataError
 
-__all__ = ["RichProgress", "err_console", "handle_errors", "out_console", "print_json"]
+__all__ = [
+    "RichProgress",
+    "err_console",
+    "handle_errors",
+    "out_console",
+    "print_json",
+    "read_input_file",
+]
 
 out_console = Console()
 err_console = Console(stderr=True)
@@ -51,6 +59,19 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+def read_input_file(path: Path, what: str) -> bytes:
+    """The bytes of an input file; :class:`InputDataError` naming ``what`` when it is missing or
+    unreadable."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputDataError(f"{what} {path} does not exist; check the path") from exc
+    except IsADirectoryError as exc:
+        raise InputDataError(f"{what} {path} is a folder; give a file") from exc
+    except OSError as exc:
+        raise InputDataError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
 def print_json(data: Any) -> None:

@@ -14,14 +14,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fairframe.cli._common import RichProgress, handle_errors, out_console, print_json
+from fairframe.cli._common import (
+    RichProgress,
+    handle_errors,
+    out_console,
+    print_json,
+    read_input_file,
+)
 from fairframe.errors import InputDataError
 
 __all__ = ["guard_app"]
 
 guard_app = typer.Typer(
     name="guard",
-    help="The runtime guard: check prompts, scan files, serve the HTTP service.",
+    help="The runtime guard: check prompts and images, generate safely, serve the HTTP service.",
     no_args_is_help=True,
 )
 keys_app = typer.Typer(name="keys", help="API keys of the guard service.", no_args_is_help=True)
@@ -58,6 +64,11 @@ def check_command(
     """Check one prompt and print the decision."""
     _, guard = _guard(config, fast)
     decision = guard.check(prompt, negative_prompt=negative)
+    _show(decision, guard.policy, as_json)
+
+
+def _show(decision: Any, policy: Any, as_json: bool) -> None:
+    """Print a decision as JSON or as a table with its evidence."""
     if as_json:
         print_json(decision.to_dict())
         return
@@ -69,23 +80,132 @@ def check_command(
     for cat, score in sorted(decision.categories.items(), key=lambda kv: -kv[1]):
         if score < 0.05:
             continue
-        rule = guard.policy.rule(cat)
+        rule = policy.rule(cat)
         hit = score >= rule.threshold
         table.add_row(cat, f"{score:.3f}", f"{rule.threshold:.2f}",
                       rule.action.value if hit else "-")
     if table.row_count:
         out_console.print(table)
     for f in decision.findings:
+        where = "" if f.evidence.box is None else f" at {list(f.evidence.box)}"
         out_console.print(f"  {escape(f.stage)}: {escape(f.category)} {f.score:.2f} "
-                          f"\"{escape(f.evidence.text[:80])}\" ({escape(f.evidence.label[:60])})",
-                          highlight=False)
+                          f"\"{escape(f.evidence.text[:80])}\" ({escape(f.evidence.label[:60])})"
+                          f"{where}", highlight=False)
     if decision.prompt_out is not None:
         out_console.print(f"prompt_out: {escape(decision.prompt_out)}", highlight=False)
     if decision.negative_prompt_out:
         out_console.print(f"negative_prompt_out: {escape(decision.negative_prompt_out)}",
                           highlight=False)
+    for a in decision.attempts:
+        out_console.print(f"  attempt {a.get('attempt')}: {escape(str(a.get('strategy')))} -> "
+                          f"{escape(str(a.get('action')))}", highlight=False)
+    for line in _provenance_lines(decision.provenance):
+        out_console.print(f"  provenance: {escape(line)}", highlight=False)
     for e in decision.errors:
         out_console.print(f"[yellow]skipped stage[/] {escape(e)}", highlight=False)
+
+
+def _provenance_lines(prov: Any) -> list[str]:
+    lines: list[str] = []
+    for key, value in prov.items():
+        if isinstance(value, dict) and "summary" in value:
+            prefix = "" if key in ("summary",) else f"{key}: "
+            lines.extend(prefix + str(s) for s in value["summary"])
+        elif key == "summary" and isinstance(value, list):
+            lines.extend(str(s) for s in value)
+    return lines
+
+
+def _image_checker(config: Path | None) -> tuple[Any, Any, Any, bytes | None]:
+    from fairframe.guard.config import load_guard_config
+
+    cfg = load_guard_config(config)
+    return cfg, cfg.build_image_guard(), cfg.build_watermark(), cfg.trust_anchors_pem()
+
+
+def _read_image_file(path: Path) -> bytes:
+    return read_input_file(path, "image file")
+
+
+_NO_PROV = typer.Option(False, "--no-provenance",
+                        help="Skip the watermark and C2PA checks.")
+
+
+@guard_app.command("check-image")
+@handle_errors
+def check_image_command(
+    path: Path = typer.Argument(..., help="The image (PNG, JPEG, WebP, GIF, TIFF ...)."),
+    prompt: str | None = typer.Option(None, "--prompt", help="The prompt it was made from."),
+    config: Path | None = _CONFIG,
+    no_provenance: bool = _NO_PROV,
+    as_json: bool = _JSON,
+) -> None:
+    """Check one image: image classifiers, plus watermarks and C2PA credentials."""
+    from fairframe.guard.incoming import check_image
+
+    _, image_guard, watermark, anchors = _image_checker(config)
+    decision = check_image(_read_image_file(path), image_guard=image_guard, prompt=prompt,
+                           provenance=not no_provenance, watermark=watermark,
+                           trust_anchors_pem=anchors, source=str(path))
+    _show(decision, image_guard.policy, as_json)
+
+
+@guard_app.command("check-transform")
+@handle_errors
+def check_transform_command(
+    input_path: Path = typer.Argument(..., help="The image before the edit."),
+    output_path: Path = typer.Argument(..., help="The image after the edit."),
+    prompt: str = typer.Option(..., "--prompt", help="The edit prompt."),
+    config: Path | None = _CONFIG,
+    no_provenance: bool = _NO_PROV,
+    as_json: bool = _JSON,
+) -> None:
+    """Check an img2img/inpainting edit: new exposure, unrequested skin-tone or body changes."""
+    from fairframe.guard.incoming import check_transformation
+
+    cfg, image_guard, watermark, anchors = _image_checker(config)
+    decision = check_transformation(
+        _read_image_file(input_path), _read_image_file(output_path), prompt=prompt,
+        image_guard=image_guard, transform_check=cfg.build_transform_check(),
+        provenance=not no_provenance, watermark=watermark, trust_anchors_pem=anchors)
+    _show(decision, image_guard.policy, as_json)
+
+
+@guard_app.command("generate")
+@handle_errors
+def generate_command(
+    prompt: str = typer.Argument(..., help="The prompt."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the PNG when served."),
+    negative: str | None = typer.Option(None, "--negative", help="The user's negative prompt."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed (default: random)."),
+    config: Path | None = _CONFIG,
+    as_json: bool = _JSON,
+) -> None:
+    """Guarded generation: prompt check, generate, image check, regenerate, watermark and sign.
+
+    Needs a ``[generate]`` section in the config. Exit code 1 when the request was refused.
+    """
+    from fairframe.guard.config import load_guard_config
+
+    cfg = load_guard_config(config)
+    gen = cfg.build_guarded_generator()
+    if gen is None:
+        raise InputDataError(
+            "no generator configured; add a [generate] section with backend and options to the "
+            "guard config (see docs/guard.md)"
+        )
+    outcome = gen.generate(prompt, negative_prompt=negative, seed=seed)
+    if outcome.image is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(outcome.image)
+        except OSError as exc:
+            raise InputDataError(f"cannot write {out}: {exc.strerror}") from exc
+    _show(outcome.decision, gen.prompt_guard.policy, as_json)
+    if outcome.image is None:
+        raise typer.Exit(1)
+    if not as_json:
+        out_console.print(f"wrote {escape(str(out))}", highlight=False)
 
 
 @guard_app.command("scan")

@@ -40,6 +40,30 @@ negatives on)::
     [service]                          # fairframe guard serve
     database_url = "sqlite:///guard.db"
 
+    [image.nudenet]                    # image checks (NudeNet is AGPL-3.0: extra "nudenet")
+    min_score = 0.2
+    [[image.hf_classifiers]]           # any Hugging Face image-classification model
+    model = "Falconsai/nsfw_image_detection"
+    labels = { nsfw = "nudity", normal = "none" }
+    [image.vlm_judge]                  # optional VLM judge over OpenAI-compatible vision chat
+    enabled = true
+    base_url = "http://127.0.0.1:8000/v1"
+    model = "qwen2.5-vl-7b-instruct"
+
+    [transform]                        # img2img / inpainting check (constructor options)
+
+    [generate]                         # the guarded generator behind /v1/generate
+    backend = "diffusers"
+    options = { model = "stable-diffusion-v1-5/stable-diffusion-v1-5" }
+    budget = 4                         # generation attempts per request, first one included
+    ladder = ["negative", "rewrite", "sld:medium", "sld:strong", "sld:max"]
+
+    [provenance]                       # what every served image carries
+    watermark_key_file = "wm.key"      # fairframe provenance keygen wm.key
+    c2pa_cert_chain = "chain.pem"      # C2PA signing (extra "provenance")
+    c2pa_private_key = "signer.key"
+    trust_anchors = "root.pem"         # roots trusted when verifying incoming credentials
+
 Keys of a stage table other than ``enabled`` and ``required`` are passed to the stage's
 constructor; an unknown one is a :class:`~fairframe.errors.ConfigError` that lists the accepted
 keys.
@@ -64,6 +88,9 @@ from fairframe.guard.stage import PromptStage
 
 __all__ = [
     "DiversityConfig",
+    "GenerateConfig",
+    "ImageStagesConfig",
+    "ProvenanceConfig",
     "GuardConfig",
     "RewriteConfig",
     "ServiceConfig",
@@ -79,6 +106,13 @@ STAGE_CLASSES: Mapping[str, str] = {
     "gibberish": "fairframe.guard.gibberish:GibberishDetector",
     "llm_judge": "fairframe.guard.llm_judge:LLMJudge",
     "hf_classifiers": "fairframe.guard.hf_classifier:HFTextClassifier",
+}
+
+#: Image stage table name -> "module:Class" of its implementation.
+IMAGE_STAGE_CLASSES: Mapping[str, str] = {
+    "nudenet": "fairframe.guard.image.nudenet_stage:NudeNetStage",
+    "hf_classifiers": "fairframe.guard.image.hf_image_classifier:HFImageClassifier",
+    "vlm_judge": "fairframe.guard.image.vlm_judge:VLMJudge",
 }
 
 
@@ -109,6 +143,56 @@ class StagesConfig(BaseModel):
     gibberish: StageConfig = StageConfig()
     hf_classifiers: tuple[StageConfig, ...] = ()
     llm_judge: StageConfig = StageConfig(enabled=False)
+
+
+class ImageStagesConfig(BaseModel):
+    """The image stages, in run order: NudeNet, HF image classifiers, the VLM judge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nudenet: StageConfig = StageConfig()
+    hf_classifiers: tuple[StageConfig, ...] = ()
+    vlm_judge: StageConfig = StageConfig(enabled=False)
+
+
+class GenerateConfig(BaseModel):
+    """The generator behind ``/v1/generate`` and its regeneration budget."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str | None = Field(
+        None, description="Generator registry name (diffusers, openai-images, ...); none: the "
+        "service has no /v1/generate.",
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="Generator options.")
+    budget: int = Field(4, ge=1, le=16, description="Attempts per request, the first included.")
+    ladder: tuple[str, ...] | None = Field(
+        None, description="Escalation strategies after a flagged image (default: the "
+        "regenerator's ladder).",
+    )
+    width: int | None = Field(None, ge=8, le=4096)
+    height: int | None = Field(None, ge=8, le=4096)
+    num_inference_steps: int | None = Field(None, ge=1, le=500)
+    guidance_scale: float | None = Field(None, ge=0.0, le=100.0)
+
+
+class ProvenanceConfig(BaseModel):
+    """What served images carry, and which credentials incoming images are checked against."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    watermark_key_file: Path | None = Field(
+        None, description="Key of the invisible watermark (fairframe provenance keygen)."
+    )
+    c2pa_cert_chain: Path | None = Field(None, description="PEM chain: signer first, then CAs.")
+    c2pa_private_key: Path | None = Field(None, description="PEM private key of the signer.")
+    c2pa_algorithm: str = Field("es256", description="es256, es384, es512, ps256, ed25519 ...")
+    trust_anchors: Path | None = Field(
+        None, description="PEM roots trusted when verifying C2PA credentials."
+    )
+    model_name: str | None = Field(
+        None, description="Model name recorded in manifests (default: the generator's model)."
+    )
 
 
 class DiversityConfig(BaseModel):
@@ -144,6 +228,10 @@ class ServiceConfig(BaseModel):
     )
     require_api_key: bool = Field(True, description="Reject requests without a valid API key.")
     max_body_bytes: int = Field(64 * 1024, ge=256, description="Largest request body accepted.")
+    max_image_body_bytes: int = Field(
+        24 * 1024 * 1024, ge=1024,
+        description="Largest body of the image endpoints (/v1/images/...): base64 images.",
+    )
     workers_threads: int = Field(
         4, ge=1, description="Threads that run guard checks next to the event loop."
     )
@@ -167,6 +255,12 @@ class GuardConfig(BaseModel):
     stages: StagesConfig = StagesConfig()
     rewrite: RewriteConfig = RewriteConfig()
     service: ServiceConfig = ServiceConfig()
+    image: ImageStagesConfig = ImageStagesConfig()
+    transform: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the transformation check."
+    )
+    generate: GenerateConfig = GenerateConfig()
+    provenance: ProvenanceConfig = ProvenanceConfig()
     source: str = Field("<defaults>", exclude=True, description="Where the config came from.")
 
     def load_policy(self) -> Policy:
@@ -175,9 +269,6 @@ class GuardConfig(BaseModel):
 
     def build_stages(self) -> tuple[list[PromptStage], set[str]]:
         """Instantiate the enabled stages; returns them and the names of required ones."""
-        stages: list[PromptStage] = []
-        required: set[str] = set()
-        policy = self.load_policy()
         entries: list[tuple[str, StageConfig, bool]] = [
             ("lexicon", self.stages.lexicon, True),
             ("embedding", self.stages.embedding, True),
@@ -185,10 +276,18 @@ class GuardConfig(BaseModel):
             *(("hf_classifiers", s, False) for s in self.stages.hf_classifiers),
             ("llm_judge", self.stages.llm_judge, False),
         ]
+        return self._instantiate(entries, _build_stage)
+
+    def _instantiate(self, entries: list[tuple[str, StageConfig, bool]],
+                     build: Any) -> tuple[list[Any], set[str]]:
+        """Build the enabled ``(key, config, required by default)`` entries with ``build``."""
+        stages: list[Any] = []
+        required: set[str] = set()
+        policy = self.load_policy()
         for key, cfg, required_default in entries:
             if not cfg.enabled:
                 continue
-            stage = _build_stage(key, cfg.options, policy, self.source)
+            stage = build(key, cfg.options, policy, self.source)
             stages.append(stage)
             if cfg.required if cfg.required is not None else required_default:
                 required.add(stage.name)
@@ -228,6 +327,118 @@ class GuardConfig(BaseModel):
             rewriters=self.build_rewriters(),
             max_prompt_chars=self.max_prompt_chars,
         )
+
+    def build_image_stages(self) -> tuple[list[Any], set[str]]:
+        """Instantiate the enabled image stages; returns them and the names of required ones.
+
+        NudeNet is required by default (the image path fails closed without it); HF classifiers
+        and the VLM judge are optional unless ``required = true``.
+        """
+        entries: list[tuple[str, StageConfig, bool]] = [
+            ("nudenet", self.image.nudenet, True),
+            *(("hf_classifiers", s, False) for s in self.image.hf_classifiers),
+            ("vlm_judge", self.image.vlm_judge, False),
+        ]
+        return self._instantiate(entries, _build_image_stage)
+
+    def build_image_guard(self, *, policy: Policy | None = None) -> Any:
+        """The :class:`~fairframe.guard.image.pipeline.ImageGuard` this file describes."""
+        from fairframe.guard.image.pipeline import ImageGuard
+
+        stages, required = self.build_image_stages()
+        return ImageGuard(
+            policy=policy if policy is not None else self.load_policy(),
+            stages=stages,
+            required=required,
+        )
+
+    def build_transform_check(self) -> Any:
+        """The :class:`~fairframe.guard.image.transform.TransformationCheck` of ``[transform]``."""
+        from fairframe.guard.image.transform import TransformationCheck
+
+        return _construct(TransformationCheck, dict(self.transform), "transform", self.source)
+
+    def build_generator(self) -> Any:
+        """The generator of ``[generate]``, or ``None`` when no backend is configured."""
+        if self.generate.backend is None:
+            return None
+        from fairframe.backends import GENERATORS, build_component
+
+        return build_component(GENERATORS, self.generate.backend, self.generate.options,
+                               where=f"{self.source}: generate")
+
+    def build_watermark(self) -> Any:
+        """The :class:`~fairframe.provenance.watermark.KeyedWatermark` of
+        ``provenance.watermark_key_file``, or ``None`` when no key is configured."""
+        if self.provenance.watermark_key_file is None:
+            return None
+        from fairframe.provenance.watermark import KeyedWatermark, load_key
+
+        return KeyedWatermark(key=load_key(self.provenance.watermark_key_file))
+
+    def trust_anchors_pem(self) -> bytes | None:
+        """The PEM roots of ``provenance.trust_anchors``, or ``None``."""
+        path = self.provenance.trust_anchors
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.source}: provenance.trust_anchors: cannot read {path}: {exc.strerror}"
+            ) from exc
+
+    def build_provenance(self) -> Any:
+        """The :class:`~fairframe.guard.generate.ProvenanceSettings` of ``[provenance]``."""
+        from fairframe.guard.generate import ProvenanceSettings
+
+        prov = self.provenance
+        credentials = None
+        if (prov.c2pa_cert_chain is None) != (prov.c2pa_private_key is None):
+            raise ConfigError(
+                f"{self.source}: provenance: set both c2pa_cert_chain and c2pa_private_key "
+                "(or neither)"
+            )
+        if prov.c2pa_cert_chain is not None and prov.c2pa_private_key is not None:
+            from fairframe.provenance.c2pa import SigningCredentials
+
+            credentials = SigningCredentials.from_files(
+                prov.c2pa_cert_chain, prov.c2pa_private_key, algorithm=prov.c2pa_algorithm
+            )
+        model = prov.model_name or str(self.generate.options.get("model", self.generate.backend))
+        return ProvenanceSettings(watermark=self.build_watermark(), credentials=credentials,
+                                  model_name=model)
+
+    def build_guarded_generator(self, *, prompt_guard: PromptGuard | None = None,
+                                image_guard: Any = None) -> Any:
+        """The :class:`~fairframe.guard.generate.GuardedGenerator` of ``[generate]``, or ``None``
+        when no generator backend is configured."""
+        generator = self.build_generator()
+        if generator is None:
+            return None
+        from fairframe.guard.generate import GuardedGenerator
+
+        g = self.generate
+        defaults = {k: v for k, v in (("width", g.width), ("height", g.height),
+                                      ("num_inference_steps", g.num_inference_steps),
+                                      ("guidance_scale", g.guidance_scale)) if v is not None}
+        return GuardedGenerator(
+            prompt_guard=prompt_guard if prompt_guard is not None else self.build_guard(),
+            image_guard=image_guard if image_guard is not None else self.build_image_guard(),
+            generator=generator,
+            budget=g.budget,
+            ladder=g.ladder,
+            provenance=self.build_provenance(),
+            defaults=defaults,
+        )
+
+
+def _build_image_stage(key: str, options: dict[str, Any], policy: Policy, source: str) -> Any:
+    module_name, _, attr = IMAGE_STAGE_CLASSES[key].partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if "policy" in inspect.signature(cls).parameters and "policy" not in options:
+        options = {**options, "policy": policy}
+    return _construct(cls, options, f"image.{key}", source)
 
 
 def _build_stage(key: str, options: dict[str, Any], policy: Policy, source: str) -> PromptStage:
@@ -289,6 +500,11 @@ def load_guard_config(path: str | Path | None) -> GuardConfig:
     for key in ("policy", "fusion"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
             data[key] = str(p.parent / data[key])
+    prov = data.get("provenance")
+    if isinstance(prov, dict):
+        for key in ("watermark_key_file", "c2pa_cert_chain", "c2pa_private_key", "trust_anchors"):
+            if isinstance(prov.get(key), str) and not Path(prov[key]).is_absolute():
+                prov[key] = str(p.parent / prov[key])
     try:
         return GuardConfig.model_validate({**data, "source": str(p)})
     except ValidationError as exc:
@@ -306,7 +522,8 @@ def _format(exc: ValidationError, source: str) -> str:
                 fields = getattr(model, "model_fields", {})
                 field = fields.get(str(part))
                 model = field.annotation if field is not None else None
-            allowed = ", ".join(sorted(getattr(model, "model_fields", {})))
+            fields = getattr(model, "model_fields", {})
+            allowed = ", ".join(sorted(k for k, f in fields.items() if not f.exclude))
             lines.append(f"{key}: unknown key; allowed: {allowed}")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")

@@ -232,6 +232,8 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
 
 
 _CATEGORY_FILES = CONTENT_CATEGORIES
+#: A run of 3+ equal letters (squeezed to 2 in terms, as the normalizer does in prompts).
+_TRIPLE = re.compile(r"([^\W\d_])\1{2,}")
 _ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW)
 
 
@@ -282,9 +284,12 @@ class Lexicon:
     def _add(self, term: Term, cat: str, prefix_of: dict[str, bool]) -> None:
         if not _MIN_WEIGHT <= term.weight <= _MAX_WEIGHT:
             raise ConfigError(f"term {term.text!r}: weight must be in [0.5, 1.0]")
-        if prefix_of.setdefault(term.text, term.prefix) != term.prefix:
+        # the normalizer squeezes runs of 3+ letters to 2, so a term must be squeezed the same
+        # way to ever match ("kkk" and "xxx" are matched as "kk" and "xx")
+        key = _TRIPLE.sub(r"\1\1", term.text)
+        if prefix_of.setdefault(key, term.prefix) != term.prefix:
             raise ConfigError(f"term {term.text!r} appears both with and without a trailing '*'")
-        self._entries.setdefault(term.text, []).append((cat, term.weight))
+        self._entries.setdefault(key, []).append((cat, term.weight))
 
     @classmethod
     def from_directory(cls, directory: str | Path, *, backend: Backend = "auto") -> Lexicon:

@@ -61,7 +61,7 @@ from fairframe.guard.policy import CATEGORY_DESCRIPTIONS, Category, Policy, defa
 from fairframe.guard.stage import StageResult
 from fairframe.types import JSONValue
 
-__all__ = ["STAGE", "JudgeVerdict", "LLMJudge", "parse_verdict", "system_prompt"]
+__all__ = ["STAGE", "ChatJudge", "JudgeVerdict", "LLMJudge", "parse_verdict", "system_prompt"]
 
 #: Default stage name used in findings and latencies.
 STAGE = "llm_judge"
@@ -229,7 +229,125 @@ def parse_verdict(text: str, categories: Sequence[str]) -> JudgeVerdict:
 # --------------------------------------------------------------------------- the stage
 
 
-class LLMJudge(OpenAIBackend):
+class ChatJudge(OpenAIBackend):
+    """What the LLM judge and the VLM judge share: option checks, the JSON-mode chat request and
+    the verdict loop with repair requests. Subclasses build the messages and the stage results.
+    """
+
+    #: Largest batch a call should receive; up to ``concurrency`` requests run at once.
+    max_batch_size: int
+    #: Who the judge is, in error messages.
+    who: str = "judge"
+    #: The JSON shape a repair request asks for.
+    repair_shape: str = '{"categories": {...}, "rationale": "..."}'
+
+    def _setup(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        model_kind: str,
+        policy: Policy | None,
+        categories: Sequence[str] | None,
+        name: str,
+        api_key: str | None,
+        api_key_env: str,
+        timeout_s: float,
+        max_retries: int,
+        backoff_s: float,
+        headers: Mapping[str, str] | None,
+        json_mode: bool,
+        max_tokens: int,
+        repair_attempts: int,
+        concurrency: int,
+        finding_threshold: float,
+        more_ints: Sequence[tuple[str, int, int]] = (),
+    ) -> None:
+        """Check and store the shared options, then connect (see the subclasses' parameters)."""
+        who = self.who
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{who}: name must be a non-empty string")
+        for option, value, low in (("max_tokens", max_tokens, 1),
+                                   ("repair_attempts", repair_attempts, 0),
+                                   ("concurrency", concurrency, 1), *more_ints):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{who}: {option} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(finding_threshold, int | float) and 0.0 <= finding_threshold <= 1.0):
+            raise ConfigError(
+                f"{who}: finding_threshold must be in [0, 1], got {finding_threshold!r}"
+            )
+        self.policy = policy if policy is not None else default_policy()
+        if categories is None:
+            chosen = [c.value for c in self.policy.categories]
+        else:
+            if isinstance(categories, str) or not categories:
+                raise ConfigError(f"{who}: categories must be a non-empty list of category ids")
+            chosen = [enum_member(Category, c, "guard category", where=who).value
+                      for c in categories]
+        self.categories: tuple[str, ...] = tuple(dict.fromkeys(chosen))
+        self._init_backend(model, model_kind, concurrency)
+        self.name = name
+        self.json_mode = bool(json_mode)
+        self.max_tokens = max_tokens
+        self.repair_attempts = repair_attempts
+        self.concurrency = concurrency
+        self.finding_threshold = float(finding_threshold)
+        self._json_ok = self.json_mode
+        self._json_lock = threading.Lock()
+        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
+
+    def _chat(self, messages: list[dict[str, Any]]) -> str:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+            "seed": 0,
+        }
+        if self._json_ok:
+            body["response_format"] = {"type": "json_object"}
+            try:
+                data = self._client.post_json(_PATH, body)
+            except EndpointStatusError as exc:
+                if exc.status_code not in (400, 422):
+                    raise
+                with self._json_lock:
+                    self._json_ok = False
+                _LOG.warning("%s refused response_format; asking without it", exc.url)
+                del body["response_format"]
+                data = self._client.post_json(_PATH, body)
+        else:
+            data = self._client.post_json(_PATH, body)
+        return chat_content(data, self._shown_url(_PATH), refusal_ok=True)
+
+    def _verdict(self, messages: list[dict[str, Any]]) -> JudgeVerdict:
+        """Ask, parse, and on an invalid reply ask again (``repair_attempts`` times) showing the
+        problems; :class:`~fairframe.errors.BackendError` when no reply is valid."""
+        problems = ""
+        for attempt in range(self.repair_attempts + 1):
+            reply = self._chat(messages)
+            try:
+                return parse_verdict(reply, self.categories)
+            except _Invalid as exc:
+                problems = str(exc)
+            if attempt < self.repair_attempts:
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": reply},
+                    {"role": "user", "content": (
+                        f"That reply is invalid: {problems}. Answer again with only the JSON "
+                        f"object {self.repair_shape}."
+                    )},
+                ]
+        attempts = self.repair_attempts + 1
+        raise BackendError(
+            f"{self.who} {self.model!r} at {self._client.public_base_url} gave no valid JSON "
+            f"verdict in {attempts} attempt(s) ({problems}); check that the model follows "
+            "instructions, or use json_mode with a server that supports it"
+        )
+
+
+class LLMJudge(ChatJudge):
     """Prompt stage asking a chat model for a probability per policy category.
 
     Parameters
@@ -269,8 +387,8 @@ class LLMJudge(OpenAIBackend):
         An option is invalid (unknown category, bad URL, ...).
     """
 
-    #: Largest batch a call should receive; up to ``concurrency`` requests run at once.
-    max_batch_size: int
+    who = "LLM judge"
+    repair_shape = '{"categories": {...}, "spans": [...], "rationale": "..."}'
 
     def __init__(
         self,
@@ -292,39 +410,13 @@ class LLMJudge(OpenAIBackend):
         concurrency: int = 4,
         finding_threshold: float = 0.5,
     ) -> None:
-        who = "LLM judge"
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{who}: name must be a non-empty string")
-        for option, value, low in (("max_tokens", max_tokens, 1),
-                                   ("repair_attempts", repair_attempts, 0),
-                                   ("concurrency", concurrency, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{who}: {option} must be an integer >= {low}, got {value!r}")
-        if not (isinstance(finding_threshold, int | float) and 0.0 <= finding_threshold <= 1.0):
-            raise ConfigError(
-                f"{who}: finding_threshold must be in [0, 1], got {finding_threshold!r}"
-            )
-        self.policy = policy if policy is not None else default_policy()
-        if categories is None:
-            chosen = [c.value for c in self.policy.categories]
-        else:
-            if isinstance(categories, str) or not categories:
-                raise ConfigError(f"{who}: categories must be a non-empty list of category ids")
-            chosen = []
-            for c in categories:
-                chosen.append(enum_member(Category, c, "guard category", where=who).value)
-        self.categories: tuple[str, ...] = tuple(dict.fromkeys(chosen))
-        self._init_backend(model, "chat model", concurrency)
-        self.name = name
-        self.json_mode = bool(json_mode)
-        self.max_tokens = max_tokens
-        self.repair_attempts = repair_attempts
-        self.concurrency = concurrency
-        self.finding_threshold = float(finding_threshold)
+        self._setup(base_url=base_url, model=model, model_kind="chat model", policy=policy,
+                    categories=categories, name=name, api_key=api_key, api_key_env=api_key_env,
+                    timeout_s=timeout_s, max_retries=max_retries, backoff_s=backoff_s,
+                    headers=headers, json_mode=json_mode, max_tokens=max_tokens,
+                    repair_attempts=repair_attempts, concurrency=concurrency,
+                    finding_threshold=finding_threshold)
         self._system = system_prompt(self.categories)
-        self._json_ok = self.json_mode
-        self._json_lock = threading.Lock()
-        self._connect(base_url, api_key, api_key_env, timeout_s, max_retries, backoff_s, headers)
 
     def identity(self) -> Mapping[str, JSONValue]:
         """Backend, server, model, policy version, categories and JSON mode (never the key)."""
@@ -336,30 +428,6 @@ class LLMJudge(OpenAIBackend):
         }
 
     # -- requests ---------------------------------------------------------------------------
-    def _chat(self, messages: list[dict[str, str]]) -> str:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
-            "seed": 0,
-        }
-        if self._json_ok:
-            body["response_format"] = {"type": "json_object"}
-            try:
-                data = self._client.post_json(_PATH, body)
-            except EndpointStatusError as exc:
-                if exc.status_code not in (400, 422):
-                    raise
-                with self._json_lock:
-                    self._json_ok = False
-                _LOG.warning("%s refused response_format; asking without it", exc.url)
-                del body["response_format"]
-                data = self._client.post_json(_PATH, body)
-        else:
-            data = self._client.post_json(_PATH, body)
-        return chat_content(data, self._shown_url(_PATH), refusal_ok=True)
-
     def judge(self, text: str) -> JudgeVerdict:
         """Ask the judge about one prompt text and return its validated verdict.
 
@@ -370,32 +438,11 @@ class LLMJudge(OpenAIBackend):
         BackendError
             The reply stays invalid after the repair attempts.
         """
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"role": "system", "content": self._system},
             {"role": "user", "content": _user_message(text)},
         ]
-        problems = ""
-        for attempt in range(self.repair_attempts + 1):
-            reply = self._chat(messages)
-            try:
-                return parse_verdict(reply, self.categories)
-            except _Invalid as exc:
-                problems = str(exc)
-            if attempt < self.repair_attempts:
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": reply},
-                    {"role": "user", "content": (
-                        f"That reply is invalid: {problems}. Answer again with only the JSON "
-                        'object {"categories": {...}, "spans": [...], "rationale": "..."}.'
-                    )},
-                ]
-        attempts = self.repair_attempts + 1
-        raise BackendError(
-            f"LLM judge {self.model!r} at {self._client.public_base_url} gave no valid JSON "
-            f"verdict in {attempts} attempt(s) ({problems}); check that the model follows "
-            "instructions, or use json_mode with a server that supports it"
-        )
+        return self._verdict(messages)
 
     # -- the stage ------------------------------------------------------------------------------
     def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:

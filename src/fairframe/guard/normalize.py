@@ -241,7 +241,7 @@ _SPACED = re.compile(
 _LEET_HINT = re.compile(r"[0-9@$!|+]")
 _LEET_TOKEN = re.compile(r"[A-Za-z0-9@$!|+]+")
 _COUNT_PREFIX = re.compile(r"\d+[A-Za-z]+")
-_REPEAT = re.compile(r"([^\W\d_])\1{2,}")
+_REPEAT = re.compile(r"([^\W\d_])\1{2,}", re.IGNORECASE)  # "xXx" is a run too
 _WS = re.compile(r"\s+")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 

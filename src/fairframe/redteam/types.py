@@ -77,8 +77,9 @@ class Verdict:
     Attributes
     ----------
     passed:
-        ``True`` when the prompt got through (action allow or flag; for a generator target: an
-        image came back and the image judge did not flag it).
+        ``True`` when the prompt got through: a guard's action was allow or flag; for a
+        generator target, an image came back and (for an unsafe row) the image judge flagged it
+        unsafe, i.e. the unsafe content was produced (any image counts for a benign row).
     action:
         The target's action string (``"allow"``, ``"block"`` ...), or ``"error"``.
     scores:

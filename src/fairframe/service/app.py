@@ -1,5 +1,6 @@
-"""The FastAPI application: a thin HTTP shell over :class:`~fairframe.guard.PromptGuard` and the
-enforcement store.
+"""The FastAPI application: a thin HTTP shell over the guard (:class:`~fairframe.guard.PromptGuard`,
+the image path in :mod:`fairframe.guard.incoming`, :class:`~fairframe.guard.generate.
+GuardedGenerator`) and the enforcement store.
 
 Every endpoint parses its input, calls the same library functions a Python user would, and maps
 Fairframe errors to HTTP statuses:
@@ -9,14 +10,18 @@ error                                       status  when
 ==========================================  ======  =============================================
 malformed JSON / invalid UTF-8              400     the body cannot be parsed
 schema violation, empty or too long prompt  422     the message names the field and the limit
+bad base64, truncated file, not an image,   422     the message names the field and the fix
+image too small or over the pixel limit
 missing or unknown API key                  401     ``Authorization: Bearer <key>`` or ``X-API-Key``
 role missing, account cooling down or       403     the body says until when
 suspended
 unknown review, incident, decision or key   404
 a review/appeal change the state forbids    409     e.g. resolving an item nobody claimed
 rate limit exceeded                         429     ``Retry-After`` header in seconds
-body over ``service.max_body_bytes``        413
+body over ``service.max_body_bytes``        413     (``max_image_body_bytes`` under
+                                                    ``/v1/images/``)
 a required classifier failed                503     fail closed: nothing is served
+no generator configured (``/v1/generate``)  503     ``not_configured``
 anything unexpected                         500     logged with a request id; the service goes on
 ==========================================  ======  =============================================
 
@@ -25,9 +30,13 @@ Error bodies are ``{"error": {"type": ..., "message": ...}}``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import inspect
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -39,6 +48,7 @@ from fairframe.errors import (
     ConfigError,
     FairframeError,
     InputDataError,
+    MissingDependencyError,
     NotFoundError,
     StateError,
     StoreError,
@@ -52,10 +62,14 @@ from fairframe.service.schemas import (
     AppealRequest,
     CheckRequest,
     CheckResponse,
+    GenerateRequest,
+    GenerateResponse,
+    ImageCheckRequest,
     IncidentRequest,
     KeyCreateRequest,
     ResolveRequest,
     ReviewStatusName,
+    TransformCheckRequest,
     check_request_model,
 )
 
@@ -74,6 +88,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: Paths under this prefix take base64 images: their body limit is
+#: ``service.max_image_body_bytes`` instead of ``service.max_body_bytes``.
+IMAGE_PREFIX = "/v1/images/"
+
 
 class _Edge:
     """The outermost ASGI middleware (plain ASGI: Starlette's ``BaseHTTPMiddleware`` costs a task
@@ -86,9 +104,10 @@ class _Edge:
       the client would only see the connection reset).
     """
 
-    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, limit: int, metrics: Metrics, image_limit: int = 0) -> None:
         self.app = app
         self.limit = limit
+        self.image_limit = max(limit, image_limit)
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,15 +137,16 @@ class _Edge:
         self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.image_limit if scope.get("path", "").startswith(IMAGE_PREFIX) else self.limit
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.limit
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False
                 if too_big:
                     await _send_error(send, 413, "payload_too_large",
-                                      f"request body is over {self.limit} bytes")
+                                      f"request body is over {limit} bytes")
                     return
         # read the whole body here (it is at most `limit` bytes), then replay it to the app
         chunks: list[bytes] = []
@@ -138,9 +158,9 @@ class _Edge:
                 return
             body = message.get("body", b"")
             seen += len(body)
-            if seen > self.limit:
+            if seen > limit:
                 await _send_error(send, 413, "payload_too_large",
-                                  f"request body is over {self.limit} bytes")
+                                  f"request body is over {limit} bytes")
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -174,6 +194,8 @@ def create_app(
     *,
     guard: PromptGuard | None = None,
     enforcer: Enforcer | None = None,
+    image_guard: Any = None,
+    generator: Any = None,
 ) -> FastAPI:
     """Build the ASGI application.
 
@@ -186,6 +208,12 @@ def create_app(
     enforcer:
         A ready enforcement store; default: opened from ``config.service.database_url`` at startup
         and closed at shutdown.
+    image_guard:
+        A ready :class:`~fairframe.guard.image.pipeline.ImageGuard`; default: built from the
+        config's ``[image]`` section on the first image request.
+    generator:
+        A ready :class:`~fairframe.guard.generate.GuardedGenerator` for ``/v1/generate``;
+        default: built from ``[generate]`` on the first request (503 when none is configured).
 
     Raises
     ------
@@ -202,6 +230,8 @@ def create_app(
     cfg = config if config is not None else GuardConfig()
     settings = cfg.service
     state: dict[str, Any] = {"guard": guard, "enforcer": enforcer, "owns_enforcer": False}
+    state_lock = threading.RLock()  # lazy builders nest (the generator needs the image guard)
+    image_guard_arg, generator_arg = image_guard, generator
     metrics = Metrics()
     max_chars = guard.max_prompt_chars if guard is not None else cfg.max_prompt_chars
     Check = check_request_model(max_chars)
@@ -317,7 +347,8 @@ def create_app(
         log.exception("unexpected error (request %s)", rid)
         return error(500, "internal_error", f"unexpected error; see the service log for {rid}")
 
-    app.add_middleware(_Edge, limit=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(_Edge, limit=settings.max_body_bytes, metrics=metrics,
+                       image_limit=settings.max_image_body_bytes)
 
     # ------------------------------------------------------------------ auth
 
@@ -416,6 +447,102 @@ def create_app(
     app.post("/v1/prompts/rewrite", response_model=CheckResponse, tags=["prompts"],
              summary="Check a prompt and return the rewritten prompt to generate with"
              )(rewrite_prompt)
+
+    # ------------------------------------------------------------------ images
+
+    def lazy(name: str, build: Callable[[], Any]) -> Any:
+        """Build an image-path component on first use (NudeNet and the generator load only when
+        an image endpoint is called); a failure answers 503 and is retried next time."""
+        with state_lock:
+            if state.get(name) is None:
+                try:
+                    state[name] = build()
+                except MissingDependencyError as exc:
+                    raise _HTTPError(503, "not_configured", str(exc)) from exc
+            return state[name]
+
+    def the_image_guard() -> Any:
+        if image_guard_arg is not None:
+            return image_guard_arg
+        return lazy("image_guard", lambda: cfg.build_image_guard(policy=the_guard().policy))
+
+    def provenance_inputs() -> tuple[Any, bytes | None]:
+        return (lazy("watermark", lambda: cfg.build_watermark() or False) or None,
+                lazy("anchors", lambda: cfg.trust_anchors_pem() or b"") or None)
+
+    def record(decision: Any, key: Any, prompt: str | None, image: bytes | None) -> int:
+        digest = None if image is None else hashlib.sha256(image).hexdigest()
+        metrics.decisions.labels(decision.action.value).inc()
+        entry: int = the_enforcer().record(decision, key_id=None if key is None else key.id,
+                                           prompt=prompt, image_sha256=digest)
+        return entry
+
+    @app.post(IMAGE_PREFIX + "check", response_model=CheckResponse, tags=["images"],
+              summary="Check an image (classifiers, watermarks, C2PA credentials)")
+    async def check_image_route(body: ImageCheckRequest, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            from fairframe.guard.incoming import check_image
+
+            key = admit(token)
+            data = decode_base64_image(body.image, "image")
+            wm, anchors = provenance_inputs() if body.provenance else (None, None)
+            decision = check_image(data, image_guard=the_image_guard(), prompt=body.prompt,
+                                   provenance=body.provenance, watermark=wm,
+                                   trust_anchors_pem=anchors)
+            return {"decision_id": record(decision, key, body.prompt, data),
+                    **decision.to_dict()}
+
+        return JSONResponse(await in_thread(job))
+
+    @app.post(IMAGE_PREFIX + "check-transformation", response_model=CheckResponse,
+              tags=["images"], summary="Check an img2img/inpainting edit")
+    async def check_transformation_route(body: TransformCheckRequest,
+                                         token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            from fairframe.guard.incoming import check_transformation
+
+            key = admit(token)
+            before = decode_base64_image(body.input_image, "input_image")
+            after = decode_base64_image(body.output_image, "output_image")
+            wm, anchors = provenance_inputs() if body.provenance else (None, None)
+            decision = check_transformation(
+                before, after, prompt=body.prompt, image_guard=the_image_guard(),
+                transform_check=lazy("transform", cfg.build_transform_check),
+                provenance=body.provenance, watermark=wm, trust_anchors_pem=anchors)
+            return {"decision_id": record(decision, key, body.prompt, after),
+                    **decision.to_dict()}
+
+        return JSONResponse(await in_thread(job))
+
+    @app.post("/v1/generate", response_model=GenerateResponse, tags=["images"],
+              summary="Guarded generation: prompt check, generator, image check, regeneration, "
+              "watermark and C2PA")
+    async def generate_route(body: GenerateRequest, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            key = admit(token)
+            gen = generator_arg if generator_arg is not None else lazy(
+                "generator", lambda: cfg.build_guarded_generator(
+                    prompt_guard=the_guard(), image_guard=the_image_guard()) or False)
+            if not gen:
+                raise _HTTPError(503, "not_configured",
+                                 "this service has no generator; add a [generate] section "
+                                 "(backend, options) to the guard config")
+            outcome = gen.generate(body.prompt, negative_prompt=body.negative_prompt,
+                                   seed=body.seed, width=body.width, height=body.height,
+                                   num_inference_steps=body.num_inference_steps,
+                                   guidance_scale=body.guidance_scale)
+            entry = record(outcome.decision, key, body.prompt, outcome.image)
+            image = outcome.image
+            return {
+                "decision_id": entry,
+                "request_id": outcome.request_id,
+                "image": None if image is None else base64.b64encode(image).decode("ascii"),
+                "mime_type": outcome.mime_type,
+                "image_sha256": None if image is None else hashlib.sha256(image).hexdigest(),
+                "decision": {"decision_id": entry, **outcome.decision.to_dict()},
+            }
+
+        return JSONResponse(await in_thread(job))
 
     @app.post("/v1/incidents", status_code=201, tags=["incidents"],
               summary="Report a served image")
@@ -537,6 +664,19 @@ class _HTTPError(Exception):
         self.kind = kind
         self.message = message
         self.headers = headers
+
+
+def decode_base64_image(text: str, field: str) -> bytes:
+    """The bytes of a base64 image field (an optional ``data:image/...;base64,`` prefix is
+    dropped); :class:`~fairframe.errors.InputDataError` (422) when it is not base64."""
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputDataError(
+            f"{field}: not valid base64 ({exc}); send the encoded image file as standard base64"
+        ) from exc
 
 
 def _dump(obj: Any) -> Any:

@@ -33,6 +33,10 @@ __all__ = [
     "CheckRequest",
     "CheckResponse",
     "FindingOut",
+    "GenerateRequest",
+    "GenerateResponse",
+    "ImageCheckRequest",
+    "TransformCheckRequest",
     "IncidentRequest",
     "KeyCreateRequest",
     "ResolveRequest",
@@ -80,6 +84,68 @@ class CheckResponse(BaseModel):
     latency_ms: dict[str, float]
     policy_version: str
     errors: list[str] = Field(description="Optional stages that failed and were skipped.")
+    attempts: list[dict[str, Any]] = Field(
+        default_factory=list, description="Generation attempts (image path with regeneration)."
+    )
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="Watermarks and C2PA credentials found or embedded."
+    )
+
+
+_B64 = r"^(data:image/[a-z0-9.+-]+;base64,)?[A-Za-z0-9+/]+={0,2}$"
+
+
+class ImageCheckRequest(BaseModel):
+    """An image to check, base64-encoded (a ``data:image/...;base64,`` prefix is accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(min_length=4, pattern=_B64,
+                       description="The encoded image (PNG, JPEG, WebP, ...) in base64.")
+    prompt: str | None = Field(None, max_length=10_000,
+                               description="The prompt the image was made from, when known.")
+    provenance: bool = Field(True, description="Also check watermarks and C2PA credentials.")
+
+
+class TransformCheckRequest(BaseModel):
+    """An img2img/inpainting edit: the input image, the output image and the edit prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_image: str = Field(min_length=4, pattern=_B64, description="The image before, base64.")
+    output_image: str = Field(min_length=4, pattern=_B64, description="The image after, base64.")
+    prompt: str = Field(max_length=10_000, description="The edit prompt.")
+    provenance: bool = Field(True, description="Also check the input's watermarks and C2PA.")
+
+
+class GenerateRequest(BaseModel):
+    """A guarded generation request (text to image)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=10_000, pattern=r"\S",
+                        description="The text-to-image prompt.")
+    negative_prompt: str | None = Field(None, max_length=10_000)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Default: random.")
+    width: int | None = Field(None, ge=64, le=2048, multiple_of=8)
+    height: int | None = Field(None, ge=64, le=2048, multiple_of=8)
+    num_inference_steps: int | None = Field(None, ge=1, le=150)
+    guidance_scale: float | None = Field(None, ge=0.0, le=50.0, allow_inf_nan=False)
+
+    _numbers = field_validator("seed", "width", "height", "num_inference_steps",
+                               "guidance_scale", mode="before")(_json_number_or_none)
+
+
+class GenerateResponse(BaseModel):
+    """The outcome of a guarded generation: the merged decision and the image, if served."""
+
+    decision_id: int = Field(description="Id of the decision-log entry.")
+    request_id: str = Field(description="Random id; the watermark payload derives from it.")
+    image: str | None = Field(description="The served PNG in base64, or null when refused.")
+    mime_type: str
+    image_sha256: str | None = Field(description="SHA-256 of the served image bytes.")
+    decision: CheckResponse
+
 
 
 class IncidentRequest(BaseModel):
@@ -166,7 +232,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {**_ERR, "description": "Invalid request: the message names the field"},
     429: {**_ERR, "description": "Rate limit exceeded; see Retry-After"},
     500: {**_ERR, "description": "Unexpected error (logged with a request id)"},
-    503: {**_ERR, "description": "A required classifier failed (fail closed) or not ready"},
+    503: {**_ERR, "description": "A required classifier failed (fail closed), the service is "
+          "not ready, or the endpoint is not configured (no generator)"},
 }
 
 

@@ -33,6 +33,7 @@ TINY_BUILDERS: dict[str, str] = {
     "llava": "fairframe.testing._tiny_llava:build_tiny_llava",
     "causal-lm": "fairframe.testing._tiny_lm:build_tiny_causal_lm",
     "text-classifier": "fairframe.testing._tiny_textcls:build_tiny_text_classifier",
+    "image-classifier": "fairframe.testing._tiny_imgcls:build_tiny_image_classifier",
 }
 
 _lock = threading.Lock()
