@@ -50,7 +50,14 @@ from fairframe.guard.policy import Category
 from fairframe.guard.stage import StageResult
 from fairframe.types import JSONValue
 
-__all__ = ["DEFAULT_LABELS", "STAGE", "HFTextClassifier", "normalize_label"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "STAGE",
+    "HFTextClassifier",
+    "best_per_category",
+    "model_labels",
+    "normalize_label",
+]
 
 #: Default stage name used in findings and latencies.
 STAGE = "hf_classifier"
@@ -100,6 +107,28 @@ DEFAULT_LABELS: Mapping[str, str] = _table({
 
 def _check_category(category: object, where: str) -> str:
     return enum_member(Category, str(category), "guard category", where=where).value
+
+
+def model_labels(config: Any, multi_label: bool | None) -> tuple[tuple[str, ...], bool]:
+    """A classifier config's label names in id order, and whether its outputs are independent
+    sigmoids (``multi_label``, else the config's ``problem_type``)."""
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    labels = tuple(id2label.get(i, f"LABEL_{i}") for i in range(int(config.num_labels)))
+    multi = (multi_label if multi_label is not None
+             else config.problem_type == "multi_label_classification")
+    return labels, bool(multi)
+
+
+def best_per_category(row: Sequence[float], mapped: Sequence[tuple[int, str, str]]
+                      ) -> dict[str, tuple[float, str]]:
+    """Per category, the highest probability among the labels mapped to it, and that label
+    (``mapped`` holds ``(label index, label name, category)``)."""
+    best: dict[str, tuple[float, str]] = {}
+    for index, label, category in mapped:
+        p = row[index]
+        if category not in best or p > best[category][0]:
+            best[category] = (p, label)
+    return best
 
 
 @dataclass(frozen=True)
@@ -234,18 +263,13 @@ class HFTextClassifier(HFModelOptions):
             )
         model = place_model(model, device, f"text classifier {self.model!r}")
         config = model.config
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        labels = tuple(id2label.get(i, f"LABEL_{i}") for i in range(int(config.num_labels)))
-        multi = (
-            self.multi_label if self.multi_label is not None
-            else config.problem_type == "multi_label_classification"
-        )
+        labels, multi = model_labels(config, self.multi_label)
         return _Loaded(
             model=model,
             tokenizer=tokenizer,
             device=device,
             max_length=self._effective_max_length(tokenizer, config),
-            multi_label=bool(multi),
+            multi_label=multi,
             labels=labels,
             mapped=self._map_labels(labels),
         )
@@ -338,11 +362,7 @@ class HFTextClassifier(HFModelOptions):
 
     def _result(self, prompt: NormalizedPrompt, row: list[float], loaded: _Loaded
                 ) -> StageResult:
-        best: dict[str, tuple[float, str]] = {}
-        for index, label, category in loaded.mapped:
-            p = row[index]
-            if category not in best or p > best[category][0]:
-                best[category] = (p, label)
+        best = best_per_category(row, loaded.mapped)
         findings: list[Finding] = []
         span: tuple[int, int] | None = None
         for category, (p, label) in best.items():

@@ -48,7 +48,7 @@ from fairframe.backends._hf import (
 from fairframe.config import enum_member
 from fairframe.errors import ConfigError
 from fairframe.guard.decision import Evidence, Finding
-from fairframe.guard.hf_classifier import normalize_label
+from fairframe.guard.hf_classifier import best_per_category, model_labels, normalize_label
 from fairframe.guard.policy import Category
 from fairframe.guard.stage import StageResult
 from fairframe.images import to_rgb
@@ -203,18 +203,13 @@ class HFImageClassifier(HFModelOptions):
             )
         model = place_model(model, device, f"image classifier {self.model!r}")
         config = model.config
-        id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
-        labels = tuple(id2label.get(i, f"LABEL_{i}") for i in range(int(config.num_labels)))
-        multi = (
-            self.multi_label if self.multi_label is not None
-            else config.problem_type == "multi_label_classification"
-        )
+        labels, multi = model_labels(config, self.multi_label)
         return _Loaded(
             model=model,
             processor=processor,
             device=device,
             dtype=torch_dtype,
-            multi_label=bool(multi),
+            multi_label=multi,
             labels=labels,
             mapped=self._map_labels(labels),
         )
@@ -299,11 +294,7 @@ class HFImageClassifier(HFModelOptions):
         return [self._result(row, loaded) for row in rows]
 
     def _result(self, row: list[float], loaded: _Loaded) -> StageResult:
-        best: dict[str, tuple[float, str]] = {}
-        for index, label, category in loaded.mapped:
-            p = row[index]
-            if category not in best or p > best[category][0]:
-                best[category] = (p, label)
+        best = best_per_category(row, loaded.mapped)
         findings = tuple(
             Finding(self.name, category, p, Evidence(None, f"{label} p={p:.3f}", label))
             for category, (p, label) in best.items()
