@@ -184,7 +184,20 @@ def test_aho_and_regex_backends_agree(prompt: str) -> None:
 
 
 _REGEX = Lexicon.default(backend="regex")
-_AHO = Lexicon.default(backend="aho") if aho_available() else _REGEX
+_AHO = Lexicon.default(backend="aho", typos=False) if aho_available() else _REGEX
+
+
+def test_backends_agree_with_typo_variants_too() -> None:
+    if not aho_available():
+        pytest.skip("pyahocorasick is not installed")
+    terms = {"nudity": [Term("naked", 1.0, False), Term("nude", 1.0, False)],
+             "violence": [Term("decapitat", 1.0, True), Term("pool of blood", 1.0, False)]}
+    regex = Lexicon(terms, backend="regex", typos=True)
+    aho = Lexicon(terms, backend="aho", typos=True)
+    for prompt in ("a nakde nuude man, decapiatted, pool of blod", "a baked nice pool of bloods",
+                   "naaked and nkaed", "decpaitation"):
+        assert _pairs(regex.scan(prompt)) == _pairs(aho.scan(prompt)), prompt
+        assert dict(regex.scan(prompt).scores) == dict(aho.scan(prompt).scores)
 
 
 def test_default_backend() -> None:
@@ -226,3 +239,53 @@ def test_terms_with_tripled_letters_match_the_squeezed_prompt() -> None:
         assert lex.scan(prompt).scores["hate"] == 1.0, prompt
     assert lex.scan("a kk rally").scores["hate"] == 1.0
     assert lex.scan("a k rally").scores["hate"] == 0.0
+
+
+def test_typo_variants_are_one_edit_away_and_never_real_words() -> None:
+    from fairframe.guard.lexicon import _dictionary, typo_variants
+
+    variants = typo_variants("naked")
+    assert {"nakde", "nake", "naaked", "nkaed"} <= set(variants)
+    assert "baked" not in variants and "naked" not in variants
+    real = _dictionary()
+    for v in variants:
+        assert v[0] == "n" and v not in real
+        assert abs(len(v) - 5) <= 1
+    # 4-letter words: doubles and a middle swap only ("goer" is a word, "gre" too short)
+    assert sorted(typo_variants("gore")) == ["goore", "goree", "gorre", "groe"]
+    assert typo_variants("gun") == []
+    # one typo in one word of a phrase at a time
+    phrase = typo_variants("pool of blood")
+    assert "pool of blod" in phrase and "pool of bolod" in phrase
+    assert all(p.count(" ") == 2 for p in phrase)
+    # the "d" of a long -ed word is not dropped: "fabricate" is a word
+    assert "fabricate" not in typo_variants("fabricated")
+
+
+def test_typo_matching_is_on_for_the_shipped_lexicon_and_off_by_default() -> None:
+    strict = Lexicon({"nudity": [Term("naked", 1.0, False)]}, backend="regex")
+    tolerant = Lexicon({"nudity": [Term("naked", 1.0, False)]}, backend="regex", typos=True)
+    assert strict.scan("a nakde woman").scores["nudity"] == 0.0
+    r = tolerant.scan("a nakde woman")
+    assert r.scores["nudity"] == pytest.approx(0.9)  # TYPO_WEIGHT x the term's weight
+    assert r.findings[0].evidence.label == "naked (typo)"
+    assert r.findings[0].evidence.text == "nakde"
+    assert tolerant.scan("a baked potato").scores["nudity"] == 0.0
+    assert LEX.typos and LEX.scan("pool of blod").scores["violence"] >= 0.7
+    assert not Lexicon.default(typos=False).typos
+    assert not Lexicon.default(backend="regex").typos  # the slow fallback keeps them off
+    assert Lexicon.default(backend="regex", typos=True).typos
+
+
+def test_a_variant_shared_by_two_terms_or_equal_to_a_term_is_left_out() -> None:
+    # "abcdf" is one drop away from both terms: ambiguous, so neither gets it
+    lex = Lexicon({"violence": [Term("abcdef", 1.0, False)],
+                   "hate": [Term("abcdfe", 1.0, False)]}, backend="regex", typos=True)
+    assert lex.scan("an abcdf").scores["violence"] == 0.0
+    assert lex.scan("an abcdf").scores["hate"] == 0.0
+    assert lex.scan("an abcdeff").scores["violence"] == pytest.approx(0.9)
+    # a term is never a typo of another term
+    lex = Lexicon({"violence": [Term("slaughter", 1.0, False)],
+                   "hate": [Term("slaughtr", 1.0, False)]}, backend="regex", typos=True)
+    assert lex.scan("slaughtr").scores["violence"] == 0.0
+    assert lex.scan("slaughtr").scores["hate"] == 1.0

@@ -11,6 +11,8 @@ negatives on)::
 
     [stages.lexicon]                   # fast term matching (always recommended)
     directory = "my_lexicons"          # optional: a folder of <category>.txt lists instead
+    typos = true                       # one-typo variants of the terms (default: on for the
+                                       # shipped lists with pyahocorasick, off for a directory)
 
     [stages.embedding]                 # MiniLM classifier (extra "guard")
     enabled = true
@@ -447,16 +449,19 @@ def _build_stage(key: str, options: dict[str, Any], policy: Policy, source: str)
     if key == "lexicon":
         directory = options.pop("directory", None)
         backend = options.pop("backend", "auto")
+        typos = options.pop("typos", None if directory is None else False)
         if options:
             raise ConfigError(
                 f"{source}: stages.lexicon: unknown keys {sorted(options)}; allowed: enabled, "
-                "required, directory, backend"
+                "required, directory, backend, typos"
             )
+        if typos is not None and not isinstance(typos, bool):
+            raise ConfigError(f"{source}: stages.lexicon: typos must be true or false")
         if directory is None:
             from fairframe.guard.lexicon import Lexicon
 
-            return Lexicon.default(backend=backend)
-        stage: PromptStage = cls.from_directory(directory, backend=backend)
+            return Lexicon.default(backend=backend, typos=typos)
+        stage: PromptStage = cls.from_directory(directory, backend=backend, typos=bool(typos))
         return stage
     if "policy" in inspect.signature(cls).parameters and "policy" not in options:
         options = {**options, "policy": policy}

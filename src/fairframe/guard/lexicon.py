@@ -13,6 +13,12 @@ position the longest matching term is kept. Where the normalizer squeezed a run 
 Aho-Corasick (``pyahocorasick``) when it is installed, else one compiled regular expression; both
 give the same matches.
 
+**Typos.** With ``typos=True`` (the shipped lexicon's default when pyahocorasick is installed)
+every term also matches its one-typo variants (:func:`typo_variants`: a swapped pair of
+neighbouring letters, a dropped or a doubled letter, never the first letter; never a variant that
+is an English word, another term, or a variant of two terms) at :data:`TYPO_WEIGHT` times its
+weight; the evidence label is ``"<term> (typo)"``.
+
 **Allow-list.** ``allow.txt`` lists benign phrases ("naked eye", "shoot a photo", "kill a
 process"). A term match lying inside an occurrence of an allowed phrase is suppressed (and kept in
 :attr:`LexiconResult.suppressed`).
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import math
 import re
 import time
@@ -259,8 +266,10 @@ class Lexicon:
         allow: Iterable[str] = (),
         minor_markers: Iterable[Term] = (),
         backend: Backend = "auto",
+        typos: bool = False,
     ) -> None:
         self._entries: dict[str, list[tuple[str, float]]] = {}
+        self._typo_of: dict[str, str] = {}
         prefix_of: dict[str, bool] = {}
         self.terms: Mapping[str, tuple[Term, ...]] = MappingProxyType(
             {str(k): tuple(v) for k, v in terms.items()}
@@ -275,6 +284,9 @@ class Lexicon:
         self.minor_markers = tuple(minor_markers)
         for t in self.minor_markers:
             self._add(t, _MARKERS, prefix_of)
+        self.typos = bool(typos)
+        if self.typos:
+            self._add_typos(prefix_of)
         self._patterns = list(self._entries)
         self._matcher = _matcher(self._patterns, [prefix_of[p] for p in self._patterns], backend)
         self.allow = tuple(sorted({" ".join(_WORD.findall(a.lower())) for a in allow} - {""}))
@@ -291,8 +303,32 @@ class Lexicon:
             raise ConfigError(f"term {term.text!r} appears both with and without a trailing '*'")
         self._entries.setdefault(key, []).append((cat, term.weight))
 
+    def _add_typos(self, prefix_of: dict[str, bool]) -> None:
+        """Add one-typo variants of every category term (see :func:`typo_variants`; a prefix
+        term's variants are prefixes too) at :data:`TYPO_WEIGHT` times the term's weight; a
+        variant that is itself a term, a real word, or a variant of two different terms is left
+        out."""
+        known = set(self._entries)
+        seen: dict[str, str | None] = {}
+        for items in self.terms.values():
+            for t in items:
+                for v in typo_variants(t.text):
+                    if v in known:
+                        continue
+                    other = seen.get(v, t.text)
+                    seen[v] = t.text if other == t.text else None
+        for cat, items in self.terms.items():
+            for t in items:
+                for v in typo_variants(t.text):
+                    if seen.get(v) != t.text or prefix_of.setdefault(v, t.prefix) != t.prefix:
+                        continue
+                    weight = max(_MIN_WEIGHT, round(t.weight * TYPO_WEIGHT, 4))
+                    self._entries.setdefault(v, []).append((cat, weight))
+                    self._typo_of[v] = t.text
+
     @classmethod
-    def from_directory(cls, directory: str | Path, *, backend: Backend = "auto") -> Lexicon:
+    def from_directory(cls, directory: str | Path, *, backend: Backend = "auto",
+                       typos: bool = False) -> Lexicon:
         """Load ``<category>.txt``, ``minor_markers.txt`` and ``allow.txt`` from a folder.
 
         Raises
@@ -304,10 +340,11 @@ class Lexicon:
         if not root.is_dir():
             raise ConfigError(f"lexicon folder {root} does not exist")
         texts = {p.stem: (str(p), p.read_text("utf-8")) for p in sorted(root.glob("*.txt"))}
-        return cls._from_texts(texts, backend)
+        return cls._from_texts(texts, backend, typos=typos)
 
     @classmethod
-    def _from_texts(cls, texts: Mapping[str, tuple[str, str]], backend: Backend) -> Lexicon:
+    def _from_texts(cls, texts: Mapping[str, tuple[str, str]], backend: Backend,
+                    typos: bool = False) -> Lexicon:
         terms: dict[str, list[Term]] = {}
         allow: list[str] = []
         markers: list[Term] = []
@@ -323,18 +360,24 @@ class Lexicon:
                     f"{path}: unknown lexicon file; allowed names: "
                     + ", ".join(f"{n}.txt" for n in _ALLOWED_FILES)
                 )
-        return cls(terms, allow=allow, minor_markers=markers, backend=backend)
+        return cls(terms, allow=allow, minor_markers=markers, backend=backend, typos=typos)
 
     @classmethod
-    def default(cls, *, backend: Backend = "auto") -> Lexicon:
-        """The lexicon shipped with the package (``fairframe/guard/lexicons``)."""
+    def default(cls, *, backend: Backend = "auto", typos: bool | None = None) -> Lexicon:
+        """The lexicon shipped with the package (``fairframe/guard/lexicons``).
+
+        ``typos`` adds one-typo variants of its terms (about 9,000 more patterns); ``None`` turns
+        them on with the Aho-Corasick backend and off with the regular-expression fallback,
+        which would be two orders of magnitude slower with them."""
+        if typos is None:
+            typos = backend == "aho" or (backend == "auto" and aho_available())
         folder = resources.files("fairframe.guard").joinpath("lexicons")
         texts = {}
         for entry in folder.iterdir():
             if entry.name.endswith(".txt"):
                 stem = entry.name[: -len(".txt")]
                 texts[stem] = (f"fairframe/guard/lexicons/{entry.name}", entry.read_text("utf-8"))
-        return cls._from_texts(dict(sorted(texts.items())), backend)
+        return cls._from_texts(dict(sorted(texts.items())), backend, typos=typos)
 
     #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
     name: str = STAGE
@@ -394,7 +437,9 @@ class Lexicon:
                     markers.append((weight, term, span))
                     continue
                 distinct[cat][term] = weight
-                ev = Evidence(span=span, text=original[span[0]:span[1]], label=term)
+                typo_of = self._typo_of.get(term)
+                label = term if typo_of is None else f"{typo_of} (typo)"
+                ev = Evidence(span=span, text=original[span[0]:span[1]], label=label)
                 findings.append(Finding(STAGE, cat, weight, ev))
         scores = {cat: _noisy_or(d.values()) for cat, d in distinct.items()}
         sexual = max(scores[Category.SEXUAL.value], scores[Category.NUDITY.value])
@@ -440,6 +485,63 @@ class Lexicon:
             latency_ms={"normalize": (t1 - t0) * 1e3, STAGE: (t2 - t1) * 1e3},
             policy_version=policy.version,
         )
+
+
+#: A one-typo variant scores this share of its term's weight (a clear term, 1.0, still reaches
+#: the default thresholds of 0.7; an ambiguous one, 0.5, stays at 0.5).
+TYPO_WEIGHT = 0.9
+#: Words of this many letters get every typo variant; one letter shorter, only swaps and doubled
+#: letters (a dropped letter leaves three, which collide with real words); shorter, none.
+TYPO_MIN_LENGTH = 5
+
+
+@functools.cache
+def _dictionary() -> frozenset[str]:
+    """English words (the a-z whole words of the bert-base-uncased vocabulary shipped in
+    ``gibberish_model.json``): a typo variant that is a real word is not a typo."""
+    text = resources.files("fairframe.guard").joinpath("gibberish_model.json").read_text("utf-8")
+    return frozenset(json.loads(text)["words"])
+
+
+def typo_variants(term: str) -> list[str]:
+    """Every way to put one typo in one word of ``term``: swap two different neighbouring
+    letters, drop a letter or double a letter, never touching a word's first letter.
+
+    Words of :data:`TYPO_MIN_LENGTH`+ letters get all three; 4-letter words only doubles and a
+    swap of the middle letters. A varied word that is an English word (:func:`_dictionary`) is
+    left out, and so is dropping the "d" of a long "-ed" word ("fabricated" -> "fabricate"), so
+    "naked" gives "nakde", "nake", "naaked" ... but never "baked", and "gore" gives "groe",
+    "goore" ... but not "gre" or "goer".
+
+    Examples
+    --------
+    >>> v = typo_variants("naked")
+    >>> "nakde" in v, "nake" in v, "nakedd" in v, "aked" in v
+    (True, True, True, False)
+    >>> sorted(typo_variants("gore"))
+    ['goore', 'goree', 'gorre', 'groe']
+    """
+    words = term.split()
+    real = _dictionary()
+    out: dict[str, None] = {}
+    for k, word in enumerate(words):
+        if len(word) < TYPO_MIN_LENGTH - 1 or not word.isalpha():
+            continue
+        cands: dict[str, None] = {}
+        for i in range(1, len(word)):
+            # drop; not the "d" of a long "-ed" word: "fabricated" -> "fabricate" is a word
+            if len(word) >= TYPO_MIN_LENGTH and not (
+                    i == len(word) - 1 and word.endswith("ed") and len(word) >= 7):
+                cands[word[:i] + word[i + 1:]] = None
+            cands[word[:i] + word[i] + word[i:]] = None  # double
+            last = len(word) - 1 if len(word) >= TYPO_MIN_LENGTH else len(word) - 2
+            if i < last and word[i] != word[i + 1]:  # swap ("gore" -> "goer" is a word)
+                cands[word[:i] + word[i + 1] + word[i] + word[i + 2:]] = None
+        for c in cands:
+            if c == word or len(c) < 4 or c in real or _TRIPLE.search(c):
+                continue
+            out[" ".join([*words[:k], c, *words[k + 1:]])] = None
+    return list(out)
 
 
 def _noisy_or(weights: Iterable[float]) -> float:
