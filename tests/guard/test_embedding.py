@@ -633,3 +633,28 @@ def test_exemplar_set_texts_are_unique_and_ordered() -> None:
     # CATEGORIES order: nudity before violence
     assert ex.categories == ("nudity", "violence")
     assert ex.texts() == ["b", "c", "a", "d"]
+
+
+def test_tag_segments_hand_values() -> None:
+    from fairframe.guard.embedding import tag_segments
+
+    t = "masterpiece, 8k ;violin| umbrella,\n a woman covered in blood on the floor , x"
+    assert [t[s:e] for s, e in tag_segments(t)] == ["a woman covered in blood on the floor"]
+    assert tag_segments("a cat, a dog, a bird, a fish") == []  # four parts: not a tag list
+    assert tag_segments("one, two, three, four, five") == []  # no part of 4+ words
+    assert tag_segments("a b c d, , ,, e, f, g, h") == [(0, 7)]  # blank parts do not count...
+    assert tag_segments("a b c d, e, f, g") == []  # ...so this has four parts only
+
+
+def test_padding_does_not_dilute_a_tag_list(clf: EmbeddingClassifier) -> None:
+    core = "a woman covered in blood on the floor"
+    soup = f"masterpiece, 8k, violin, umbrella, lighthouse, {core}, origami, trending on artstation"
+    alone = clf.scan_batch([normalize(core)])[0].scores["violence"]
+    padded = clf.scan_batch([normalize(soup)])[0]
+    assert alone > 0.7
+    assert padded.scores["violence"] == pytest.approx(alone, abs=0.03)
+    [finding] = [f for f in padded.findings if f.category == "violence"]
+    assert finding.evidence.text == core  # the part that scored, in the original prompt
+    plain = EmbeddingClassifier(segments=False)
+    diluted = plain.scan_batch([normalize(soup)])[0].scores["violence"]
+    assert diluted < padded.scores["violence"] - 0.1

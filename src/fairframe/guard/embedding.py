@@ -24,6 +24,16 @@ reaches 0.5 on everyday prompts that share a topic with some exemplar; a lower `
 fusion's calibration corrects that (``benchmarks/bench_guard_embedding.py`` reports the trade-off
 on public prompt sets).
 
+**Tag lists.** A mean embedding is diluted by padding: ten harmless quality tags around one
+unsafe phrase pull its probability down (the red-team tool's ``token_soup`` attack got 38% of the
+prompts the guard stopped through that way). So when ``segments`` is on (default) and the
+normalized prompt splits on ``,``, ``;``, ``|`` or line breaks into at least
+:data:`SEGMENT_MIN_PARTS` parts, every part of at least :data:`SEGMENT_MIN_WORDS` words is scored
+on its own too, and each category's probability is the largest of the whole prompt's and its
+parts'; a finding from a part points at that part of the original prompt. Ordinary sentences
+(fewer parts) cost nothing extra. On the tune halves of the public sets this changed no decision;
+``docs/redteam.md`` has the effect on ``token_soup``.
+
 **Training** (:func:`train_head`). Exemplar prompts written by the Fairframe developers live in
 ``guard/exemplars/<category>.txt`` plus ``benign.txt`` (see the README there). For each category:
 
@@ -108,12 +118,15 @@ __all__ = [
     "BENIGN_SHARE",
     "L2",
     "RELATED",
+    "SEGMENT_MIN_PARTS",
+    "SEGMENT_MIN_WORDS",
     "STAGE",
     "CategoryHead",
     "EmbeddingClassifier",
     "ExemplarSet",
     "Head",
     "default_exemplars_dir",
+    "tag_segments",
     "default_head_path",
     "fit_head",
     "load_exemplars",
@@ -822,6 +835,43 @@ def _native_bf16(torch: Any, device: str) -> bool:
         return False
 
 
+#: A prompt is a tag list when it has at least this many comma/semicolon/pipe/line parts.
+SEGMENT_MIN_PARTS = 5
+#: Parts of a tag list with at least this many words are scored on their own.
+SEGMENT_MIN_WORDS = 4
+_SEGMENT_SPLIT = re.compile(r"[,;|\n]+")
+
+
+def tag_segments(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of the parts of a tag-list prompt that are scored on their own.
+
+    Empty when ``text`` splits on ``,``, ``;``, ``|`` or line breaks into fewer than
+    :data:`SEGMENT_MIN_PARTS` non-blank parts; otherwise the parts (stripped) of at least
+    :data:`SEGMENT_MIN_WORDS` words.
+
+    Examples
+    --------
+    >>> t = "masterpiece, 8k, violin, umbrella, a woman covered in blood on the floor, trending"
+    >>> [t[s:e] for s, e in tag_segments(t)]
+    ['a woman covered in blood on the floor']
+    >>> tag_segments("a cat, a dog, a bird")
+    []
+    """
+    parts: list[tuple[int, int]] = []
+    pos = 0
+    for m in [*_SEGMENT_SPLIT.finditer(text), None]:
+        end = len(text) if m is None else m.start()
+        chunk = text[pos:end]
+        if chunk.strip():
+            lead = len(chunk) - len(chunk.lstrip())
+            parts.append((pos + lead, pos + len(chunk.rstrip())))
+        if m is not None:
+            pos = m.end()
+    if len(parts) < SEGMENT_MIN_PARTS:
+        return []
+    return [(a, b) for a, b in parts if len(text[a:b].split()) >= SEGMENT_MIN_WORDS]
+
+
 class EmbeddingClassifier:
     """Prompt stage: MiniLM sentence embedding + calibrated one-vs-rest logistic heads.
 
@@ -892,6 +942,7 @@ class EmbeddingClassifier:
         head: str | Path | Head | None = None,
         finding_threshold: float = 0.5,
         prior: float = 0.5,
+        segments: bool = True,
     ) -> None:
         if model is not None and (not isinstance(model, str | Path) or not str(model).strip()):
             raise ConfigError("embedding classifier: 'model' must be a local folder or a hub id")
@@ -932,6 +983,7 @@ class EmbeddingClassifier:
         self.head_source = head
         self.finding_threshold = float(finding_threshold)
         self.prior = float(prior)
+        self.segments = bool(segments)
         self._model: LazyModel[_Model] = LazyModel(self._load_model)
         self._head: LazyModel[_HeadState] = LazyModel(self._load_head)
 
@@ -1189,28 +1241,43 @@ class EmbeddingClassifier:
         if not prompts:
             return []
         state = self._head.get()
-        vectors = self.embed([p.text for p in prompts])
-        probs = state.head.predict_proba(vectors, prior=self.prior)
+        texts = [p.text for p in prompts]
+        # rows: (prompt index, normalized start, end) of every text scored; the prompts first
+        rows = [(i, 0, len(p.text)) for i, p in enumerate(prompts)]
+        if self.segments:
+            for i, p in enumerate(prompts):
+                for start, end in tag_segments(p.text):
+                    texts.append(p.text[start:end])
+                    rows.append((i, start, end))
+        vectors = self.embed(texts)
+        probs = np.clip(state.head.predict_proba(vectors, prior=self.prior), 0.0, 1.0)
         cats = state.head.category_ids
+        best = np.arange(len(prompts))[:, None].repeat(len(cats), axis=1)  # row of each max
+        for r in range(len(prompts), len(rows)):
+            i = rows[r][0]
+            better = probs[r] > probs[best[i], np.arange(len(cats))]
+            best[i, better] = r
         results = []
         for i, prompt in enumerate(prompts):
-            scores = {c: float(min(max(probs[i, j], 0.0), 1.0)) for j, c in enumerate(cats)}
-            span = (0, len(prompt.original))
-            findings = tuple(
-                Finding(
+            scores = {c: float(probs[best[i, j], j]) for j, c in enumerate(cats)}
+            findings = []
+            for j, c in enumerate(cats):
+                if scores[c] < self.finding_threshold:
+                    continue
+                r = int(best[i, j])
+                _, start, end = rows[r]
+                span = (0, len(prompt.original)) if r == i else prompt.span(start, end)
+                findings.append(Finding(
                     stage=STAGE,
                     category=c,
-                    score=s,
+                    score=scores[c],
                     evidence=Evidence(
                         span=span,
-                        text=prompt.original,
-                        label=self._nearest(state, c, vectors[i]),
+                        text=prompt.original[span[0]:span[1]],
+                        label=self._nearest(state, c, vectors[r]),
                     ),
-                )
-                for c, s in scores.items()
-                if s >= self.finding_threshold
-            )
-            results.append(StageResult(scores=scores, findings=findings))
+                ))
+            results.append(StageResult(scores=scores, findings=tuple(findings)))
         return results
 
     def __repr__(self) -> str:
