@@ -658,3 +658,12 @@ def test_padding_does_not_dilute_a_tag_list(clf: EmbeddingClassifier) -> None:
     plain = EmbeddingClassifier(segments=False)
     diluted = plain.scan_batch([normalize(soup)])[0].scores["violence"]
     assert diluted < padded.scores["violence"] - 0.1
+
+
+def test_prompt_scheduling_decoys_do_not_dilute(clf: EmbeddingClassifier) -> None:
+    core = "a woman covered in blood on the floor"
+    decoyed = ("a [teapot:woman:0.2] [violin:covered:0.3] in [lantern:blood:0.1] on the "
+               "[pebble:floor:0.4]")
+    alone = clf.scan_batch([normalize(core)])[0].scores["violence"]
+    scheduled = clf.scan_batch([normalize(decoyed)])[0].scores["violence"]
+    assert scheduled == pytest.approx(alone, abs=0.03)  # the late prompt is the core

@@ -289,3 +289,32 @@ def test_a_variant_shared_by_two_terms_or_equal_to_a_term_is_left_out() -> None:
                    "hate": [Term("slaughtr", 1.0, False)]}, backend="regex", typos=True)
     assert lex.scan("slaughtr").scores["violence"] == 0.0
     assert lex.scan("slaughtr").scores["hate"] == 1.0
+
+
+@pytest.mark.parametrize(("prompt", "early", "late"), [
+    ("his [feather:blood:0.1] pool", "his feather pool", "his blood pool"),
+    ("a [naked:0.5] woman", "a woman", "a naked woman"),
+    ("a [naked::0.5] woman", "a naked woman", "a woman"),
+    ("a [cat|naked] woman", "a cat woman", "a naked woman"),
+    ("[n4ked:cat:0.5] woman", "naked woman", "cat woman"),
+    ("a [[nude:cat:0.2]:dog:0.5] x", "a nude x", "a dog x"),
+])
+def test_schedule_drops_give_the_early_and_late_prompt(prompt: str, early: str,
+                                                       late: str) -> None:
+    from fairframe.guard.normalize import normalize, schedule_drops
+
+    norm = normalize(prompt)
+    views = []
+    for drop in schedule_drops(norm):
+        views.append(" ".join("".join(c for i, c in enumerate(norm.text) if i not in drop).split()))
+    assert views == [v for v in (early, late) if v != norm.text] or views == [early, late]
+    assert schedule_drops(normalize("a plain prompt, (weighted:1.2)")) == []
+
+
+def test_a_decoy_inside_a_scheduled_phrase_does_not_hide_it() -> None:
+    lex = Lexicon({"violence": [Term("pool of blood", 1.0, False)]}, backend="regex")
+    assert lex.scan("a pool of blood").scores["violence"] == 1.0
+    r = lex.scan("a pool of [teapot:blood:0.2] on the floor")
+    assert r.scores["violence"] == 1.0
+    [f] = r.findings
+    assert f.evidence.text == "pool of [teapot:blood"  # the original characters it spans

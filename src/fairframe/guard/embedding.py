@@ -32,7 +32,9 @@ normalized prompt splits on ``,``, ``;``, ``|`` or line breaks into at least
 on its own too, and each category's probability is the largest of the whole prompt's and its
 parts'; a finding from a part points at that part of the original prompt. Ordinary sentences
 (fewer parts) cost nothing extra. On the tune halves of the public sets this changed no decision;
-``docs/redteam.md`` has the effect on ``token_soup``.
+``docs/redteam.md`` has the effect on ``token_soup``. Likewise a prompt with prompt scheduling
+(``[from:to:when]``, ``[a|b]``) is also scored as the early and the late prompt the model sees
+(:func:`~fairframe.guard.normalize.schedule_drops`), so a decoy part cannot dilute it.
 
 **Training** (:func:`train_head`). Exemplar prompts written by the Fairframe developers live in
 ``guard/exemplars/<category>.txt`` plus ``benign.txt`` (see the README there). For each category:
@@ -106,7 +108,7 @@ from fairframe.errors import (
 )
 from fairframe.guard.calibration import fit_logistic, sigmoid
 from fairframe.guard.decision import Evidence, Finding
-from fairframe.guard.normalize import NormalizedPrompt
+from fairframe.guard.normalize import NormalizedPrompt, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES
 from fairframe.guard.stage import StageResult
 from fairframe.types import JSONValue
@@ -1244,8 +1246,14 @@ class EmbeddingClassifier:
         texts = [p.text for p in prompts]
         # rows: (prompt index, normalized start, end) of every text scored; the prompts first
         rows = [(i, 0, len(p.text)) for i, p in enumerate(prompts)]
-        if self.segments:
-            for i, p in enumerate(prompts):
+        for i, p in enumerate(prompts):
+            # the early and late prompt of any prompt scheduling (decoys hide nothing)
+            for drop in schedule_drops(p):
+                view = " ".join("".join(c for k, c in enumerate(p.text) if k not in drop).split())
+                if view:
+                    texts.append(view)
+                    rows.append((i, 0, len(p.text)))
+            if self.segments:
                 for start, end in tag_segments(p.text):
                     texts.append(p.text[start:end])
                     rows.append((i, start, end))
@@ -1266,7 +1274,8 @@ class EmbeddingClassifier:
                     continue
                 r = int(best[i, j])
                 _, start, end = rows[r]
-                span = (0, len(prompt.original)) if r == i else prompt.span(start, end)
+                whole = r == i or (start, end) == (0, len(prompt.text))
+                span = (0, len(prompt.original)) if whole else prompt.span(start, end)
                 findings.append(Finding(
                     stage=STAGE,
                     category=c,

@@ -54,7 +54,7 @@ from typing import Any, Literal, Protocol
 
 from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
-from fairframe.guard.normalize import NormalizedPrompt, normalize
+from fairframe.guard.normalize import NormalizedPrompt, normalize, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
 from fairframe.guard.stage import StageResult
 
@@ -572,12 +572,14 @@ def _match_text(text: str, pos: Sequence[int]) -> tuple[str, list[int]]:
 
 
 def _variants(prompt: NormalizedPrompt) -> list[tuple[str, list[int]]]:
-    """The match text of the prompt, plus one with squeezed letter pairs made single."""
+    """The match text of the prompt, plus one with squeezed letter pairs made single, plus one
+    per state of its prompt scheduling (:func:`schedule_drops`)."""
     text = prompt.text
     identity = range(len(text))
     out = [_match_text(text, identity)]
-    if prompt.squeezed:
-        drop = {i + 1 for i in prompt.squeezed}
+    drops = [{i + 1 for i in prompt.squeezed}] if prompt.squeezed else []
+    drops += schedule_drops(prompt)
+    for drop in drops:
         keep = [i for i in identity if i not in drop]
         out.append(_match_text("".join(text[i] for i in keep), keep))
     return out

@@ -58,6 +58,7 @@ __all__ = [
     "Scheduled",
     "Weighted",
     "normalize",
+    "schedule_drops",
 ]
 
 Span = tuple[int, int]
@@ -691,3 +692,66 @@ def normalize(text: str) -> NormalizedPrompt:
         hidden_text="".join(ctx.hidden),
         squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )
+
+
+def _split_top(inner: str, sep: str) -> list[tuple[int, int]] | None:
+    """``(start, end)`` of the ``sep``-separated pieces of ``inner`` outside nested brackets."""
+    pieces, depth, start = [], 0, 0
+    for i, c in enumerate(inner):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == sep and depth == 0:
+            pieces.append((start, i))
+            start = i + 1
+    pieces.append((start, len(inner)))
+    return pieces if depth == 0 else None
+
+
+def schedule_drops(prompt: NormalizedPrompt) -> list[set[int]]:
+    """Characters of ``prompt.text`` to leave out to read each state of its prompt scheduling.
+
+    The normalizer keeps every part of ``[from:to:when]`` and ``[a|b]`` ("teapot Receiving"), so
+    a harmless decoy can sit inside an unsafe phrase ("his [feather:cock:0.1] exposed"). The
+    model is conditioned on ``from`` early and ``to`` late (on ``a`` and ``b`` in turn), so the
+    *early* view drops every ``to`` part (``[a:0.5]`` adds ``a`` late; ``[a::0.5]`` removes it)
+    and alternations' later parts, and the *late* view drops every ``from`` part and
+    alternations' first part. Parts are found in the original text from the schedule's span and
+    mapped through ``offsets``; a schedule whose brackets cannot be parsed is left whole. Empty
+    when the prompt has no scheduling.
+    """
+    schedules = prompt.syntax.schedules
+    if not schedules:
+        return []
+    early: set[int] = set()
+    late: set[int] = set()
+    for sch in schedules:
+        s0, e0 = sch.span
+        raw = prompt.original[s0:e0]
+        if len(raw) < 2 or raw[0] != "[" or raw[-1] != "]":
+            continue
+        inner = raw[1:-1]
+        if sch.kind == "edit":
+            pieces = _split_top(inner, ":")
+            if pieces is None or len(pieces) not in (2, 3):
+                continue
+            parts = pieces[:-1]  # the last piece is `when`
+            if len(parts) == 1:  # [a:when]: a appears late
+                late_drop: list[tuple[int, int]] = []
+                early_drop = [parts[0]]
+            elif inner[parts[1][0]:parts[1][1]].strip() == "":  # [a::when]: a disappears late
+                late_drop, early_drop = [parts[0]], []
+            else:
+                late_drop, early_drop = [parts[0]], [parts[1]]
+        else:
+            pieces = _split_top(inner, "|")
+            if pieces is None or len(pieces) < 2:
+                continue
+            late_drop, early_drop = [pieces[0]], pieces[1:]
+        for target, ranges in ((late, late_drop), (early, early_drop)):
+            for a, b in ranges:
+                lo, hi = s0 + 1 + a, s0 + 1 + b
+                target.update(i for i, (os, oe) in enumerate(prompt.offsets)
+                              if lo <= os and oe <= hi and oe > os)
+    return [d for d in (early, late) if d]
