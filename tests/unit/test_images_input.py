@@ -9,8 +9,6 @@ tests cover the dispatch, the channel order, and the same conversions reached fr
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +18,7 @@ from PIL import Image
 import fairframe.images as images
 from fairframe.errors import InputDataError
 from fairframe.images import open_image, to_png_bytes
-
-
-def encode(img: Image.Image, fmt: str, **options: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **options)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG with a valid IHDR claiming ``width x height`` and no pixel data (a bomb's header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+from tests.guard.image._helpers import encode, png_header_only
 
 
 def test_every_source_type_gives_the_same_rgb_image(tmp_path: Path) -> None:
