@@ -48,6 +48,7 @@ def test_embed_then_verify_reports_the_payload(tmp_path: Path, photo: Path, key:
                             "--payload", "c0ffee42", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["payload"] == "c0ffee42"
+    assert json.loads(r.stdout)["verified"] is True
     r = runner.invoke(app, ["provenance", "verify", str(out), "--key-file", str(key), "--json"])
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -61,6 +62,19 @@ def test_embed_then_verify_reports_the_payload(tmp_path: Path, photo: Path, key:
     runner.invoke(app, ["provenance", "keygen", str(other)])
     r = runner.invoke(app, ["provenance", "verify", str(out), "--key-file", str(other), "--json"])
     assert json.loads(r.stdout)["fairframe_watermark"]["detected"] is False
+
+
+def test_embed_warns_when_the_mark_cannot_be_read_back(tmp_path: Path, key: Path) -> None:
+    import numpy as np
+
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+                    ).save(noise)
+    r = runner.invoke(app, ["provenance", "embed", str(noise), str(tmp_path / "n.jpg"),
+                            "--key-file", str(key), "--quality", "40", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["verified"] is False
+    assert "cannot be read back" in r.stderr
 
 
 def test_embed_rejects_a_bad_payload_and_a_missing_key(tmp_path: Path, photo: Path,

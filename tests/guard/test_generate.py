@@ -135,11 +135,26 @@ def test_served_images_carry_the_watermark_and_a_c2pa_manifest() -> None:
     assert report.detected
     assert report.payload == watermark_payload(out.request_id, PAYLOAD_BYTES)
     assert out.decision.provenance["watermark"]["payload"] == report.payload.hex()
+    assert out.decision.provenance["watermark"]["verified"] is True
     c2pa = verify_credentials(out.image, trust_anchors_pem=chain.root_pem)
     assert c2pa.state == "valid"
     assert c2pa.fairframe is not None
     assert c2pa.fairframe["model"] == "fake-noise"
     assert c2pa.fairframe["decision"]["attempts"] == 2
+
+
+def test_a_mark_that_cannot_be_read_back_is_reported_unverified() -> None:
+    from fairframe.provenance.watermark import KeyedWatermark, generate_key
+
+    gen = GuardedGenerator(prompt_guard=PromptGuard([default_lexicon()]),
+                           image_guard=ImageGuard(stages=[FlagFirst(0)]),
+                           generator=FakeGenerator(size=128),  # small noise: the worst case
+                           provenance=ProvenanceSettings(watermark=KeyedWatermark(
+                               key=generate_key())))
+    out = gen.generate("a lighthouse", seed=2)
+    assert out.image is not None
+    wm = out.decision.provenance["watermark"]
+    assert wm["verified"] is False and len(wm["payload"]) == 8
 
 
 def test_an_image_too_small_for_the_mark_is_served_and_says_so() -> None:

@@ -15,7 +15,13 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from fairframe.cli._common import handle_errors, out_console, print_json, read_input_file
+from fairframe.cli._common import (
+    err_console,
+    handle_errors,
+    out_console,
+    print_json,
+    read_input_file,
+)
 from fairframe.errors import InputDataError
 
 __all__ = ["provenance_app"]
@@ -133,6 +139,9 @@ def embed_command(
             )
     marked = wm.embed(load_image(raw, str(src)), data)
     encoded, mime = _encode(marked, dst, quality)
+    # read the mark back from the encoded file, as a verifier will see it
+    check = wm.verify(load_image(encoded, str(dst)))
+    verified = bool(check.detected and check.payload == data)
     creds = _credentials(cert_chain, private_key, algorithm)
     if creds is not None:
         from fairframe.provenance.c2pa import sign_image
@@ -140,13 +149,19 @@ def embed_command(
         encoded = sign_image(encoded, credentials=creds, model=model,
                              policy_version=policy_version, mime_type=mime)
     _write(dst, encoded)
-    result = {"output": str(dst), "payload": data.hex(), "c2pa_signed": creds is not None}
+    result = {"output": str(dst), "payload": data.hex(), "verified": verified,
+              "c2pa_signed": creds is not None}
     if as_json:
         print_json(result)
     else:
         signed = " and signed it (C2PA)" if creds is not None else ""
         out_console.print(f"marked {escape(str(dst))} with payload {data.hex()}{signed}",
                           highlight=False)
+    if not verified:
+        err_console.print(
+            "[yellow]warning:[/] the mark cannot be read back from the output (the image is "
+            "small, flat or very busy, or the JPEG/WebP quality is low); see docs/provenance.md",
+            highlight=False)
 
 
 @provenance_app.command("verify")

@@ -11,7 +11,8 @@
    the request is refused;
 4. a served image gets the keyed invisible watermark (payload: the first bytes of the request
    id's SHA-256, so a found mark leads back to the decision log; an image under the watermark's
-   minimum side, 128 px, is served unmarked and ``provenance.watermark.skipped`` says why) and,
+   minimum side, 128 px, is served unmarked and ``provenance.watermark.skipped`` says why; every
+   mark is read back once, and ``provenance.watermark.verified`` says whether it could be) and,
    when signing credentials are configured, a C2PA manifest recording the model, the policy
    version and the decision.
 
@@ -250,7 +251,12 @@ class GuardedGenerator:
             except InputDataError as exc:  # e.g. an image too small to carry the mark
                 embedded["watermark"] = {"skipped": str(exc)}
             else:
-                embedded["watermark"] = {"payload": payload.hex(), "method": "fairframe-keyed"}
+                # read it back: small, flat or very busy images may not hold a verifiable mark
+                check = wm.verify(image)
+                embedded["watermark"] = {
+                    "payload": payload.hex(), "method": "fairframe-keyed",
+                    "verified": bool(check.detected and check.payload == payload),
+                }
         data = to_png_bytes(image)
         creds = self.provenance.credentials
         if creds is not None:
