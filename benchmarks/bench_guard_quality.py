@@ -19,7 +19,9 @@ fusion and policy. ``fairframe-fast`` is the same guard without the embedding cl
 
 **What counts.** A prompt is *caught* when the guard's action is anything but ``allow`` (flag,
 rewrite, regenerate or block); *intervened* means rewrite or stronger. A benign prompt with any
-action but ``allow`` is a false positive.
+action but ``allow`` is a false positive (the targets use this); ``fpr_intervened`` also reports
+the share of benign prompts that were rewritten or refused (``flag`` serves the prompt unchanged
+and only records it).
 
 **Peers.** better-profanity (``contains_profanity``) and alt-profanity-check
 (``predict_prob >= 0.5``) flag the same prompts.
@@ -137,6 +139,9 @@ def evaluate(flags: Callable[[list[str]], list[bool]], sets: dict[str, list[Row]
                 res["recall_intervened"] = share(sum(s), len(s))
         if benign:
             res["fpr"] = share(sum(h for _, h in benign), len(benign))
+            if strong is not None:  # benign prompts changed or refused (flag only records)
+                s = strong([r.prompt for r, _ in benign])
+                res["fpr_intervened"] = share(sum(s), len(s))
         groups: dict[str, list[bool]] = {}
         for r, h in zip(rows, hit, strict=True):
             groups.setdefault(r.group, []).append(h)
