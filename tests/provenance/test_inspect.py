@@ -87,7 +87,7 @@ def test_sdxl_marked_and_our_mark() -> None:
     data = report.to_json()
     assert data["fairframe_watermark"] == {"detected": True, "payload": "0102", "confidence": 0.99}
     assert data["sdxl_watermark"]["detected"] is True
-    assert data["summary"][0] == "fairframe watermark: detected (confidence 0.990)"
+    assert data["summary"][0] == "fairframe watermark: detected, payload 0102 (confidence 0.990)"
     assert data["summary"][1].startswith("sdxl watermark: detected (")
 
 
@@ -147,3 +147,25 @@ def test_small_and_bad_inputs() -> None:
     assert small.summary[0].startswith("sdxl watermark: not checked")
     with pytest.raises(InputDataError):
         inspect_provenance(b"definitely not an image")
+
+
+def test_a_sync_pattern_without_a_payload_is_reported_as_such() -> None:
+    @dataclass(frozen=True)
+    class SyncOnly(FakeResult):
+        sync_p_value: float = 1e-9
+
+    class Verifier:
+        def verify(self, image: Image.Image) -> FakeResult:
+            return SyncOnly(False, None, 0.999)
+
+    report = inspect_provenance(png(photo()), watermark=Verifier())
+    assert report.summary[0] == ("fairframe watermark: this key's sync pattern is present "
+                                 "(p=1e-09) but the payload is unreadable")
+    weak = SyncOnly(False, None, 0.5, sync_p_value=0.01)
+
+    class Weak:
+        def verify(self, image: Image.Image) -> FakeResult:
+            return weak
+
+    report = inspect_provenance(png(photo()), watermark=Weak())
+    assert report.summary[0] == "fairframe watermark: not detected (confidence 0.500)"

@@ -156,6 +156,11 @@ def _c2pa_line(report: C2PAReport) -> str:
     return line + (f" ({'; '.join(e for e in extra if e)})" if any(extra) else "")
 
 
+#: A sync-pattern p-value at or below this, without a decodable payload, is reported as "the
+#: key's sync pattern is present" in the summary (``detected`` stays false: that needs the CRC).
+SYNC_ONLY_P = 1e-6
+
+
 def inspect_provenance(
     data: bytes,
     *,
@@ -193,8 +198,18 @@ def inspect_provenance(
     ours: WatermarkResult | None = None
     if watermark is not None:
         ours = watermark.verify(image)
-        state = "detected" if ours.detected else "not detected"
-        summary.append(f"fairframe watermark: {state} (confidence {ours.confidence:.3f})")
+        sync_p = getattr(ours, "sync_p_value", None)
+        if ours.detected:
+            payload = ours.payload.hex() if ours.payload is not None else "?"
+            summary.append(f"fairframe watermark: detected, payload {payload} "
+                           f"(confidence {ours.confidence:.3f})")
+        elif isinstance(sync_p, float) and sync_p <= SYNC_ONLY_P:
+            # the key's sync pattern is there, the payload did not decode (heavy damage, or an
+            # image too small or busy to hold it): say so instead of a bare "not detected"
+            summary.append(f"fairframe watermark: this key's sync pattern is present "
+                           f"(p={sync_p:.2g}) but the payload is unreadable")
+        else:
+            summary.append(f"fairframe watermark: not detected (confidence {ours.confidence:.3f})")
 
     sdxl = detect_sdxl_watermark(image, alpha=sdxl_alpha)
     if sdxl.reason is not None:
