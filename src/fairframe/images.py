@@ -28,8 +28,16 @@ from PIL import Image, UnidentifiedImageError
 
 from fairframe.errors import InputDataError
 
-__all__ = ["MAX_PIXELS", "MIN_SIDE", "ImageSource", "load_image", "open_image", "to_png_bytes",
-           "to_rgb"]
+__all__ = [
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "ImageSource",
+    "load_image",
+    "open_image",
+    "png_data_url",
+    "to_png_bytes",
+    "to_rgb",
+]
 
 #: Smallest accepted side, in pixels.
 MIN_SIDE = 8
@@ -200,3 +208,10 @@ def to_png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
+
+
+def png_data_url(image: Image.Image) -> str:
+    """``data:image/png;base64,...`` of an image (RGB, lossless), as vision chat APIs take it."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(to_png_bytes(to_rgb(image))).decode("ascii")

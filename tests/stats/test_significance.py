@@ -91,3 +91,22 @@ def test_benjamini_hochberg_properties() -> None:
     with pytest.raises(ValueError):
         benjamini_hochberg([0.5, 1.5])
     assert benjamini_hochberg([]).shape == (0,)
+
+
+def test_fair_coin_tail_hand_values_scipy_and_simulation() -> None:
+    import numpy as np
+    from scipy import stats as st
+
+    from fairframe.stats.significance import fair_coin_tail
+
+    assert fair_coin_tail(3, 3) == 1 / 8
+    assert fair_coin_tail(2, 3) == 4 / 8
+    assert fair_coin_tail(0, 5) == 1.0 and fair_coin_tail(-2, 5) == 1.0
+    assert fair_coin_tail(6, 5) == 0.0
+    for n in (1, 10, 48):
+        for k in range(n + 1):
+            assert fair_coin_tail(k, n) == pytest.approx(st.binom.sf(k - 1, n, 0.5), rel=1e-12)
+    draws = np.random.default_rng(0).binomial(48, 0.5, size=200_000)
+    assert fair_coin_tail(30, 48) == pytest.approx(float(np.mean(draws >= 30)), abs=0.003)
+    with pytest.raises(ValueError):
+        fair_coin_tail(1, -1)

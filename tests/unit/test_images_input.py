@@ -133,3 +133,15 @@ def test_huge_dimensions_within_the_pixel_limit_pass_and_over_it_fail() -> None:
             open_image(np.zeros((101, 100, 3), dtype=np.uint8))
     finally:
         images.MAX_PIXELS = old
+
+
+def test_png_data_url_round_trips() -> None:
+    import base64
+
+    from fairframe.images import png_data_url
+
+    img = Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3).repeat(4, 0).repeat(4, 1))
+    url = png_data_url(img)
+    assert url.startswith("data:image/png;base64,")
+    back = open_image(base64.b64decode(url.split(",", 1)[1]))
+    assert np.array_equal(np.asarray(back), np.asarray(img))

@@ -8,7 +8,6 @@ two documented rules: from token log-probabilities when the server returns them
 
 from __future__ import annotations
 
-import base64
 import difflib
 import math
 import re
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe.backends._openai_http import EndpointStatusError, OpenAIBackend, chat_content
 from fairframe.errors import ConfigError
-from fairframe.images import to_png_bytes, to_rgb
+from fairframe.images import png_data_url
 from fairframe.types import UNKNOWN, JSONValue, LabelQuestion, LabelResult
 
 if TYPE_CHECKING:
@@ -319,14 +318,14 @@ class OpenAIVisionLabeler(OpenAIBackend):
         self, image: Image.Image, question: LabelQuestion, *, logprobs: bool
     ) -> dict[str, Any]:
         """The JSON body sent for one image."""
-        png = base64.b64encode(to_png_bytes(to_rgb(image))).decode("ascii")
+        url = png_data_url(image)
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+                        {"type": "image_url", "image_url": {"url": url}},
                         {"type": "text", "text": self.prompt(question)},
                     ],
                 }

@@ -16,22 +16,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairframe.guard.decision import Decision, decide_action
 from fairframe.images import load_image
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["check_image", "check_transformation", "inspect_incoming"]
 
 
 def inspect_incoming(
-    data: bytes, *, watermark: Any = None, trust_anchors_pem: bytes | None = None
+    data: bytes, *, watermark: Any = None, trust_anchors_pem: bytes | None = None,
+    image: Image.Image | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """The provenance report of encoded image bytes (JSON-able) and the time it took in ms."""
+    """The provenance report of encoded image bytes (JSON-able) and the time it took in ms;
+    ``image`` is ``data`` already decoded (then it is not decoded again)."""
     from fairframe.provenance.inspect import inspect_provenance
 
     t0 = time.perf_counter()
-    report = inspect_provenance(data, watermark=watermark, trust_anchors_pem=trust_anchors_pem)
+    report = inspect_provenance(data, watermark=watermark, trust_anchors_pem=trust_anchors_pem,
+                                image=image)
     return dict(report.to_json()), (time.perf_counter() - t0) * 1e3
 
 
@@ -76,7 +82,8 @@ def check_image(
     latency = {**decision.latency_ms, "decode": decode_ms}
     if not provenance:
         return replace(decision, latency_ms=latency)
-    report, ms = inspect_incoming(data, watermark=watermark, trust_anchors_pem=trust_anchors_pem)
+    report, ms = inspect_incoming(data, watermark=watermark, trust_anchors_pem=trust_anchors_pem,
+                                  image=image)
     return replace(decision, provenance=report, latency_ms={**latency, "provenance": ms})
 
 
@@ -121,7 +128,7 @@ def check_transformation(
     prov: dict[str, Any] = {}
     if provenance:
         report, ms = inspect_incoming(input_data, watermark=watermark,
-                                      trust_anchors_pem=trust_anchors_pem)
+                                      trust_anchors_pem=trust_anchors_pem, image=before)
         prov = {"input": report}
         latency["provenance"] = ms
     return replace(

@@ -167,6 +167,7 @@ def inspect_provenance(
     watermark: WatermarkVerifier | None = None,
     trust_anchors_pem: bytes | None = None,
     sdxl_alpha: float = DEFAULT_ALPHA,
+    image: Image.Image | None = None,
 ) -> ProvenanceReport:
     """Check an incoming encoded image for our watermark, the SDXL watermark and C2PA credentials.
 
@@ -181,6 +182,9 @@ def inspect_provenance(
         :func:`~fairframe.provenance.c2pa.verify_credentials`).
     sdxl_alpha:
         Significance level of the SDXL detector.
+    image:
+        ``data`` already decoded to RGB by :func:`fairframe.images.load_image` (callers that
+        also run the image guard pass it, so the bytes are decoded once); ``None`` decodes here.
 
     Returns
     -------
@@ -191,7 +195,8 @@ def inspect_provenance(
     InputDataError
         The bytes are not a decodable image (from :func:`fairframe.images.load_image`).
     """
-    image = load_image(data, source="<incoming image>")
+    if image is None:
+        image = load_image(data, source="<incoming image>")
     errors: list[str] = []
     summary: list[str] = []
 

@@ -46,15 +46,16 @@ proves nothing.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
+from fairframe.errors import InputDataError
 from fairframe.images import to_rgb
 from fairframe.stats.intervals import wilson_interval
+from fairframe.stats.significance import fair_coin_tail
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -90,20 +91,9 @@ IntArray = np.ndarray[Any, np.dtype[np.int32]]
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
-def binomial_tail(k: int, n: int) -> float:
-    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``: the chance of ``k`` or more agreeing bits.
-
-    >>> binomial_tail(48, 48) == 2.0 ** -48
-    True
-    >>> binomial_tail(0, 48)
-    1.0
-    """
-    if not n >= 0:
-        raise ValueError("n must be >= 0")
-    k = max(0, k)
-    if k > n:
-        return 0.0
-    return min(1.0, sum(math.comb(n, i) for i in range(k, n + 1)) / 2.0**n)
+#: ``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``: the chance of ``k`` or more agreeing bits
+#: (:func:`fairframe.stats.significance.fair_coin_tail`).
+binomial_tail = fair_coin_tail
 
 
 def min_matching_bits(alpha: float = DEFAULT_ALPHA, n: int = 48) -> int:
@@ -242,11 +232,11 @@ def decode_dwtdct_bits(
     u: Any = _yuv(rgb)[1] if domain == "uint8" else _u_float(rgb)
     h, w = u.shape
     if h * w < MIN_PIXELS:
-        raise ValueError(f"image is {w}x{h}; dwtDct needs at least 256x256 pixels in all")
+        raise InputDataError(f"image is {w}x{h}; dwtDct needs at least 256x256 pixels in all")
     ca = _haar(u[: h // 4 * 4, : w // 4 * 4].astype(np.float64))[0]
     blocks, _ = _blocks(ca)
     if blocks.shape[0] < n_bits:
-        raise ValueError(f"image has {blocks.shape[0]} blocks, fewer than {n_bits} bits")
+        raise InputDataError(f"image has {blocks.shape[0]} blocks, fewer than {n_bits} bits")
     val = np.abs(blocks[np.arange(blocks.shape[0]), _peak(blocks)])
     votes = (np.mod(val, scale) > 0.5 * scale).astype(np.float64)
     bit_index = np.arange(blocks.shape[0]) % n_bits
@@ -274,7 +264,7 @@ def embed_dwtdct_bits(
     rgb = np.asarray(to_rgb(image))
     h, w = rgb.shape[:2]
     if h * w < MIN_PIXELS:
-        raise ValueError(f"image is {w}x{h}; dwtDct needs at least 256x256 pixels in all")
+        raise InputDataError(f"image is {w}x{h}; dwtDct needs at least 256x256 pixels in all")
     y, u, v = _yuv(rgb)
     hh, ww = h // 4 * 4, w // 4 * 4
     ca, ch, cv, cd = _haar(u[:hh, :ww].astype(np.float64))

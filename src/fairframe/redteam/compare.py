@@ -34,6 +34,7 @@ from typing import Any
 
 from fairframe.errors import ConfigError
 from fairframe.redteam.metrics import Estimate, RowResult
+from fairframe.stats.significance import fair_coin_tail
 from fairframe.types import JSONValue
 
 __all__ = ["Comparison", "MetricDelta", "PromptChange", "compare_reports", "mcnemar_exact",
@@ -60,9 +61,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    k = min(b, c)
-    tail = math.fsum(math.comb(n, i) for i in range(k + 1)) / 2.0**n
-    return min(1.0, 2.0 * tail)
+    # P(X <= min(b, c)) = P(X >= n - min(b, c)) for a fair coin
+    return min(1.0, 2.0 * fair_coin_tail(n - min(b, c), n))
 
 
 def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:

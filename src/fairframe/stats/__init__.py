@@ -89,7 +89,12 @@ from fairframe.stats.severity import (
     normalized_entropy,
     severity,
 )
-from fairframe.stats.significance import GoodnessOfFit, benjamini_hochberg, reference_test
+from fairframe.stats.significance import (
+    GoodnessOfFit,
+    benjamini_hochberg,
+    fair_coin_tail,
+    reference_test,
+)
 
 __all__ = [
     "METRICS",
@@ -107,6 +112,7 @@ __all__ = [
     "SequentialState",
     "as_reference",
     "benjamini_hochberg",
+    "fair_coin_tail",
     "cohens_w",
     "confusion_rates",
     "context_aware_floor",

@@ -40,7 +40,7 @@ from fairframe.stats import _special as sp
 from fairframe.stats._validate import as_counts, as_reference
 from fairframe.stats.floors import count_vectors, multinomial_log_pmf
 
-__all__ = ["GoodnessOfFit", "benjamini_hochberg", "reference_test"]
+__all__ = ["GoodnessOfFit", "benjamini_hochberg", "fair_coin_tail", "reference_test"]
 
 F64 = NDArray[np.float64]
 TestMethod = Literal["auto", "exact", "g", "pearson"]
@@ -180,6 +180,27 @@ def reference_test(
         name = "g-test"
     return GoodnessOfFit(stat.reshape(lead), p.reshape(lead), use_exact.reshape(lead),
                          n.reshape(lead), df, name)
+
+
+def fair_coin_tail(k: int, n: int) -> float:
+    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``, exactly: ``sum_{i>=k} C(n, i) / 2**n``.
+
+    The chance of ``k`` or more successes in ``n`` fair coin flips: agreeing watermark bits by
+    chance, or one side of an exact McNemar / sign test. ``k <= 0`` gives 1, ``k > n`` gives 0.
+
+    Examples
+    --------
+    >>> fair_coin_tail(48, 48) == 2.0 ** -48
+    True
+    >>> fair_coin_tail(2, 3)  # 3 + 1 of 8 outcomes
+    0.5
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    k = max(0, k)
+    if k > n:
+        return 0.0
+    return min(1.0, sum(comb(n, i) for i in range(k, n + 1)) / 2.0**n)
 
 
 def benjamini_hochberg(pvalues: ArrayLike) -> Any:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fairframe.errors import ConfigError
 from fairframe.guard.decision import Action
 from fairframe.guard.image.transform import (
     SKIN_PATTERN,
@@ -95,7 +96,7 @@ def test_logistic_score_is_half_at_the_threshold_and_symmetric() -> None:
     assert logistic_score(9.0, 6.0, 1.5) == pytest.approx(1.0 / (1.0 + math.exp(-2.0)))
     assert logistic_score(-9.0, 6.0, 1.5) == logistic_score(9.0, 6.0, 1.5)
     assert logistic_score(0.0, 6.0, 1.5) == pytest.approx(1.0 / (1.0 + math.exp(4.0)))
-    with pytest.raises(ValueError, match="width"):
+    with pytest.raises(ConfigError, match="width"):
         logistic_score(1.0, 1.0, 0.0)
 
 
@@ -363,7 +364,7 @@ def test_real_nudenet_finds_no_added_exposure_on_an_unchanged_photo(
 
 
 def test_invalid_options_are_refused() -> None:
-    with pytest.raises(ValueError, match="skin_threshold"):
+    with pytest.raises(ConfigError, match="skin_threshold"):
         TransformationCheck(skin_threshold=0.0)
-    with pytest.raises(ValueError, match="exposure_margin"):
+    with pytest.raises(ConfigError, match="exposure_margin"):
         TransformationCheck(exposure_margin=1.5)

@@ -78,6 +78,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from fairframe.errors import ConfigError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
 from fairframe.guard.policy import Category, default_policy
 from fairframe.guard.stage import StageResult
@@ -160,7 +161,7 @@ def logistic_score(effect: float, threshold: float, width: float) -> float:
     (0.5, 0.881)
     """
     if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
+        raise ConfigError(f"width must be > 0, got {width}")
     z = (abs(effect) - threshold) / width
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 
@@ -365,11 +366,11 @@ class TransformationCheck:
                              ("width_threshold", width_threshold),
                              ("width_width", width_width)):
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{label} must be a finite number > 0, got {value!r}")
+                raise ConfigError(f"{label} must be a finite number > 0, got {value!r}")
         if not 0.0 < exposure_margin <= 1.0:
-            raise ValueError(f"exposure_margin must be in (0, 1], got {exposure_margin!r}")
+            raise ConfigError(f"exposure_margin must be in (0, 1], got {exposure_margin!r}")
         if not 0.0 < match_iou <= 1.0:
-            raise ValueError(f"match_iou must be in (0, 1], got {match_iou!r}")
+            raise ConfigError(f"match_iou must be in (0, 1], got {match_iou!r}")
         from fairframe.measure.skin_tone import SkinToneEstimator
 
         self._skin = SkinToneEstimator(detector=face_detector)

@@ -31,7 +31,6 @@ included; its scores are the model's, as calibrated as the model is.
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +41,7 @@ from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.llm_judge import ChatJudge, JudgeVerdict
 from fairframe.guard.policy import CATEGORY_DESCRIPTIONS, Category, Policy
 from fairframe.guard.stage import StageResult
-from fairframe.images import to_png_bytes, to_rgb
+from fairframe.images import png_data_url, to_rgb
 from fairframe.types import JSONValue
 
 if TYPE_CHECKING:
@@ -173,7 +172,7 @@ class VLMJudge(ChatJudge):
         rgb = to_rgb(image)
         if max(rgb.size) > self.max_side:
             rgb.thumbnail((self.max_side, self.max_side))
-        png = base64.b64encode(to_png_bytes(rgb)).decode("ascii")
+        url = png_data_url(rgb)
         text = "Classify this image."
         if self.send_prompt and prompt is not None and prompt.strip():
             text += (
@@ -181,7 +180,7 @@ class VLMJudge(ChatJudge):
                 f'"""\n{prompt}\n"""'
             )
         return [
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+            {"type": "image_url", "image_url": {"url": url}},
             {"type": "text", "text": text},
         ]
 
