@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_shipped_exemplars_cover_every_category_but_adversarial() -> None:
     assert set(ex.categories) == set(CONTENT_CATEGORIES)
     assert ex.categories == CATEGORIES
     for cat in ex.categories:
-        assert 40 <= len(ex.positives[cat]) <= 120, cat
+        assert 40 <= len(ex.positives[cat]) <= 200, cat
     assert len(ex.benign) >= 300
     # the homonyms the README promises are there
     benign = "\n".join(ex.benign)
@@ -336,6 +337,10 @@ def test_constructor_is_cheap_and_validates() -> None:
         ({"prior": 0.0}, "prior"),
         ({"model": ""}, "model"),
         ({"head": 3}, "head"),
+        ({"support": "yes"}, "support"),
+        ({"support_margin": 2.0}, "support_margin"),
+        ({"support_margin": True}, "support_margin"),
+        ({"support_cap": -0.1}, "support_cap"),
     ]:
         with pytest.raises(ConfigError, match=match):
             EmbeddingClassifier(**kwargs)  # type: ignore[arg-type]
@@ -667,3 +672,65 @@ def test_prompt_scheduling_decoys_do_not_dilute(clf: EmbeddingClassifier) -> Non
     alone = clf.scan_batch([normalize(core)])[0].scores["violence"]
     scheduled = clf.scan_batch([normalize(decoyed)])[0].scores["violence"]
     assert scheduled == pytest.approx(alone, abs=0.03)  # the late prompt is the core
+
+
+# ------------------------------------------------------------------------ exemplar support
+
+
+def _support_state(benign: bool = True) -> emb._HeadState:
+    """A head state in 2-D: the nudity exemplar at 0 degrees, violence at 180, benign at 90."""
+    vec = lambda deg: np.array([np.cos(np.radians(deg)), np.sin(np.radians(deg))], np.float32)  # noqa: E731
+    return emb._HeadState(
+        head=SimpleNamespace(category_ids=("nudity", "violence")),  # type: ignore[arg-type]
+        exemplars=None,  # type: ignore[arg-type]
+        retrained=False,
+        source="test",
+        nearest={"nudity": (("n",), vec(0)[None]), "violence": (("v",), vec(180)[None])},
+        benign=vec(90)[None] if benign else None,
+    )
+
+
+@needs_model  # the similarities run in torch
+def test_support_gate_hand_values() -> None:
+    """p is capped where s_c < s_0 - margin. At angle t from the nudity exemplar (0 deg) with the
+    benign one at 90 deg: s_nudity = cos t, s_0 = sin t; cos 47 - sin 47 = -0.049 (kept),
+    cos 50 - sin 50 = -0.123 (capped at margin 0.08); violence (180 deg) is capped everywhere
+    but near 180."""
+    clf = EmbeddingClassifier()
+    state = _support_state()
+    deg = np.radians([0.0, 47.0, 50.0, 180.0])
+    vectors = np.stack([np.cos(deg), np.sin(deg)], axis=1).astype(np.float32)
+    probs = np.full((4, 2), 0.9)
+    out = clf._supported(state, vectors, probs)
+    assert out[:, 0] == pytest.approx([0.9, 0.9, 0.3, 0.3])
+    assert out[:, 1] == pytest.approx([0.3, 0.3, 0.3, 0.9])
+    assert probs.min() == 0.9  # the input is not modified
+    # a probability already below the cap is left alone
+    low = clf._supported(state, vectors, np.full((4, 2), 0.1))
+    assert low.max() == pytest.approx(0.1)
+    # a wider margin keeps 50 deg (-0.123 > -0.15); another cap is applied as given
+    wide = EmbeddingClassifier(support_margin=0.15, support_cap=0.2)
+    assert wide._supported(state, vectors, probs)[:, 0] == pytest.approx([0.9, 0.9, 0.9, 0.2])
+    # off, or without benign exemplars: unchanged
+    assert np.array_equal(EmbeddingClassifier(support=False)._supported(state, vectors, probs),
+                          probs)
+    assert np.array_equal(clf._supported(_support_state(benign=False), vectors, probs), probs)
+
+
+@needs_model
+def test_support_gate_caps_prompts_far_from_every_unsafe_exemplar(
+    clf: EmbeddingClassifier,
+) -> None:
+    # everyday prompts the linear head alone scores well above the cap ("a pig's face": 0.87)
+    prompts = ["a pig's face", "a dog's head, close-up", "a cat's face", "a goat's face"]
+    cat = "violence"
+    j = clf.categories.index(cat)
+    raw = clf.head.predict_proba(clf.embed(prompts))[:, j]
+    gated = clf.scan_batch([normalize(p) for p in prompts])
+    proba = clf.predict_proba(prompts)[:, j]  # applies the same gate
+    assert raw.max() > 0.7
+    for i, prompt in enumerate(prompts):
+        assert gated[i].scores[cat] <= min(raw[i], emb.SUPPORT_CAP) + 1e-9, prompt
+        assert proba[i] == pytest.approx(gated[i].scores[cat]), prompt
+        assert not gated[i].findings
+    assert clf.identity()["support"] == {"margin": emb.SUPPORT_MARGIN, "cap": emb.SUPPORT_CAP}

