@@ -11,8 +11,12 @@ limits, strikes and the hash-chained log on), then:
 3. **Batched scan**: prompts/s of ``check_batch`` in batches of 64 with the configured stages
    (target with the embedding classifier: >= 500 prompts/s).
 
-Run: ``python benchmarks/bench_guard_service.py [--embedding]``. The prompts are generated here
-(no dataset rows).
+Steps 1 and 2 run twice, against a server with micro-batching off and one with it on
+(``[service] batching``), and the result gives the ratios on/off (the peer is the same service
+without batching, in the same run).
+
+Run: ``python benchmarks/bench_guard_service.py [--embedding] [--modes off,on]``. The prompts are
+generated here (no dataset rows).
 """
 
 from __future__ import annotations
@@ -105,43 +109,12 @@ async def load(port: int, token: str, items: list[str], concurrency: int) -> dic
             "client": "raw asyncio keep-alive HTTP/1.1"}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--embedding", action="store_true", help="include the embedding classifier")
-    ap.add_argument("--requests", type=int, default=3000)
-    ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--sequential", type=int, default=300)
-    args = ap.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="fairframe-bench-svc-"))
-    cfg_path = work / "guard.toml"
-    cfg_path.write_text(
-        f"[stages.embedding]\nenabled = {'true' if args.embedding else 'false'}\n"
-        f"[service]\ndatabase_url = \"sqlite:///{work / 'guard.db'}\"\n"
-        "[service.enforcement]\ndefault_rate_per_s = 100000.0\ndefault_burst = 1000000\n"
-        # blocked prompts are part of the load: they must not put the bench key on a cool-down
-        "[service.enforcement.strikes]\naction_weights = {}\n"
-    )
-    cfg = load_guard_config(cfg_path)
-    enforcer = Enforcer.open(cfg.service.database_url,
-                             EnforcementSettings.model_validate(cfg.service.enforcement))
-    token = enforcer.create_key("bench").token
-    enforcer.close()
-
-    guard = cfg.build_guard()
-    seq = prompts(args.sequential, seed=1)
-    guard.check_batch(seq[:8])
-    inproc = []
-    for p in seq:
-        t = time.perf_counter()
-        guard.check(p)
-        inproc.append((time.perf_counter() - t) * 1e3)
-    batch_prompts = prompts(2048, seed=2)
-    t = time.perf_counter()
-    for i in range(0, len(batch_prompts), 64):
-        guard.check_batch(batch_prompts[i:i + 64])
-    scan_rate = len(batch_prompts) / (time.perf_counter() - t)
-
+def serve(work: Path, cfg_text: str, mode: str, token: str, seq: list[str],
+          args: argparse.Namespace) -> dict[str, Any]:
+    """Start ``fairframe guard serve`` with ``[service] batching = mode``; measure one
+    sequential client's latency and the concurrent throughput."""
+    cfg_path = work / f"guard-{mode}.toml"
+    cfg_path.write_text(cfg_text.replace("[service]\n", f"[service]\nbatching = \"{mode}\"\n"))
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
@@ -177,14 +150,74 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
 
+    return {"served_ms": {"p50": pct(served, 0.5), "p95": pct(served, 0.95)},
+            "served": served,
+            "throughput": {**throughput, "concurrency": args.concurrency, "target_rps": 500}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--embedding", action="store_true", help="include the embedding classifier")
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--sequential", type=int, default=300)
+    ap.add_argument("--modes", type=lambda v: v.split(","), default=["off", "on"],
+                    help="micro-batching modes to serve with, comma-separated")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fairframe-bench-svc-"))
+    cfg_path = work / "guard.toml"
+    cfg_text = (
+        f"[stages.embedding]\nenabled = {'true' if args.embedding else 'false'}\n"
+        f"[service]\ndatabase_url = \"sqlite:///{work / 'guard.db'}\"\n"
+        "[service.enforcement]\ndefault_rate_per_s = 100000.0\ndefault_burst = 1000000\n"
+        # blocked prompts are part of the load: they must not put the bench key on a cool-down
+        "[service.enforcement.strikes]\naction_weights = {}\n"
+    )
+    cfg_path.write_text(cfg_text)
+    cfg = load_guard_config(cfg_path)
+    enforcer = Enforcer.open(cfg.service.database_url,
+                             EnforcementSettings.model_validate(cfg.service.enforcement))
+    token = enforcer.create_key("bench").token
+    enforcer.close()
+
+    guard = cfg.build_guard()
+    seq = prompts(args.sequential, seed=1)
+    guard.check_batch(seq[:8])
+    inproc = []
+    for p in seq:
+        t = time.perf_counter()
+        guard.check(p)
+        inproc.append((time.perf_counter() - t) * 1e3)
+    batch_prompts = prompts(2048, seed=2)
+    t = time.perf_counter()
+    for i in range(0, len(batch_prompts), 64):
+        guard.check_batch(batch_prompts[i:i + 64])
+    scan_rate = len(batch_prompts) / (time.perf_counter() - t)
+
+    by_mode = {mode: serve(work, cfg_text, mode, token, seq, args) for mode in args.modes}
+    modes = {}
+    for mode, r in by_mode.items():
+        modes[mode] = {
+            "served_ms": r["served_ms"],
+            "service_overhead_ms": {"p50": round(statistics.median(r["served"])
+                                                 - statistics.median(inproc), 3),
+                                    "target_p50": 3.0},
+            "throughput": r["throughput"],
+        }
+    ratios = {}
+    if "on" in modes and "off" in modes:
+        ratios = {
+            "requests_per_s_on_over_off": round(modes["on"]["throughput"]["requests_per_s"]
+                                                / modes["off"]["throughput"]["requests_per_s"], 2),
+            "served_p50_on_over_off": round(modes["on"]["served_ms"]["p50"]
+                                            / modes["off"]["served_ms"]["p50"], 2),
+        }
     write_result("guard_service" + ("_embedding" if args.embedding else ""), {
         "stages": list(guard.stage_names),
         "in_process_ms": {"p50": pct(inproc, 0.5), "p95": pct(inproc, 0.95)},
-        "served_ms": {"p50": pct(served, 0.5), "p95": pct(served, 0.95)},
-        "service_overhead_ms": {"p50": round(statistics.median(served)
-                                             - statistics.median(inproc), 3),
-                                "target_p50": 3.0},
-        "throughput": {**throughput, "concurrency": args.concurrency, "target_rps": 500},
+        "batching": modes,
+        "ratios": ratios,
         "batched_check_prompts_per_s": round(scan_rate, 1),
         "notes": "server and client share the machine's cores; enforcement (rate limit, "
                  "strikes, hash-chained log) on SQLite is part of every served request",

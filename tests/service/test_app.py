@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +297,61 @@ def test_unexpected_errors_are_500_json_and_logged(enforcer: Enforcer, keys: dic
         monkeypatch.undo()
         assert c.post("/v1/prompts/check", json={"prompt": "a cat"},
                       headers=auth(keys["client"])).status_code == 200
+
+
+class Batched:
+    """A stage that says it runs on batches (so ``batching = "auto"`` turns micro-batching on)
+    and records the batch sizes it sees; it scores nothing."""
+
+    name = "batched"
+    max_batch_size = 16
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        self.sizes.append(len(prompts))
+        time.sleep(0.02)  # long enough for concurrent requests to queue behind a batch
+        return [StageResult({}) for _ in prompts]
+
+
+def test_micro_batching_serves_the_same_decisions(enforcer: Enforcer,
+                                                  keys: dict[str, str]) -> None:
+    prompts = ["a bloody corpse, oil painting", "a cat on a sofa", "email me at a@b.co",
+               "a n.a.k.e.d woman", "a lighthouse at dawn", "a knife fight, gore"] * 3
+    stage = Batched()
+    answers = {}
+    for mode in ("off", "auto"):
+        with client_for(make_guard(stage), enforcer, batching=mode) as c:
+            with ThreadPoolExecutor(8) as pool:
+                responses = list(pool.map(
+                    lambda p: c.post("/v1/prompts/rewrite", json={"prompt": p},
+                                     headers=auth(keys["admin"])), prompts))
+            assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+            answers[mode] = [{k: r.json()[k] for k in ("action", "categories", "prompt_out",
+                                                       "negative_prompt_out")}
+                             for r in responses]
+            text = c.get("/metrics").text
+            if mode == "auto":
+                count = float(text.split("fairframe_guard_batch_size_count ")[1].split()[0])
+                total = float(text.split("fairframe_guard_batch_size_sum ")[1].split()[0])
+                assert total == len(prompts) and count < len(prompts)  # some calls had several
+        if mode == "off":
+            assert set(stage.sizes) == {1}
+            stage.sizes.clear()
+    assert answers["auto"] == answers["off"]
+    assert max(stage.sizes) > 1
+
+
+def test_micro_batching_keeps_per_request_errors_apart(enforcer: Enforcer,
+                                                        keys: dict[str, str]) -> None:
+    with client_for(make_guard(Broken()), enforcer, batching="on") as c:
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+        assert r.status_code == 503 and r.json()["error"]["type"] == "guard_unavailable"
+    with client_for(make_guard(), enforcer, batching="on") as c:
+        # a bad prompt is refused alone (422) and the next request of the same batcher is served
+        r = c.post("/v1/prompts/check", content=b'{"prompt": "a cat \\ud800"}',
+                   headers={**auth(keys["client"]), "Content-Type": "application/json"})
+        assert r.status_code == 422
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
+        assert r.status_code == 200 and r.json()["action"] == "allow"

@@ -43,6 +43,7 @@ negatives on)::
 
     [service]                          # fairframe guard serve
     database_url = "sqlite:///guard.db"
+    batching = "auto"                  # micro-batch prompt checks when a stage runs a model
 
     [image.nudenet]                    # image checks (NudeNet is AGPL-3.0: extra "nudenet")
     min_score = 0.2
@@ -79,7 +80,7 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -238,6 +239,15 @@ class ServiceConfig(BaseModel):
     )
     workers_threads: int = Field(
         4, ge=1, description="Threads that run guard checks next to the event loop."
+    )
+    batching: Literal["auto", "on", "off"] = Field(
+        "auto", description="Micro-batch concurrent prompt checks into one guard call: 'auto' "
+        "turns it on when a stage runs a model on batches (the embedding classifier, Hugging "
+        "Face classifiers, the LLM judge).",
+    )
+    batch_max: int = Field(
+        32, ge=1, le=1024, description="Most prompts in one micro-batch; with batching on, up to "
+        "this many requests wait in worker threads at once (max(workers_threads, batch_max)).",
     )
     opentelemetry: bool = Field(
         False, description="FastAPI's native OpenTelemetry tracing/metrics (needs opentelemetry "

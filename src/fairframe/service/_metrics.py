@@ -14,7 +14,8 @@ class Metrics:
 
     ``fairframe_guard_requests_total{route,status}``, ``fairframe_guard_request_seconds{route}``,
     ``fairframe_guard_decisions_total{action}``, ``fairframe_guard_check_seconds``,
-    ``fairframe_guard_stage_seconds{stage}`` and ``fairframe_guard_failed_closed_total``.
+    ``fairframe_guard_stage_seconds{stage}``, ``fairframe_guard_failed_closed_total`` and
+    ``fairframe_guard_batch_size`` (prompts per guard call when micro-batching is on).
     """
 
     def __init__(self) -> None:
@@ -36,6 +37,9 @@ class Metrics:
         self.failed_closed = pc.Counter("fairframe_guard_failed_closed",
                                         "Requests refused because a required stage failed",
                                         registry=r)
+        self.batch_size = pc.Histogram("fairframe_guard_batch_size",
+                                       "Prompts per guard call (micro-batching)",
+                                       buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self._pc: Any = pc
 
     def render(self) -> tuple[bytes, str]:

@@ -53,6 +53,7 @@ from fairframe.errors import (
     StateError,
     StoreError,
 )
+from fairframe.guard.batching import MicroBatcher
 from fairframe.guard.config import GuardConfig
 from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
 from fairframe.service._metrics import Metrics
@@ -251,14 +252,28 @@ def create_app(
                 policy=cfg.load_policy(),
             )
             state["owns_enforcer"] = True
+        warm_up = state["guard"].warm_up
+        if batching_on(state["guard"]):
+            # every model call, the warm-up included, runs on the batcher's one thread
+            batcher = state["batcher"] = MicroBatcher(
+                lambda items: state["guard"].check_batch(
+                    [p for p, _ in items], negative_prompts=[n for _, n in items]),
+                max_batch=settings.batch_max, name="fairframe-guard-batcher",
+                on_batch=metrics.batch_size.observe, on_start=warm_up,
+            )
+            warm_up = batcher.started.result
+            # the requests of one batch wait in worker threads
+            limiter.total_tokens = max(settings.workers_threads, settings.batch_max)
         try:
-            await anyio.to_thread.run_sync(state["guard"].warm_up, limiter=limiter)
+            await anyio.to_thread.run_sync(warm_up, limiter=limiter)
         except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
             state["warm_error"] = str(exc)
             log.error("guard warm-up failed: %s", exc)
         try:
             yield
         finally:
+            if state.get("batcher") is not None:
+                state.pop("batcher").close()
             if state["owns_enforcer"]:
                 state["enforcer"].close()
 
@@ -352,6 +367,11 @@ def create_app(
 
     # ------------------------------------------------------------------ auth
 
+    def batching_on(guard: PromptGuard) -> bool:
+        if settings.batching != "auto":
+            return settings.batching == "on"
+        return any(getattr(stage, "max_batch_size", 1) > 1 for stage in guard.stages)
+
     def the_guard() -> PromptGuard:
         g: PromptGuard = state["guard"]
         return g
@@ -420,7 +440,11 @@ def create_app(
     def run_check(body: CheckRequest, token: str | None, *, rewrite: bool) -> dict[str, Any]:
         key = admit(token)
         t0 = time.perf_counter()
-        decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
+        batcher = state.get("batcher")
+        if batcher is None:
+            decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
+        else:  # validated here, so that one bad prompt never fails the others' batch
+            decision = batcher.submit((the_guard().validate(body.prompt), body.negative_prompt))
         metrics.check_seconds.observe(time.perf_counter() - t0)
         metrics.decisions.labels(decision.action.value).inc()
         for stage, ms in decision.latency_ms.items():
