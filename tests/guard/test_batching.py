@@ -129,7 +129,8 @@ def test_close_runs_what_is_queued_then_refuses_new_items() -> None:
     assert fn.started.wait(5)
     second = threading.Thread(target=lambda: out.__setitem__(2, batcher.submit(2)))
     second.start()
-    while batcher._queue.qsize() < 1:
+    deadline = time.monotonic() + 5
+    while batcher._queue.qsize() < 1 and time.monotonic() < deadline:
         time.sleep(0.005)
     closer = threading.Thread(target=batcher.close)
     closer.start()
@@ -173,4 +174,75 @@ def test_a_failing_on_start_is_reported_and_batches_still_run() -> None:
             batcher.started.result(5)
         assert batcher.submit(1) == 1
     finally:
+        batcher.close()
+
+
+def _pile_up(batcher: MicroBatcher[int, int], items: Sequence[int],
+             release: threading.Event) -> dict[int, object]:
+    """Submit ``items`` from threads while the runner is blocked, then release it."""
+    results: dict[int, object] = {}
+
+    def one(x: int) -> None:
+        try:
+            results[x] = batcher.submit(x)
+        except Exception as exc:
+            results[x] = exc
+
+    threads = [threading.Thread(target=one, args=(x,)) for x in items]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 5
+    while batcher._queue.qsize() < len(items) - 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_a_batch_that_fails_for_one_item_fails_only_that_caller() -> None:
+    release = threading.Event()
+    calls: list[list[int]] = []
+
+    def fn(xs: list[int]) -> list[int]:
+        calls.append(list(xs))
+        release.wait(5)
+        if 13 in xs:
+            raise ValueError("13 is unlucky")
+        return [x + 1 for x in xs]
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(fn, max_batch=8)
+    try:
+        results = _pile_up(batcher, [1, 2, 13, 4, 5], release)
+    finally:
+        batcher.close()
+    assert isinstance(results.pop(13), ValueError)
+    assert results == {1: 2, 2: 3, 4: 5, 5: 6}
+    assert any(len(c) > 1 and 13 in c for c in calls)  # it did share a batch, then ran alone
+    assert [13] in calls
+
+
+def test_a_failing_metrics_hook_never_stops_the_runner(caplog: pytest.LogCaptureFixture) -> None:
+    def hook(n: int) -> None:
+        raise RuntimeError("metrics down")
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(lambda xs: xs, on_batch=hook)
+    try:
+        assert batcher.submit(1) == 1
+        assert batcher.submit(2) == 2
+        assert batcher.alive
+    finally:
+        batcher.close()
+    assert "on_batch hook failed" in caplog.text
+    assert not batcher.alive
+
+
+def test_submit_times_out_on_a_hanging_batch_function() -> None:
+    release = threading.Event()
+    batcher: MicroBatcher[int, int] = MicroBatcher(lambda xs: release.wait(5) and xs)  # type: ignore[arg-type,return-value]
+    try:
+        with pytest.raises(GuardUnavailableError, match="no guard decision within 0.05 s"):
+            batcher.submit(1, timeout=0.05)
+    finally:
+        release.set()
         batcher.close()

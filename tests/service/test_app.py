@@ -343,15 +343,63 @@ def test_micro_batching_serves_the_same_decisions(enforcer: Enforcer,
     assert max(stage.sizes) > 1
 
 
+class FailsOn:
+    """Fails its whole scan when any prompt of the batch contains ``word``; slow enough for
+    concurrent requests to share a batch."""
+
+    name = "picky"
+    max_batch_size = 16
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.sizes: list[int] = []
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        self.sizes.append(len(prompts))
+        time.sleep(0.02)
+        if any(self.word in p.text for p in prompts):
+            raise BackendError(f"cannot score {self.word!r}")
+        return [StageResult({}) for _ in prompts]
+
+
 def test_micro_batching_keeps_per_request_errors_apart(enforcer: Enforcer,
                                                         keys: dict[str, str]) -> None:
-    with client_for(make_guard(Broken()), enforcer, batching="on") as c:
-        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
-        assert r.status_code == 503 and r.json()["error"]["type"] == "guard_unavailable"
+    stage = FailsOn("boom")
+    prompts = ["a cat", "a boom box", "a dog", "a tree", "a boat", "a house"] * 2
+    with client_for(make_guard(stage, required={"lexicon", "picky"}), enforcer) as c:
+        with ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(
+                lambda p: c.post("/v1/prompts/check", json={"prompt": p},
+                                 headers=auth(keys["admin"])), prompts))
+        # passes the schema (not white space to its regex) but not the guard's own check,
+        # which runs in the request's thread, before the batch
+        bad = c.post("/v1/prompts/check", json={"prompt": "\x1c\x1d"},
+                     headers=auth(keys["admin"]))
+        assert bad.status_code == 422 and "empty" in bad.json()["error"]["message"]
+        assert c.get("/readyz").status_code == 200
+    assert max(stage.sizes) > 1  # requests did share batches
+    for prompt, r in zip(prompts, responses, strict=True):
+        if "boom" in prompt:
+            assert r.status_code == 503 and r.json()["error"]["type"] == "guard_unavailable"
+        else:
+            assert r.status_code == 200, (prompt, r.text)
+
+
+class RemoteJudge(Batched):
+    name = "judge"
+    remote = True
+
+
+def test_auto_batching_needs_a_local_batched_stage_and_no_remote_one(
+        enforcer: Enforcer, keys: dict[str, str]) -> None:
+    for stages, on in [((), False), ((Batched(),), True), ((Batched(), RemoteJudge()), False)]:
+        with client_for(make_guard(*stages), enforcer) as c:
+            c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["admin"]))
+            assert ("fairframe_guard_batch_size_count 1.0" in c.get("/metrics").text) is on
     with client_for(make_guard(), enforcer, batching="on") as c:
-        # a bad prompt is refused alone (422) and the next request of the same batcher is served
-        r = c.post("/v1/prompts/check", content=b'{"prompt": "a cat \\ud800"}',
-                   headers={**auth(keys["client"]), "Content-Type": "application/json"})
-        assert r.status_code == 422
-        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
-        assert r.status_code == 200 and r.json()["action"] == "allow"
+        assert c.post("/v1/prompts/check", json={"prompt": "a cat"},
+                      headers=auth(keys["admin"])).status_code == 200
+        c.app.state.guard_batcher.close()  # as if its thread had died
+        assert c.get("/readyz").status_code == 503
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["admin"]))
+        assert r.status_code == 503 and "closed" in r.json()["error"]["message"]

@@ -247,7 +247,11 @@ class ServiceConfig(BaseModel):
     )
     batch_max: int = Field(
         32, ge=1, le=1024, description="Most prompts in one micro-batch; with batching on, up to "
-        "this many requests wait in worker threads at once (max(workers_threads, batch_max)).",
+        "this many prompt checks wait in worker threads at once (max(workers_threads, batch_max)).",
+    )
+    batch_timeout_s: float = Field(
+        120.0, gt=0, description="With micro-batching on, a prompt check that gets no decision "
+        "within this many seconds answers 503 (a hanging stage).",
     )
     opentelemetry: bool = Field(
         False, description="FastAPI's native OpenTelemetry tracing/metrics (needs opentelemetry "

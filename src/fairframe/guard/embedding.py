@@ -47,12 +47,14 @@ category ``c`` and ``s_0(x)`` that to the nearest benign exemplar::
 i.e. a prompt that is clearly nearer to a harmless exemplar than to any exemplar of the category
 keeps at most ``support_cap`` (:data:`SUPPORT_CAP`, 0.3: below the finding threshold and every
 default policy threshold, including the 0.4 of ``sexual_minors``, which the fusion's minors gate
-would otherwise let a capped ``sexual`` score reach).
+would otherwise let a capped ``sexual`` score reach; the fusion's token-soup amplification can
+still raise it for gibberish-laden prompts, by design). Without benign exemplars the gate is off
+(``identity()["support"]`` is then ``None``).
 ``support_margin`` (:data:`SUPPORT_MARGIN`, 0.08) was chosen on the *tune* halves of the public
 prompt sets (``benchmarks/bench_guard_quality.py``): margins 0.05 to 0.12 behave alike; there the
 gate removed 13 of 17 false positives on PartiPrompts and 35 of 183 on OVERT, and 2 of 49 hits on
 RECE. The benign exemplars' embeddings are computed when the head loads (about 1.5 s for the
-shipped 2,300 on 2 cores in bfloat16).
+shipped 3,052 on 2 cores in bfloat16).
 
 **Training** (:func:`train_head`). Exemplar prompts written by the Fairframe developers live in
 ``guard/exemplars/<category>.txt`` plus ``benign.txt`` (see the README there). For each category:
@@ -1221,7 +1223,9 @@ class EmbeddingClassifier:
             "finding_threshold": self.finding_threshold,
             "prior": self.prior,
             "support": (
-                {"margin": self.support_margin, "cap": self.support_cap} if self.support else None
+                {"margin": self.support_margin, "cap": self.support_cap}
+                if self.support and state.benign is not None
+                else None
             ),
         }
 

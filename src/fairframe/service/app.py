@@ -239,41 +239,47 @@ def create_app(
     _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
     limiter = anyio.CapacityLimiter(settings.workers_threads)
 
+    # prompt checks get their own worker threads: with micro-batching on, up to batch_max of them
+    # wait on one batch, and that must not let image or review work use as many threads
+    check_limiter = anyio.CapacityLimiter(settings.workers_threads)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        if state["guard"] is None:
-            state["guard"] = cfg.build_guard()
-        if state["enforcer"] is None:
-            from fairframe.guard.enforcement import EnforcementSettings, Enforcer
+        try:
+            if state["guard"] is None:
+                state["guard"] = cfg.build_guard()
+            if state["enforcer"] is None:
+                from fairframe.guard.enforcement import EnforcementSettings, Enforcer
 
-            state["enforcer"] = Enforcer.open(
-                settings.database_url,
-                settings=EnforcementSettings.model_validate(settings.enforcement),
-                policy=cfg.load_policy(),
-            )
-            state["owns_enforcer"] = True
-        warm_up = state["guard"].warm_up
-        if batching_on(state["guard"]):
-            # every model call, the warm-up included, runs on the batcher's one thread
-            batcher = state["batcher"] = MicroBatcher(
-                lambda items: state["guard"].check_batch(
-                    [p for p, _ in items], negative_prompts=[n for _, n in items]),
-                max_batch=settings.batch_max, name="fairframe-guard-batcher",
-                on_batch=metrics.batch_size.observe, on_start=warm_up,
-            )
-            warm_up = batcher.started.result
-            # the requests of one batch wait in worker threads
-            limiter.total_tokens = max(settings.workers_threads, settings.batch_max)
-        try:
-            await anyio.to_thread.run_sync(warm_up, limiter=limiter)
-        except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
-            state["warm_error"] = str(exc)
-            log.error("guard warm-up failed: %s", exc)
-        try:
+                state["enforcer"] = Enforcer.open(
+                    settings.database_url,
+                    settings=EnforcementSettings.model_validate(settings.enforcement),
+                    policy=cfg.load_policy(),
+                )
+                state["owns_enforcer"] = True
+            guard_now: PromptGuard = state["guard"]
+            warm_up: Callable[[], Any] = guard_now.warm_up
+            if batching_on(guard_now):
+                # every model call, the warm-up included, runs on the batcher's one thread
+                batcher = state["batcher"] = MicroBatcher(
+                    lambda items: guard_now.check_batch(
+                        [p for p, _ in items], negative_prompts=[n for _, n in items]),
+                    max_batch=settings.batch_max, name="fairframe-guard-batcher",
+                    on_batch=metrics.batch_size.observe, on_start=warm_up,
+                )
+                warm_up = batcher.started.result
+                app.state.guard_batcher = batcher
+                # the requests of one batch wait in their worker threads
+                check_limiter.total_tokens = max(settings.workers_threads, settings.batch_max)
+            try:
+                await anyio.to_thread.run_sync(warm_up, limiter=limiter)
+            except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
+                state["warm_error"] = str(exc)
+                log.error("guard warm-up failed: %s", exc)
             yield
         finally:
-            if state.get("batcher") is not None:
-                state.pop("batcher").close()
+            if state.get("batcher") is not None:  # queued checks finish before the store closes
+                await anyio.to_thread.run_sync(state.pop("batcher").close)
             if state["owns_enforcer"]:
                 state["enforcer"].close()
 
@@ -368,9 +374,13 @@ def create_app(
     # ------------------------------------------------------------------ auth
 
     def batching_on(guard: PromptGuard) -> bool:
+        """``auto``: on when a local stage runs a model on batches and no stage calls a remote
+        endpoint (a slow judge call would hold up every request of its batch)."""
         if settings.batching != "auto":
             return settings.batching == "on"
-        return any(getattr(stage, "max_batch_size", 1) > 1 for stage in guard.stages)
+        stages = guard.stages
+        return not any(getattr(s, "remote", False) for s in stages) and any(
+            getattr(s, "max_batch_size", 1) > 1 for s in stages)
 
     def the_guard() -> PromptGuard:
         g: PromptGuard = state["guard"]
@@ -444,7 +454,8 @@ def create_app(
         if batcher is None:
             decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
         else:  # validated here, so that one bad prompt never fails the others' batch
-            decision = batcher.submit((the_guard().validate(body.prompt), body.negative_prompt))
+            decision = batcher.submit((the_guard().validate(body.prompt), body.negative_prompt),
+                                      timeout=settings.batch_timeout_s)
         metrics.check_seconds.observe(time.perf_counter() - t0)
         metrics.decisions.labels(decision.action.value).inc()
         for stage, ms in decision.latency_ms.items():
@@ -458,10 +469,12 @@ def create_app(
         return payload
 
     async def check_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
-        return JSONResponse(await in_thread(lambda: run_check(body, token, rewrite=False)))
+        return JSONResponse(await anyio.to_thread.run_sync(
+            lambda: run_check(body, token, rewrite=False), limiter=check_limiter))
 
     async def rewrite_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
-        return JSONResponse(await in_thread(lambda: run_check(body, token, rewrite=True)))
+        return JSONResponse(await anyio.to_thread.run_sync(
+            lambda: run_check(body, token, rewrite=True), limiter=check_limiter))
 
     # the request model carries this service's prompt limits, so the spec states them exactly
     for fn in (check_prompt, rewrite_prompt):
@@ -668,6 +681,9 @@ def create_app(
             raise _HTTPError(503, "not_ready", "the guard is still loading")
         if state.get("warm_error"):
             raise _HTTPError(503, "not_ready", f"guard warm-up failed: {state['warm_error']}")
+        batcher = state.get("batcher")
+        if batcher is not None and not batcher.alive:
+            raise _HTTPError(503, "not_ready", "the guard's micro-batching thread has stopped")
         return {"status": "ready", "stages": list(the_guard().stage_names),
                 "policy_version": the_guard().policy.version}
 
