@@ -262,6 +262,42 @@ def test_typo_variants_are_one_edit_away_and_never_real_words() -> None:
     assert "fabricate" not in typo_variants("fabricated")
 
 
+def test_two_typo_variants_put_one_typo_in_each_of_two_words() -> None:
+    from fairframe.guard.lexicon import TYPO_PAIR_LIMIT, typo_variants
+
+    two = typo_variants("darth vader", words=2)
+    assert {"darthh vaader", "dath vadr", "drath vaedr"} <= set(two)
+    # exactly one typo per word, in both words; the one-typo variants are not repeated
+    one = set(typo_variants("darth vader"))
+    assert not one & set(two)
+    for v in two:
+        first, second = v.split()
+        assert first != "darth" and second != "vader"
+        assert first[0] == "d" and second[0] == "v"
+    # short words carry no typo; a single word has no pair
+    assert all(v.split()[1] == "of" for v in typo_variants("pool of blood", words=2))
+    assert typo_variants("gore", words=2) == []
+    # a pair with too many combinations is skipped (bounds the pattern count)
+    long_pair = "extraordinarily incomprehensible"
+    words = [typo_variants(w) for w in long_pair.split()]
+    assert len(words[0]) * len(words[1]) > TYPO_PAIR_LIMIT
+    assert typo_variants(long_pair, words=2) == []
+    with pytest.raises(ConfigError, match="words must be 1 or 2"):
+        typo_variants("darth vader", words=3)
+
+
+def test_two_typos_in_a_phrase_score_the_squared_typo_weight() -> None:
+    lex = Lexicon({"copyright": [Term("darth vader", 1.0, False)],
+                   "violence": [Term("mass shooting", 0.6, False)]}, backend="regex", typos=True)
+    r = lex.scan("Darthh Vaader directing traffic")
+    assert r.scores["copyright"] == pytest.approx(0.81)  # 1.0 x TYPO_WEIGHT ** 2
+    assert r.findings[0].evidence.label == "darth vader (typo)"
+    assert r.findings[0].evidence.text == "Darthh Vaader"
+    # an ambiguous term never drops below the lowest weight a term may have
+    assert lex.scan("a maass shootin").scores["violence"] == pytest.approx(0.5)
+    assert LEX.scan("a maass shootin at a mall").scores["violence"] >= 0.7
+
+
 def test_typo_matching_is_on_for_the_shipped_lexicon_and_off_by_default() -> None:
     strict = Lexicon({"nudity": [Term("naked", 1.0, False)]}, backend="regex")
     tolerant = Lexicon({"nudity": [Term("naked", 1.0, False)]}, backend="regex", typos=True)

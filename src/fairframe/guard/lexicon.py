@@ -17,7 +17,9 @@ give the same matches.
 every term also matches its one-typo variants (:func:`typo_variants`: a swapped pair of
 neighbouring letters, a dropped or a doubled letter, never the first letter; never a variant that
 is an English word, another term, or a variant of two terms) at :data:`TYPO_WEIGHT` times its
-weight; the evidence label is ``"<term> (typo)"``.
+weight, and a term of several words also matches with one typo in each of two of its words
+("darthh vaader") at ``TYPO_WEIGHT**2`` times its weight; the evidence label is
+``"<term> (typo)"``.
 
 **Allow-list.** ``allow.txt`` lists benign phrases ("naked eye", "shoot a photo", "kill a
 process"). A term match lying inside an occurrence of an allowed phrase is suppressed (and kept in
@@ -304,25 +306,28 @@ class Lexicon:
         self._entries.setdefault(key, []).append((cat, term.weight))
 
     def _add_typos(self, prefix_of: dict[str, bool]) -> None:
-        """Add one-typo variants of every category term (see :func:`typo_variants`; a prefix
-        term's variants are prefixes too) at :data:`TYPO_WEIGHT` times the term's weight; a
+        """Add the typo variants of every category term (see :func:`typo_variants`; a prefix
+        term's variants are prefixes too): one typo at :data:`TYPO_WEIGHT` times the term's
+        weight, one typo in each of two words of a multi-word term at ``TYPO_WEIGHT**2``; a
         variant that is itself a term, a real word, or a variant of two different terms is left
         out."""
         known = set(self._entries)
+        variants = {t.text: [(v, 1) for v in typo_variants(t.text)]
+                    + [(v, 2) for v in typo_variants(t.text, words=2)]
+                    for items in self.terms.values() for t in items}
         seen: dict[str, str | None] = {}
-        for items in self.terms.values():
-            for t in items:
-                for v in typo_variants(t.text):
-                    if v in known:
-                        continue
-                    other = seen.get(v, t.text)
-                    seen[v] = t.text if other == t.text else None
+        for text, vs in variants.items():
+            for v, _ in vs:
+                if v in known:
+                    continue
+                other = seen.get(v, text)
+                seen[v] = text if other == text else None
         for cat, items in self.terms.items():
             for t in items:
-                for v in typo_variants(t.text):
+                for v, n in variants[t.text]:
                     if seen.get(v) != t.text or prefix_of.setdefault(v, t.prefix) != t.prefix:
                         continue
-                    weight = max(_MIN_WEIGHT, round(t.weight * TYPO_WEIGHT, 4))
+                    weight = max(_MIN_WEIGHT, round(t.weight * TYPO_WEIGHT**n, 4))
                     self._entries.setdefault(v, []).append((cat, weight))
                     self._typo_of[v] = t.text
 
@@ -493,6 +498,9 @@ TYPO_WEIGHT = 0.9
 #: Words of this many letters get every typo variant; one letter shorter, only swaps and doubled
 #: letters (a dropped letter leaves three, which collide with real words); shorter, none.
 TYPO_MIN_LENGTH = 5
+#: A pair of words of a multi-word term gets two-typo variants (one typo in each) only when that
+#: makes at most this many combinations (it bounds the pattern count).
+TYPO_PAIR_LIMIT = 400
 
 
 @functools.cache
@@ -503,15 +511,36 @@ def _dictionary() -> frozenset[str]:
     return frozenset(json.loads(text)["words"])
 
 
-def typo_variants(term: str) -> list[str]:
-    """Every way to put one typo in one word of ``term``: swap two different neighbouring
-    letters, drop a letter or double a letter, never touching a word's first letter.
+def _word_typos(word: str, real: frozenset[str]) -> list[str]:
+    """One-typo variants of one word (see :func:`typo_variants`)."""
+    if len(word) < TYPO_MIN_LENGTH - 1 or not word.isalpha():
+        return []
+    cands: dict[str, None] = {}
+    for i in range(1, len(word)):
+        # drop; not the "d" of a long "-ed" word: "fabricated" -> "fabricate" is a word
+        if len(word) >= TYPO_MIN_LENGTH and not (
+                i == len(word) - 1 and word.endswith("ed") and len(word) >= 7):
+            cands[word[:i] + word[i + 1:]] = None
+        cands[word[:i] + word[i] + word[i:]] = None  # double
+        last = len(word) - 1 if len(word) >= TYPO_MIN_LENGTH else len(word) - 2
+        if i < last and word[i] != word[i + 1]:  # swap ("gore" -> "goer" is a word)
+            cands[word[:i] + word[i + 1] + word[i] + word[i + 2:]] = None
+    return [c for c in cands
+            if c != word and len(c) >= 4 and c not in real and not _TRIPLE.search(c)]
+
+
+def typo_variants(term: str, *, words: int = 1) -> list[str]:
+    """Every way to put one typo in ``words`` different words of ``term`` (1 or 2): swap two
+    different neighbouring letters, drop a letter or double a letter, never touching a word's
+    first letter.
 
     Words of :data:`TYPO_MIN_LENGTH`+ letters get all three; 4-letter words only doubles and a
     swap of the middle letters. A varied word that is an English word (:func:`_dictionary`) is
     left out, and so is dropping the "d" of a long "-ed" word ("fabricated" -> "fabricate"), so
     "naked" gives "nakde", "nake", "naaked" ... but never "baked", and "gore" gives "groe",
-    "goore" ... but not "gre" or "goer".
+    "goore" ... but not "gre" or "goer". With ``words=2`` (terms of several words) every word
+    pair gets one typo each ("darth vader" -> "darthh vaader"), unless the pair has more than
+    :data:`TYPO_PAIR_LIMIT` combinations.
 
     Examples
     --------
@@ -520,27 +549,33 @@ def typo_variants(term: str) -> list[str]:
     (True, True, True, False)
     >>> sorted(typo_variants("gore"))
     ['goore', 'goree', 'gorre', 'groe']
+    >>> "darthh vaader" in typo_variants("darth vader", words=2)
+    True
+    >>> typo_variants("gore", words=2)
+    []
     """
-    words = term.split()
+    if words not in (1, 2):
+        raise ConfigError(f"typo_variants: words must be 1 or 2, got {words!r}")
+    parts = term.split()
     real = _dictionary()
+    per_word = [_word_typos(w, real) for w in parts]
     out: dict[str, None] = {}
-    for k, word in enumerate(words):
-        if len(word) < TYPO_MIN_LENGTH - 1 or not word.isalpha():
-            continue
-        cands: dict[str, None] = {}
-        for i in range(1, len(word)):
-            # drop; not the "d" of a long "-ed" word: "fabricated" -> "fabricate" is a word
-            if len(word) >= TYPO_MIN_LENGTH and not (
-                    i == len(word) - 1 and word.endswith("ed") and len(word) >= 7):
-                cands[word[:i] + word[i + 1:]] = None
-            cands[word[:i] + word[i] + word[i:]] = None  # double
-            last = len(word) - 1 if len(word) >= TYPO_MIN_LENGTH else len(word) - 2
-            if i < last and word[i] != word[i + 1]:  # swap ("gore" -> "goer" is a word)
-                cands[word[:i] + word[i + 1] + word[i] + word[i + 2:]] = None
-        for c in cands:
-            if c == word or len(c) < 4 or c in real or _TRIPLE.search(c):
+    if words == 1:
+        for k, cands in enumerate(per_word):
+            for c in cands:
+                out[" ".join([*parts[:k], c, *parts[k + 1:]])] = None
+        return list(out)
+    for a in range(len(parts)):
+        for b in range(a + 1, len(parts)):
+            if not per_word[a] or not per_word[b]:
                 continue
-            out[" ".join([*words[:k], c, *words[k + 1:]])] = None
+            if len(per_word[a]) * len(per_word[b]) > TYPO_PAIR_LIMIT:
+                continue
+            for ca in per_word[a]:
+                for cb in per_word[b]:
+                    varied = list(parts)
+                    varied[a], varied[b] = ca, cb
+                    out[" ".join(varied)] = None
     return list(out)
 
 
