@@ -26,7 +26,10 @@ and only records it).
 **Peers.** better-profanity (``contains_profanity``) and alt-profanity-check
 (``predict_prob >= 0.5``) flag the same prompts.
 
-Run: ``python benchmarks/bench_guard_quality.py [--fast]`` (``--fast``: no embedding classifier).
+Run: ``python benchmarks/bench_guard_quality.py [--fast] [--config guard.toml]`` (``--fast``: no
+embedding classifier; ``--config``: also evaluate the guard a config file builds, e.g. with
+``[stages.llm_judge]`` pointing at a local vLLM or Ollama server, as ``fairframe-config``, with the
+default guard as its peer in the same run; the result goes to ``guard_quality_config.json``).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import write_result  # noqa: E402
 from fairframe.guard.calibration import expected_calibration_error  # noqa: E402
-from fairframe.guard.config import GuardConfig  # noqa: E402
+from fairframe.guard.config import GuardConfig, load_guard_config  # noqa: E402
 from fairframe.guard.decision import Action  # noqa: E402
 from fairframe.guard.fusion import Fusion, fit_calibration  # noqa: E402
 from fairframe.guard.pipeline import PromptGuard  # noqa: E402
@@ -237,6 +240,9 @@ def latency(guard: PromptGuard, prompts: Sequence[str]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fast", action="store_true", help="no embedding classifier")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="also evaluate the guard this guard config builds (e.g. with an LLM "
+                         "judge on a local server); the default guard is its peer in the run")
     args = ap.parse_args()
     cfg = GuardConfig.model_validate({"stages": {"embedding": {"enabled": not args.fast}},
                                       "rewrite": {"anonymize": False, "negatives": False}})
@@ -245,9 +251,20 @@ def main() -> None:
     tune = {k: in_half(v, "tune") for k, v in sets.items()}
     test = {k: in_half(v, "test") for k, v in sets.items()}
 
+    results: dict[str, Any] = {}
+    configured: dict[str, Any] = {}
+    if args.config is not None:
+        custom = load_guard_config(args.config).build_guard()
+        t0 = time.perf_counter()
+        c0, i0 = guard_flags(custom, {})
+        results["fairframe-config"] = evaluate(c0, test, i0)
+        configured = {"config": str(args.config), "stages": list(custom.stage_names),
+                      "prompts_per_s": round(sum(len(v) for v in test.values())
+                                             / (time.perf_counter() - t0), 1)}
+
     t0 = time.perf_counter()
     caught, intervened = guard_flags(guard, {})
-    results: dict[str, Any] = {"fairframe": evaluate(caught, test, intervened)}
+    results["fairframe"] = evaluate(caught, test, intervened)
     elapsed = time.perf_counter() - t0
 
     tuned_fusion = calibrate(guard, tune)
@@ -260,8 +277,10 @@ def main() -> None:
         results[name] = evaluate(fn, test)
     n_test = sum(len(v) for v in test.values())
     sample = [r.prompt for r in sets["parti"][:200]]
-    write_result("guard_quality" + ("_fast" if args.fast else ""), {
+    name = "guard_quality" + ("_fast" if args.fast else "") + ("_config" if configured else "")
+    write_result(name, {
         "stages": list(guard.stage_names),
+        "configured_guard": configured or None,
         "split": "test half (sha256(prompt)[0] odd); calibration map fitted on the tune half",
         "n_test_prompts": n_test,
         "results": results,
