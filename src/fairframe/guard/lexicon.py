@@ -371,7 +371,8 @@ class Lexicon:
     def default(cls, *, backend: Backend = "auto", typos: bool | None = None) -> Lexicon:
         """The lexicon shipped with the package (``fairframe/guard/lexicons``).
 
-        ``typos`` adds one-typo variants of its terms (about 9,000 more patterns); ``None`` turns
+        ``typos`` adds typo variants of its terms (about 43,500 more patterns, see
+        :func:`typo_variants`); ``None`` turns
         them on with the Aho-Corasick backend and off with the regular-expression fallback,
         which would be two orders of magnitude slower with them."""
         if typos is None:
