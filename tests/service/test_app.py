@@ -372,7 +372,7 @@ def test_micro_batching_keeps_per_request_errors_apart(enforcer: Enforcer,
                 lambda p: c.post("/v1/prompts/check", json={"prompt": p},
                                  headers=auth(keys["admin"])), prompts))
         # passes the schema (not white space to its regex) but not the guard's own check,
-        # which runs in the request's thread, before the batch
+        # which runs per request, before the prompts of a batch share the guard call
         bad = c.post("/v1/prompts/check", json={"prompt": "\x1c\x1d"},
                      headers=auth(keys["admin"]))
         assert bad.status_code == 422 and "empty" in bad.json()["error"]["message"]
@@ -403,3 +403,22 @@ def test_auto_batching_needs_a_local_batched_stage_and_no_remote_one(
         assert c.get("/readyz").status_code == 503
         r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["admin"]))
         assert r.status_code == 503 and "closed" in r.json()["error"]["message"]
+
+
+def test_micro_batching_admits_each_request_once(enforcer: Enforcer) -> None:
+    token = enforcer.create_key("bob", burst=6).token  # the test clock never refills it
+    stage = FailsOn("boom")
+    prompts = ["a cat", "a boom box", "a dog", "a tree", "a boat", "a house"]
+    with client_for(make_guard(stage, required={"lexicon", "picky"}), enforcer,
+                    batching="on") as c:
+        with ThreadPoolExecutor(7) as pool:
+            calls = [(p, auth(token)) for p in prompts] + [("a cat", auth("ff_nope_nope"))]
+            responses = list(pool.map(
+                lambda call: c.post("/v1/prompts/check", json={"prompt": call[0]},
+                                    headers=call[1]), calls))
+        statuses = [r.status_code for r in responses]
+        assert statuses == [200, 503, 200, 200, 200, 200, 401]
+        # six tokens, six admissions: the failed batch was re-run without charging again
+        r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(token))
+        assert r.status_code == 429
+    assert max(stage.sizes) > 1

@@ -20,8 +20,9 @@ function that returns the wrong number of results is a
 :class:`~fairframe.guard.pipeline.GuardUnavailableError`. Nothing leaves a caller waiting: an
 error outside the batch function fails that batch's callers, the runner keeps going, and when the
 runner stops every queued item fails. :meth:`MicroBatcher.submit` takes a timeout for batch
-functions that may hang. Input errors are best raised by the caller before
-:meth:`~MicroBatcher.submit` (the service validates each prompt in its own request thread).
+functions that may hang. A batch function may also return an exception as an item's result and
+let the caller raise it: the guard service does, so that a request that was already admitted
+(rate-limited, logged) is never run twice.
 """
 
 from __future__ import annotations
@@ -121,17 +122,29 @@ class MicroBatcher(Generic[T, R]):
             The batcher is closed or its runner stopped, the batch function returned the wrong
             number of results, or no result came within ``timeout`` seconds.
         """
-        future: Future[R] = Future()
-        with self._lock:
-            if self._closed:
-                raise GuardUnavailableError("the batcher is closed; the service is shutting down")
-            self._queue.put((item, future))
+        future = self.submit_future(item)
         try:
             return future.result(timeout)
         except FuturesTimeout:
             raise GuardUnavailableError(
                 f"no guard decision within {timeout} s; a stage is hanging"
             ) from None
+
+    def submit_future(self, item: T) -> Future[R]:
+        """Queue ``item`` and return the future of its result at once (for event loops:
+        ``await asyncio.wrap_future(batcher.submit_future(item))``).
+
+        Raises
+        ------
+        GuardUnavailableError
+            The batcher is closed or its runner stopped.
+        """
+        future: Future[R] = Future()
+        with self._lock:
+            if self._closed:
+                raise GuardUnavailableError("the batcher is closed; the service is shutting down")
+            self._queue.put((item, future))
+        return future
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the runner after the queued items have run; items still queued after

@@ -241,14 +241,12 @@ class ServiceConfig(BaseModel):
         4, ge=1, description="Threads that run guard checks next to the event loop."
     )
     batching: Literal["auto", "on", "off"] = Field(
-        "auto", description="Micro-batch concurrent prompt checks into one guard call: 'auto' "
-        "turns it on when a stage runs a model on batches (the embedding classifier, Hugging "
-        "Face classifiers, the LLM judge).",
+        "auto", description="Run prompt-check requests on one thread that checks everything "
+        "queued in one guard call: 'auto' turns it on when a local stage runs a model on batches "
+        "(the embedding classifier, Hugging Face classifiers) and no stage calls a remote "
+        "endpoint (the LLM judge).",
     )
-    batch_max: int = Field(
-        32, ge=1, le=1024, description="Most prompts in one micro-batch; with batching on, up to "
-        "this many prompt checks wait in worker threads at once (max(workers_threads, batch_max)).",
-    )
+    batch_max: int = Field(32, ge=1, le=1024, description="Most prompts in one micro-batch.")
     batch_timeout_s: float = Field(
         120.0, gt=0, description="With micro-batching on, a prompt check that gets no decision "
         "within this many seconds answers 503 (a hanging stage).",

@@ -30,6 +30,7 @@ Error bodies are ``{"error": {"type": ..., "message": ...}}``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -239,8 +240,8 @@ def create_app(
     _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
     limiter = anyio.CapacityLimiter(settings.workers_threads)
 
-    # prompt checks get their own worker threads: with micro-batching on, up to batch_max of them
-    # wait on one batch, and that must not let image or review work use as many threads
+    # prompt checks get their own worker threads (without micro-batching), so that image and
+    # review work cannot starve them
     check_limiter = anyio.CapacityLimiter(settings.workers_threads)
 
     @asynccontextmanager
@@ -262,15 +263,11 @@ def create_app(
             if batching_on(guard_now):
                 # every model call, the warm-up included, runs on the batcher's one thread
                 batcher = state["batcher"] = MicroBatcher(
-                    lambda items: guard_now.check_batch(
-                        [p for p, _ in items], negative_prompts=[n for _, n in items]),
-                    max_batch=settings.batch_max, name="fairframe-guard-batcher",
+                    run_checks, max_batch=settings.batch_max, name="fairframe-guard-batcher",
                     on_batch=metrics.batch_size.observe, on_start=warm_up,
                 )
                 warm_up = batcher.started.result
                 app.state.guard_batcher = batcher
-                # the requests of one batch wait in their worker threads
-                check_limiter.total_tokens = max(settings.workers_threads, settings.batch_max)
             try:
                 await anyio.to_thread.run_sync(warm_up, limiter=limiter)
             except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
@@ -447,16 +444,10 @@ def create_app(
 
     # ------------------------------------------------------------------ endpoints
 
-    def run_check(body: CheckRequest, token: str | None, *, rewrite: bool) -> dict[str, Any]:
-        key = admit(token)
-        t0 = time.perf_counter()
-        batcher = state.get("batcher")
-        if batcher is None:
-            decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
-        else:  # validated here, so that one bad prompt never fails the others' batch
-            decision = batcher.submit((the_guard().validate(body.prompt), body.negative_prompt),
-                                      timeout=settings.batch_timeout_s)
-        metrics.check_seconds.observe(time.perf_counter() - t0)
+    def finish_check(body: CheckRequest, key: Any, decision: Any, rewrite: bool,
+                     seconds: float) -> dict[str, Any]:
+        """Metrics, the decision log entry and the response payload of one check."""
+        metrics.check_seconds.observe(seconds)
         metrics.decisions.labels(decision.action.value).inc()
         for stage, ms in decision.latency_ms.items():
             metrics.stage_seconds.labels(stage).observe(ms / 1e3)
@@ -468,13 +459,74 @@ def create_app(
             payload["prompt_out"] = body.prompt
         return payload
 
+    def run_check(body: CheckRequest, token: str | None, *, rewrite: bool) -> dict[str, Any]:
+        key = admit(token)
+        t0 = time.perf_counter()
+        decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
+        return finish_check(body, key, decision, rewrite, time.perf_counter() - t0)
+
+    def run_checks(items: list[tuple[CheckRequest, str | None, bool]]) -> list[Any]:
+        """:func:`run_check` for a micro-batch, on the batcher's thread: each request is admitted
+        and logged on its own, the admitted prompts share one ``check_batch``. The outcome of
+        each request is its payload or the exception it raised (never raised here, so that a
+        request is never admitted twice)."""
+        outcomes: list[Any] = [None] * len(items)
+        keys: dict[int, Any] = {}
+        for i, (body, token, _) in enumerate(items):
+            try:
+                keys[i] = admit(token)
+                the_guard().validate(body.prompt)
+            except Exception as exc:
+                outcomes[i] = exc
+        todo = [i for i in keys if outcomes[i] is None]
+        t0 = time.perf_counter()
+        try:
+            decisions: list[Any] = the_guard().check_batch(
+                [items[i][0].prompt for i in todo],
+                negative_prompts=[items[i][0].negative_prompt for i in todo])
+        except Exception:  # one prompt's failure must reach only its own request
+            decisions = []
+            for i in todo:
+                body = items[i][0]
+                try:
+                    decisions.append(the_guard().check(body.prompt,
+                                                       negative_prompt=body.negative_prompt))
+                except Exception as exc:
+                    decisions.append(exc)
+        seconds = time.perf_counter() - t0
+        for i, decision in zip(todo, decisions, strict=True):
+            if isinstance(decision, Exception):
+                outcomes[i] = decision
+                continue
+            body, _, rewrite = items[i]
+            try:
+                outcomes[i] = finish_check(body, keys[i], decision, rewrite, seconds)
+            except Exception as exc:
+                outcomes[i] = exc
+        return outcomes
+
+    async def checked(body: CheckRequest, token: str | None, rewrite: bool) -> JSONResponse:
+        batcher = state.get("batcher")
+        if batcher is None:
+            return JSONResponse(await anyio.to_thread.run_sync(
+                lambda: run_check(body, token, rewrite=rewrite), limiter=check_limiter))
+        # the whole request runs on the batcher's thread: two thread switches, as without it
+        try:
+            with anyio.fail_after(settings.batch_timeout_s):
+                outcome = await asyncio.wrap_future(batcher.submit_future((body, token, rewrite)))
+        except TimeoutError:
+            raise GuardUnavailableError(
+                f"no guard decision within {settings.batch_timeout_s} s; a stage is hanging"
+            ) from None
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return JSONResponse(outcome)
+
     async def check_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
-        return JSONResponse(await anyio.to_thread.run_sync(
-            lambda: run_check(body, token, rewrite=False), limiter=check_limiter))
+        return await checked(body, token, False)
 
     async def rewrite_prompt(body: CheckRequest, token: Any = Depends(caller)) -> Any:
-        return JSONResponse(await anyio.to_thread.run_sync(
-            lambda: run_check(body, token, rewrite=True), limiter=check_limiter))
+        return await checked(body, token, True)
 
     # the request model carries this service's prompt limits, so the spec states them exactly
     for fn in (check_prompt, rewrite_prompt):
