@@ -246,3 +246,22 @@ def test_submit_times_out_on_a_hanging_batch_function() -> None:
     finally:
         release.set()
         batcher.close()
+
+
+def test_a_cancelled_item_is_dropped_and_the_rest_of_its_batch_is_served() -> None:
+    fn = SlowDouble()
+    batcher: MicroBatcher[int, int] = MicroBatcher(fn, max_batch=8)
+    try:
+        first = batcher.submit_future(100)
+        assert fn.started.wait(5)
+        futures = [batcher.submit_future(x) for x in range(4)]
+        assert futures[1].cancel()  # its caller gave up while the batch was queued
+        fn.release.set()
+        assert first.result(5) == 200
+        assert [f.result(5) for i, f in enumerate(futures) if i != 1] == [0, 4, 6]
+        assert fn.calls[1] == [0, 2, 3]
+        # a future that is running can no longer be cancelled under the runner's feet
+        assert batcher.submit(5) == 10
+        assert batcher.alive
+    finally:
+        batcher.close()

@@ -200,7 +200,12 @@ class MicroBatcher(Generic[T, R]):
     def _serve(self, batch: list[tuple[T, Future[R]]]) -> None:
         """Run one batch and settle every future of it. When a batch of several fails, each
         item is run alone, so that one item's failure (a rewriter error, a judge call that
-        failed for one prompt) reaches only its own caller."""
+        failed for one prompt) reaches only its own caller. Items whose caller cancelled the
+        future (a client that gave up) are dropped; the others are marked running, so a late
+        cancellation cannot break their settlement."""
+        batch = [(item, f) for item, f in batch if f.set_running_or_notify_cancel()]
+        if not batch:
+            return
         self.batch_sizes.append(len(batch))
         del self.batch_sizes[:-1000]
         if self.on_batch is not None:
