@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -405,20 +406,96 @@ def test_auto_batching_needs_a_local_batched_stage_and_no_remote_one(
         assert r.status_code == 503 and "closed" in r.json()["error"]["message"]
 
 
-def test_micro_batching_admits_each_request_once(enforcer: Enforcer) -> None:
-    token = enforcer.create_key("bob", burst=6).token  # the test clock never refills it
-    stage = FailsOn("boom")
+class Gate:
+    """A stage whose first call blocks until released: the requests sent meanwhile queue up and
+    form the next batch together."""
+
+    name = "gate"
+    max_batch_size = 16
+
+    def __init__(self, fail_on: str | None = None, block_on: str = "blocker") -> None:
+        self.release = threading.Event()
+        self.first = threading.Event()
+        self.fail_on = fail_on
+        self.block_on = block_on
+        self.sizes: list[int] = []
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        if not self.first.is_set() and any(self.block_on in p.text for p in prompts):
+            self.first.set()
+            self.release.wait(10)
+        self.sizes.append(len(prompts))
+        if self.fail_on and any(self.fail_on in p.text for p in prompts):
+            raise BackendError(f"cannot score {self.fail_on!r}")
+        return [StageResult({}) for _ in prompts]
+
+
+def _queued_behind_a_blocked_batch(c: TestClient, gate: Gate,
+                                   calls: list[tuple[str, dict[str, str]]]) -> list[Any]:
+    """Send one request that blocks the runner, then ``calls`` concurrently; release."""
+    with ThreadPoolExecutor(len(calls) + 1) as pool:
+        blocker = pool.submit(c.post, "/v1/prompts/check", json={"prompt": "a blocker"},
+                              headers=calls[0][1])
+        assert gate.first.wait(10)
+        futures = [pool.submit(c.post, "/v1/prompts/check", json={"prompt": p}, headers=h)
+                   for p, h in calls]
+        batcher = c.app.state.guard_batcher
+        deadline = time.monotonic() + 10
+        while batcher._queue.qsize() < len(calls) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.release.set()
+        assert blocker.result().status_code == 200
+        return [f.result() for f in futures]
+
+
+def test_micro_batching_admits_and_logs_each_request_once(enforcer: Enforcer) -> None:
+    token = enforcer.create_key("bob", burst=7).token  # the test clock never refills it
+    gate = Gate(fail_on="boom")
     prompts = ["a cat", "a boom box", "a dog", "a tree", "a boat", "a house"]
-    with client_for(make_guard(stage, required={"lexicon", "picky"}), enforcer,
+    with client_for(make_guard(gate, required={"lexicon", "gate"}), enforcer,
                     batching="on") as c:
-        with ThreadPoolExecutor(7) as pool:
-            calls = [(p, auth(token)) for p in prompts] + [("a cat", auth("ff_nope_nope"))]
-            responses = list(pool.map(
-                lambda call: c.post("/v1/prompts/check", json={"prompt": call[0]},
-                                    headers=call[1]), calls))
-        statuses = [r.status_code for r in responses]
-        assert statuses == [200, 503, 200, 200, 200, 200, 401]
-        # six tokens, six admissions: the failed batch was re-run without charging again
+        calls = [(p, auth(token)) for p in prompts] + [("a cat", auth("ff_nope_nope"))]
+        responses = _queued_behind_a_blocked_batch(c, gate, calls)
+        assert [r.status_code for r in responses] == [200, 503, 200, 200, 200, 200, 401]
+        assert 6 in gate.sizes  # the six admitted prompts shared one guard call
+        # seven tokens, seven admissions (the blocker and six): the failed batch was re-run
+        # per prompt without charging or logging again
         r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(token))
-        assert r.status_code == 429
-    assert max(stage.sizes) > 1
+        assert r.status_code == 429 and r.headers["Retry-After"]
+        assert enforcer.verify_log().n_entries == 6  # five served + the blocker
+    assert responses[1].json()["error"]["type"] == "guard_unavailable"
+
+
+class Miscounts(Gate):
+    """Returns one result too few for batches of several prompts."""
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        out = super().scan_batch(prompts)
+        return out[:-1] if len(out) > 1 else out
+
+
+def test_a_broken_batch_call_never_admits_or_logs_twice(enforcer: Enforcer,
+                                                         keys: dict[str, str]) -> None:
+    gate = Miscounts()
+    with client_for(make_guard(gate), enforcer, batching="on") as c:
+        responses = _queued_behind_a_blocked_batch(
+            c, gate, [(f"a cat number {i}", auth(keys["admin"])) for i in range(4)])
+        # the pipeline refuses the short answer; each prompt is then checked alone
+        assert [r.status_code for r in responses] == [200] * 4
+        assert enforcer.verify_log().n_entries == 5
+
+
+def test_a_check_that_outlasts_the_timeout_answers_guard_timeout(enforcer: Enforcer,
+                                                                  keys: dict[str, str]) -> None:
+    gate = Gate(block_on="a cat")
+    with client_for(make_guard(gate), enforcer, batching="on", batch_timeout_s=0.3) as c:
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(c.post, "/v1/prompts/check", json={"prompt": "a cat"},
+                               headers=auth(keys["admin"]))
+            assert gate.first.wait(10)
+            r = slow.result()
+            gate.release.set()
+        assert r.status_code == 503 and r.json()["error"]["type"] == "guard_timeout"
+        assert "fairframe_guard_failed_closed_total 0.0" in c.get("/metrics").text
+        ok = c.post("/v1/prompts/check", json={"prompt": "a dog"}, headers=auth(keys["admin"]))
+        assert ok.status_code == 200

@@ -449,6 +449,9 @@ class OpenAIBackend:
 
     model: str
     _client: OpenAIClient
+    #: Calls a remote endpoint (the guard service's ``batching = "auto"`` stays off for guards
+    #: with such a stage or rewriter: one slow call would hold up a whole batch).
+    remote: bool = True
 
     def _init_backend(self, model: str, kind: str, batch_size: int | None = None) -> None:
         """Check ``batch_size`` (when given) and ``model``; store ``model`` and ``max_batch_size``.

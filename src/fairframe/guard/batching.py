@@ -108,6 +108,11 @@ class MicroBatcher(Generic[T, R]):
         self._thread.start()
 
     @property
+    def running(self) -> bool:
+        """Whether the runner thread has not exited yet (it may be finishing a batch)."""
+        return self._thread.is_alive()
+
+    @property
     def alive(self) -> bool:
         """Whether the runner thread is running (``/readyz`` reports it)."""
         return self._thread.is_alive() and not self._closed
@@ -159,7 +164,6 @@ class MicroBatcher(Generic[T, R]):
 
     def _fail_queued(self) -> None:
         """Fail every item still queued (the runner is gone)."""
-        error = GuardUnavailableError("the guard batcher stopped; the service is shutting down")
         while True:
             try:
                 entry = self._queue.get_nowait()
@@ -168,7 +172,8 @@ class MicroBatcher(Generic[T, R]):
             if entry is not _STOP:
                 future: Future[R] = entry[1]  # type: ignore[index]
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(GuardUnavailableError(
+                        "the guard batcher stopped; the service is shutting down"))
 
     def _take(self) -> tuple[list[tuple[T, Future[R]]], bool]:
         """The next batch (blocking for its first item) and whether to stop after it."""

@@ -236,8 +236,6 @@ class ChatJudge(OpenAIBackend):
 
     #: Largest batch a call should receive; up to ``concurrency`` requests run at once.
     max_batch_size: int
-    #: Calls a remote endpoint (the service's ``batching = "auto"`` stays off for such guards).
-    remote: bool = True
     #: Who the judge is, in error messages.
     who: str = "judge"
     #: The JSON shape a repair request asks for.

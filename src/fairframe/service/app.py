@@ -275,9 +275,17 @@ def create_app(
                 log.error("guard warm-up failed: %s", exc)
             yield
         finally:
+            state["stopping"] = True  # a batch that starts now answers 503 and touches nothing
+            runner_alive = False
             if state.get("batcher") is not None:  # queued checks finish before the store closes
-                await anyio.to_thread.run_sync(state.pop("batcher").close)
-            if state["owns_enforcer"]:
+                batcher = state.pop("batcher")
+                await anyio.to_thread.run_sync(
+                    lambda: batcher.close(timeout=min(settings.batch_timeout_s, 30.0)))
+                runner_alive = batcher.running
+            if runner_alive:
+                log.warning("the guard batcher is still running a batch at shutdown; the "
+                            "enforcement store is left open for it")
+            elif state["owns_enforcer"]:
                 state["enforcer"].close()
 
     extra: dict[str, Any] = {}
@@ -371,13 +379,13 @@ def create_app(
     # ------------------------------------------------------------------ auth
 
     def batching_on(guard: PromptGuard) -> bool:
-        """``auto``: on when a local stage runs a model on batches and no stage calls a remote
-        endpoint (a slow judge call would hold up every request of its batch)."""
+        """``auto``: on when a local stage runs a model on batches and no stage or rewriter calls
+        a remote endpoint (a slow call would hold up every request of its batch)."""
         if settings.batching != "auto":
             return settings.batching == "on"
         stages = guard.stages
-        return not any(getattr(s, "remote", False) for s in stages) and any(
-            getattr(s, "max_batch_size", 1) > 1 for s in stages)
+        remote = any(getattr(x, "remote", False) for x in (*stages, *guard.rewriters))
+        return not remote and any(getattr(s, "max_batch_size", 1) > 1 for s in stages)
 
     def the_guard() -> PromptGuard:
         g: PromptGuard = state["guard"]
@@ -468,9 +476,25 @@ def create_app(
     def run_checks(items: list[tuple[CheckRequest, str | None, bool]]) -> list[Any]:
         """:func:`run_check` for a micro-batch, on the batcher's thread: each request is admitted
         and logged on its own, the admitted prompts share one ``check_batch``. The outcome of
-        each request is its payload or the exception it raised (never raised here, so that a
-        request is never admitted twice)."""
+        each request is its payload or the exception it raised; nothing is raised here (the
+        batcher would run the requests again, admitting and logging them twice)."""
         outcomes: list[Any] = [None] * len(items)
+        try:
+            batch_checks(items, outcomes)
+        except BaseException as exc:  # never leave an outcome unset, never raise
+            log.exception("micro-batch of prompt checks failed")
+            for i, outcome in enumerate(outcomes):
+                if outcome is None:
+                    outcomes[i] = exc
+        # each exception leaves this thread without this frame (it holds the other requests)
+        return [o.with_traceback(None) if isinstance(o, BaseException) else o for o in outcomes]
+
+    def batch_checks(items: list[tuple[CheckRequest, str | None, bool]],
+                     outcomes: list[Any]) -> None:
+        if state.get("stopping"):
+            for i in range(len(items)):
+                outcomes[i] = GuardUnavailableError("the service is shutting down")
+            return
         keys: dict[int, Any] = {}
         for i, (body, token, _) in enumerate(items):
             try:
@@ -480,10 +504,14 @@ def create_app(
                 outcomes[i] = exc
         todo = [i for i in keys if outcomes[i] is None]
         t0 = time.perf_counter()
+        decisions: list[Any]
         try:
-            decisions: list[Any] = the_guard().check_batch(
+            decisions = the_guard().check_batch(
                 [items[i][0].prompt for i in todo],
                 negative_prompts=[items[i][0].negative_prompt for i in todo])
+            if len(decisions) != len(todo):
+                raise GuardUnavailableError(
+                    f"the guard returned {len(decisions)} decisions for {len(todo)} prompts")
         except Exception:  # one prompt's failure must reach only its own request
             decisions = []
             for i in todo:
@@ -503,7 +531,6 @@ def create_app(
                 outcomes[i] = finish_check(body, keys[i], decision, rewrite, seconds)
             except Exception as exc:
                 outcomes[i] = exc
-        return outcomes
 
     async def checked(body: CheckRequest, token: str | None, rewrite: bool) -> JSONResponse:
         batcher = state.get("batcher")
@@ -511,13 +538,15 @@ def create_app(
             return JSONResponse(await anyio.to_thread.run_sync(
                 lambda: run_check(body, token, rewrite=rewrite), limiter=check_limiter))
         # the whole request runs on the batcher's thread: two thread switches, as without it
-        try:
-            with anyio.fail_after(settings.batch_timeout_s):
-                outcome = await asyncio.wrap_future(batcher.submit_future((body, token, rewrite)))
-        except TimeoutError:
-            raise GuardUnavailableError(
-                f"no guard decision within {settings.batch_timeout_s} s; a stage is hanging"
-            ) from None
+        future = batcher.submit_future((body, token, rewrite))
+        outcome: Any = None
+        with anyio.move_on_after(settings.batch_timeout_s) as scope:
+            outcome = await asyncio.wrap_future(future)
+        if scope.cancelled_caught:
+            raise _HTTPError(503, "guard_timeout",
+                             f"no guard decision within {settings.batch_timeout_s} s (a stage is "
+                             "hanging); if the check was already running, its decision may "
+                             "still be logged")
         if isinstance(outcome, BaseException):
             raise outcome
         return JSONResponse(outcome)
