@@ -734,3 +734,17 @@ def test_support_gate_caps_prompts_far_from_every_unsafe_exemplar(
         assert proba[i] == pytest.approx(gated[i].scores[cat]), prompt
         assert not gated[i].findings
     assert clf.identity()["support"] == {"margin": emb.SUPPORT_MARGIN, "cap": emb.SUPPORT_CAP}
+
+
+@needs_model
+def test_the_spelling_view_reads_through_typos(clf: EmbeddingClassifier) -> None:
+    typod = normalize("a bloddy masacre in a vilage")
+    plain = EmbeddingClassifier(spelling=False, head=clf.head)
+    assert plain.scan_batch([typod])[0].scores["violence"] < 0.3
+    result = clf.scan_batch([typod])[0]
+    assert result.scores["violence"] > 0.9
+    finding = next(f for f in result.findings if f.category == "violence")
+    assert finding.evidence.span == (0, len(typod.original))  # the whole prompt
+    # a prompt without typos gets no extra view: the same scores either way
+    clean = normalize("a bloody massacre in a village")
+    assert plain.scan_batch([clean])[0].scores == pytest.approx(clf.scan_batch([clean])[0].scores)

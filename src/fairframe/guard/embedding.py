@@ -34,7 +34,12 @@ parts'; a finding from a part points at that part of the original prompt. Ordina
 (fewer parts) cost nothing extra. On the tune halves of the public sets this changed no decision;
 ``docs/redteam.md`` has the effect on ``token_soup``. Likewise a prompt with prompt scheduling
 (``[from:to:when]``, ``[a|b]``) is also scored as the early and the late prompt the model sees
-(:func:`~fairframe.guard.normalize.schedule_drops`), so a decoy part cannot dilute it.
+(:func:`~fairframe.guard.normalize.schedule_drops`), so a decoy part cannot dilute it. And when
+``spelling`` is on (default) a prompt with misspelt words is also scored with them corrected
+(:func:`~fairframe.guard.spelling.correct_words`: "a bloddy masacre in a vilage" scores 0.01 for
+``violence`` as typed and 1.0 corrected), which took the red-team tool's ``char_noise`` attack
+success against the default guard from 37% to 13% and changed no decision on the tune halves of
+the quality sets.
 
 **Exemplar support.** A linear head extrapolates: far from every exemplar it can still give a
 high probability ("a man standing under a tree" scored 0.92 for ``nudity``, "several lily pads
@@ -130,6 +135,7 @@ from fairframe.guard.calibration import fit_logistic, sigmoid
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES
+from fairframe.guard.spelling import correct_words
 from fairframe.guard.stage import StageResult
 from fairframe.types import JSONValue
 
@@ -938,6 +944,8 @@ class EmbeddingClassifier:
         on load (logged).
     finding_threshold:
         Probability at which a category gets a finding.
+    spelling:
+        Also score a prompt with its misspelt words corrected (module docstring).
     support, support_margin, support_cap:
         The exemplar support gate (module docstring): when ``support`` is on, a category's
         probability is capped at ``support_cap`` for a prompt whose nearest exemplar of that
@@ -979,6 +987,7 @@ class EmbeddingClassifier:
         finding_threshold: float = 0.5,
         prior: float = 0.5,
         segments: bool = True,
+        spelling: bool = True,
         support: bool = True,
         support_margin: float = SUPPORT_MARGIN,
         support_cap: float = SUPPORT_CAP,
@@ -1040,6 +1049,7 @@ class EmbeddingClassifier:
         self.finding_threshold = float(finding_threshold)
         self.prior = float(prior)
         self.segments = bool(segments)
+        self.spelling = bool(spelling)
         self.support = support
         self.support_margin = float(support_margin)
         self.support_cap = float(support_cap)
@@ -1346,6 +1356,12 @@ class EmbeddingClassifier:
                 view = " ".join("".join(c for k, c in enumerate(p.text) if k not in drop).split())
                 if view:
                     texts.append(view)
+                    rows.append((i, 0, len(p.text)))
+            if self.spelling:
+                # the prompt with its misspelt words corrected (char-noise attacks)
+                fixed = correct_words(p.text)
+                if fixed is not None:
+                    texts.append(fixed)
                     rows.append((i, 0, len(p.text)))
             if self.segments:
                 for start, end in tag_segments(p.text):
