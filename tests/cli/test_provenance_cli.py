@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fairframe.cli import app
+from fairframe.provenance.watermark import save_key
 
 runner = CliRunner()
 
@@ -20,8 +21,10 @@ skimage_data = pytest.importorskip("skimage.data")
 
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
+    # 384 px: below ~288 px a side the mark is documented as unreliable (docs/provenance.md:
+    # 19/20 payloads at 256 px), which made this test fail for about one random key in 80
     path = tmp_path / "astronaut.png"
-    Image.fromarray(skimage_data.astronaut()).resize((256, 256)).save(path)
+    Image.fromarray(skimage_data.astronaut()).resize((384, 384)).save(path)
     return path
 
 
@@ -30,6 +33,8 @@ def key(tmp_path: Path) -> Path:
     path = tmp_path / "wm.key"
     r = runner.invoke(app, ["provenance", "keygen", str(path)])
     assert r.exit_code == 0, r.output
+    # a fixed key from here on, so that every run tests the same mark
+    save_key(bytes(range(32)), path)
     return path
 
 
@@ -59,7 +64,7 @@ def test_embed_then_verify_reports_the_payload(tmp_path: Path, photo: Path, key:
     assert json.loads(r.stdout)["fairframe_watermark"]["detected"] is False
     # another key does not read the mark
     other = tmp_path / "other.key"
-    runner.invoke(app, ["provenance", "keygen", str(other)])
+    save_key(bytes(range(1, 33)), other)
     r = runner.invoke(app, ["provenance", "verify", str(out), "--key-file", str(other), "--json"])
     assert json.loads(r.stdout)["fairframe_watermark"]["detected"] is False
 

@@ -49,3 +49,11 @@ def test_inflections_and_the_length_limit() -> None:
     assert _inflected("stopped", ranks)  # doubled consonant before the suffix
     assert not _inflected("shootin", ranks)
     assert MIN_LENGTH == 4 and correct_words("nde") is None
+
+
+def test_only_the_words_the_encoder_reads_are_looked_at() -> None:
+    from fairframe.guard.spelling import MAX_WORDS
+
+    filler = " ".join(["cat"] * (MAX_WORDS - 1))
+    assert correct_words(f"{filler} bloddy") == f"{filler} bloody"  # word MAX_WORDS
+    assert correct_words(f"{filler} dog bloddy") is None  # word MAX_WORDS + 1

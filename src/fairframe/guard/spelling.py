@@ -27,10 +27,13 @@ from collections.abc import Mapping
 from importlib import resources
 from types import MappingProxyType
 
-__all__ = ["MIN_LENGTH", "correct_words"]
+__all__ = ["MAX_WORDS", "MIN_LENGTH", "correct_words"]
 
 #: Words shorter than this are never corrected (short words have too many neighbours).
 MIN_LENGTH = 4
+#: Only the first this many words are looked at: the embedding reads 128 word pieces at most, and
+#: a 4,000-character prompt of gibberish would otherwise cost ~50 ms.
+MAX_WORDS = 96
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[^\sA-Za-z]+|\s+")
 _LETTERS = string.ascii_lowercase
@@ -71,14 +74,18 @@ def _inflected(low: str, ranks: Mapping[str, int]) -> bool:
 
 
 def _correct(word: str, ranks: Mapping[str, int]) -> str | None:
-    low = word.lower()
-    if len(low) < MIN_LENGTH or low in ranks or not word.islower() or _inflected(low, ranks):
-        return None  # short, English, a name or in capitals, or an inflected form
-    best = min((c for c in _edits(low) if c in ranks and len(c) >= MIN_LENGTH - 1),
-               key=ranks.__getitem__, default=None)
-    if best is None:
+    if len(word) < MIN_LENGTH or not word.islower() or word in ranks:
+        return None  # short, a name or in capitals, or English
+    return _correct_lower(word)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _correct_lower(low: str) -> str | None:
+    ranks = _ranks()
+    if _inflected(low, ranks):
         return None
-    return best
+    return min((c for c in _edits(low) if c in ranks and len(c) >= MIN_LENGTH - 1),
+               key=ranks.__getitem__, default=None)
 
 
 def correct_words(text: str) -> str | None:
@@ -95,9 +102,14 @@ def correct_words(text: str) -> str | None:
     ranks = _ranks()
     changed = False
     out: list[str] = []
+    words = 0
     for m in _WORD.finditer(text):
         token = m.group()
-        fixed = _correct(token, ranks) if token[0].isalpha() and "'" not in token else None
+        fixed = None
+        if token[0].isalpha():
+            words += 1
+            if words <= MAX_WORDS and "'" not in token:
+                fixed = _correct(token, ranks)
         if fixed is not None and fixed != token:
             out.append(fixed)
             changed = True
