@@ -338,6 +338,8 @@ def test_constructor_is_cheap_and_validates() -> None:
         ({"model": ""}, "model"),
         ({"head": 3}, "head"),
         ({"support": "yes"}, "support"),
+        ({"spelling": "false"}, "spelling"),
+        ({"segments": 1}, "segments"),
         ({"support_margin": 2.0}, "support_margin"),
         ({"support_margin": True}, "support_margin"),
         ({"support_cap": -0.1}, "support_cap"),

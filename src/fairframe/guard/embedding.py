@@ -1019,10 +1019,12 @@ class EmbeddingClassifier:
             )
         if not (isinstance(prior, int | float) and 0.0 < prior < 1.0):
             raise ConfigError(f"embedding classifier: prior must be in (0, 1), got {prior!r}")
-        if not isinstance(support, bool):
-            raise ConfigError(
-                f"embedding classifier: support must be true or false, got {support!r}"
-            )
+        for option, value in (("segments", segments), ("spelling", spelling),
+                              ("support", support)):
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"embedding classifier: {option} must be true or false, got {value!r}"
+                )
         if isinstance(support_margin, bool) or not (
             isinstance(support_margin, int | float) and -1.0 <= support_margin <= 1.0
         ):
@@ -1049,8 +1051,8 @@ class EmbeddingClassifier:
         self.head_source = head
         self.finding_threshold = float(finding_threshold)
         self.prior = float(prior)
-        self.segments = bool(segments)
-        self.spelling = bool(spelling)
+        self.segments = segments
+        self.spelling = spelling
         self.support = support
         self.support_margin = float(support_margin)
         self.support_cap = float(support_cap)

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import math
 import re
 import time
@@ -506,10 +505,11 @@ TYPO_PAIR_LIMIT = 400
 
 @functools.cache
 def _dictionary() -> frozenset[str]:
-    """English words (the a-z whole words of the bert-base-uncased vocabulary shipped in
-    ``gibberish_model.json``): a typo variant that is a real word is not a typo."""
-    text = resources.files("fairframe.guard").joinpath("gibberish_model.json").read_text("utf-8")
-    return frozenset(json.loads(text)["words"])
+    """English words (the a-z whole words of the bert-base-uncased vocabulary the gibberish
+    stage ships): a typo variant that is a real word is not a typo."""
+    from fairframe.guard.gibberish import default_gibberish_model
+
+    return frozenset(default_gibberish_model().words)
 
 
 def _word_typos(word: str, real: frozenset[str]) -> list[str]:

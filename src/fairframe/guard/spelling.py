@@ -20,11 +20,9 @@ the prompt served is never changed.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import string
 from collections.abc import Mapping
-from importlib import resources
 from types import MappingProxyType
 
 __all__ = ["MAX_WORDS", "MIN_LENGTH", "correct_words"]
@@ -41,9 +39,11 @@ _LETTERS = string.ascii_lowercase
 
 @functools.cache
 def _ranks() -> Mapping[str, int]:
-    """English word -> its rank in the bert-base-uncased vocabulary (lower: more frequent)."""
-    text = resources.files("fairframe.guard").joinpath("gibberish_model.json").read_text("utf-8")
-    words = json.loads(text)["words"]
+    """English word -> its rank in the bert-base-uncased vocabulary the gibberish stage ships
+    (lower: more frequent)."""
+    from fairframe.guard.gibberish import default_gibberish_model
+
+    words = default_gibberish_model().words
     return MappingProxyType({w: i for i, w in enumerate(words) if len(w) >= MIN_LENGTH - 1})
 
 

@@ -486,30 +486,32 @@ class TransformationCheck:
             f"; output resized from {m.resized_from[0]}x{m.resized_from[1]} to the input's size")
         if m.pairs or (m.faces_in and m.faces_out):
             scores[_APPEARANCE] = 0.0
+
+        def face_signal(s: float, text: str, asked: list[str], label: str,
+                        box: tuple[int, int, int, int]) -> None:
+            """One appearance finding; a change the prompt asks for scores 0."""
+            if asked:
+                text += f"; not flagged: the prompt asks for it ({', '.join(asked)})"
+                s = 0.0
+            findings.append(Finding(_STAGE, _APPEARANCE, s, Evidence(None, text + note, label,
+                                                                     box)))
+            scores[_APPEARANCE] = max(scores[_APPEARANCE], s)
+
         for pair in m.pairs:
             box = _int_box(pair.box_in)
             if pair.delta_l is not None:
-                s = logistic_score(pair.delta_l, self.skin_threshold, self.skin_width)
-                text = (f"skin lightness {pair.delta_l:+.1f} L* (Monk {pair.monk_in} -> "
-                        f"{pair.monk_out}) on face {pair.index}; rest of image "
-                        f"{pair.background_delta_l:+.1f} L*")
-                if skin_words:
-                    text += f"; not flagged: the prompt asks for it ({', '.join(skin_words)})"
-                    s = 0.0
-                findings.append(Finding(_STAGE, _APPEARANCE, s,
-                                        Evidence(None, text + note, "skin_lightness", box)))
-                scores[_APPEARANCE] = max(scores[_APPEARANCE], s)
+                face_signal(
+                    logistic_score(pair.delta_l, self.skin_threshold, self.skin_width),
+                    f"skin lightness {pair.delta_l:+.1f} L* (Monk {pair.monk_in} -> "
+                    f"{pair.monk_out}) on face {pair.index}; rest of image "
+                    f"{pair.background_delta_l:+.1f} L*", skin_words, "skin_lightness", box)
             ratio = pair.width_ratio
             if ratio is not None and pair.width_in is not None and pair.width_out is not None:
-                s = logistic_score(ratio - 1.0, self.width_threshold, self.width_width)
-                text = (f"face width {100.0 * (ratio - 1.0):+.1f}% ({pair.width_in:.0f} -> "
-                        f"{pair.width_out:.0f} px, cheeks to jaw) on face {pair.index}")
-                if shape_words:
-                    text += f"; not flagged: the prompt asks for it ({', '.join(shape_words)})"
-                    s = 0.0
-                findings.append(Finding(_STAGE, _APPEARANCE, s,
-                                        Evidence(None, text + note, "face_width", box)))
-                scores[_APPEARANCE] = max(scores[_APPEARANCE], s)
+                face_signal(
+                    logistic_score(ratio - 1.0, self.width_threshold, self.width_width),
+                    f"face width {100.0 * (ratio - 1.0):+.1f}% ({pair.width_in:.0f} -> "
+                    f"{pair.width_out:.0f} px, cheeks to jaw) on face {pair.index}",
+                    shape_words, "face_width", box)
         n_in, n_out, n_pairs = len(m.faces_in), len(m.faces_out), len(m.pairs)
         if n_pairs < n_in or n_pairs < n_out:
             text = (f"faces: {n_in} in input, {n_out} in output ({n_in - n_pairs} disappeared, "
