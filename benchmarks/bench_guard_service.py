@@ -15,8 +15,10 @@ Steps 1 and 2 run twice, against a server with micro-batching off and one with i
 (``[service] batching``), and the result gives the ratios on/off (the peer is the same service
 without batching, in the same run).
 
-Run: ``python benchmarks/bench_guard_service.py [--embedding] [--modes off,on]``. The prompts are
-generated here (no dataset rows).
+Run: ``python benchmarks/bench_guard_service.py [--embedding] [--modes off,on]
+[--database-url URL]``. The store is a fresh SQLite file unless ``--database-url`` names another
+(a PostgreSQL server: the result file gets a ``_postgresql`` suffix). The prompts are generated
+here (no dataset rows).
 """
 
 from __future__ import annotations
@@ -163,13 +165,17 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=300)
     ap.add_argument("--modes", type=lambda v: v.split(","), default=["off", "on"],
                     help="micro-batching modes to serve with, comma-separated")
+    ap.add_argument("--database-url", default=None,
+                    help="enforcement store (default: a fresh SQLite file); e.g. "
+                         "postgresql+psycopg://user@127.0.0.1:5432/db for a PostgreSQL server")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fairframe-bench-svc-"))
     cfg_path = work / "guard.toml"
+    database_url = args.database_url or f"sqlite:///{work / 'guard.db'}"
     cfg_text = (
         f"[stages.embedding]\nenabled = {'true' if args.embedding else 'false'}\n"
-        f"[service]\ndatabase_url = \"sqlite:///{work / 'guard.db'}\"\n"
+        f"[service]\ndatabase_url = \"{database_url}\"\n"
         "[service.enforcement]\ndefault_rate_per_s = 100000.0\ndefault_burst = 1000000\n"
         # blocked prompts are part of the load: they must not put the bench key on a cool-down
         "[service.enforcement.strikes]\naction_weights = {}\n"
@@ -213,14 +219,17 @@ def main() -> None:
             "served_p50_on_over_off": round(modes["on"]["served_ms"]["p50"]
                                             / modes["off"]["served_ms"]["p50"], 2),
         }
-    write_result("guard_service" + ("_embedding" if args.embedding else ""), {
+    store = database_url.split(":", 1)[0].split("+", 1)[0]
+    name = "guard_service" + ("_embedding" if args.embedding else "")
+    write_result(name + ("" if store == "sqlite" else f"_{store}"), {
         "stages": list(guard.stage_names),
+        "store": store,
         "in_process_ms": {"p50": pct(inproc, 0.5), "p95": pct(inproc, 0.95)},
         "batching": modes,
         "ratios": ratios,
         "batched_check_prompts_per_s": round(scan_rate, 1),
         "notes": "server and client share the machine's cores; enforcement (rate limit, "
-                 "strikes, hash-chained log) on SQLite is part of every served request",
+                 "strikes, hash-chained log) is part of every served request",
     })
 
 

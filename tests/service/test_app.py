@@ -16,7 +16,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from fairframe.errors import BackendError  # noqa: E402
+from fairframe.errors import BackendError, StoreError  # noqa: E402
 from fairframe.guard import default_lexicon  # noqa: E402
 from fairframe.guard.config import GuardConfig  # noqa: E402
 from fairframe.guard.enforcement import EnforcementSettings, Enforcer  # noqa: E402
@@ -290,6 +290,7 @@ def test_unexpected_errors_are_500_json_and_logged(enforcer: Enforcer, keys: dic
             raise RuntimeError("disk on fire")
 
         monkeypatch.setattr(enforcer, "record", boom)
+        monkeypatch.setattr(enforcer, "record_many", boom)
         r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
         assert r.status_code == 500
         assert r.json()["error"]["type"] == "internal_error"
@@ -391,9 +392,9 @@ class RemoteJudge(Batched):
     remote = True
 
 
-def test_auto_batching_needs_a_local_batched_stage_and_no_remote_one(
+def test_auto_batching_is_on_unless_a_stage_is_remote(
         enforcer: Enforcer, keys: dict[str, str]) -> None:
-    for stages, on in [((), False), ((Batched(),), True), ((Batched(), RemoteJudge()), False)]:
+    for stages, on in [((), True), ((Batched(),), True), ((Batched(), RemoteJudge()), False)]:
         with client_for(make_guard(*stages), enforcer) as c:
             c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["admin"]))
             assert ("fairframe_guard_batch_size_count 1.0" in c.get("/metrics").text) is on
@@ -464,6 +465,67 @@ def test_micro_batching_admits_and_logs_each_request_once(enforcer: Enforcer) ->
         assert r.status_code == 429 and r.headers["Retry-After"]
         assert enforcer.verify_log().n_entries == 6  # five served + the blocker
     assert responses[1].json()["error"]["type"] == "guard_unavailable"
+
+
+def test_a_micro_batch_is_admitted_and_logged_in_one_transaction_each(
+        enforcer: Enforcer, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = enforcer.create_key("bob", burst=5).token  # the test clock never refills it
+    calls: dict[str, list[int]] = {"admit_many": [], "record_many": []}
+    for name in calls:
+        real = getattr(enforcer, name)
+
+        def spy(items: Any, *a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls[_name].append(len(items))
+            return _real(items, *a, **kw)
+        monkeypatch.setattr(enforcer, name, spy)
+    gate = Gate()
+    with client_for(make_guard(gate), enforcer, batching="on") as c:
+        prompts = ["a cat", "a bloody corpse, gore", "a dog", "a tree", "a boat"]
+        responses = _queued_behind_a_blocked_batch(c, gate, [(p, auth(token)) for p in prompts])
+    # the requests join the queue in any order: one of the five finds the bucket empty
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 429]
+    assert 5 in calls["admit_many"] and 4 in calls["record_many"]
+    served = [r.json() for r in responses if r.status_code == 200]
+    assert sorted(body["decision_id"] for body in served) == [2, 3, 4, 5]
+    log = {e.id: e.action for e in enforcer.list_log()}
+    assert all(log[body["decision_id"]] == body["action"] for body in served)
+    assert enforcer.verify_log().ok and len(log) == 5
+
+
+def test_a_failed_batch_transaction_falls_back_to_one_per_request(
+        enforcer: Enforcer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    token = enforcer.create_key("bob", burst=4).token
+
+    for name in ("admit_many", "record_many"):
+        real = getattr(enforcer, name)
+
+        def broken(items: Any, *a: Any, _real: Any = real, **kw: Any) -> Any:
+            if len(items) > 1:  # as if one request's row made the batch transaction fail
+                raise StoreError("the batch transaction failed")
+            return _real(items, *a, **kw)
+        monkeypatch.setattr(enforcer, name, broken)
+    gate = Gate()
+    with client_for(make_guard(gate), enforcer, batching="on") as c:
+        responses = _queued_behind_a_blocked_batch(
+            c, gate, [(f"a cat number {i}", auth(token)) for i in range(4)]
+            + [("a dog", auth("ff_nope_nope"))])
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 401, 429]
+    assert responses[4].status_code == 401
+    assert enforcer.verify_log().n_entries == 4  # the blocker and three, each logged once
+    assert "admitting each request on its own" in caplog.text
+    assert "logging each decision on its own" in caplog.text
+
+
+def test_an_app_started_again_after_shutdown_serves(enforcer: Enforcer,
+                                                    keys: dict[str, str]) -> None:
+    cfg = GuardConfig.model_validate({"service": {"batching": "on"}})
+    app = create_app(cfg, guard=make_guard(Batched()), enforcer=enforcer)
+    for _ in range(2):  # each `with` runs the lifespan: start, serve, shut down
+        with TestClient(app) as c:
+            r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["admin"]))
+            assert r.status_code == 200, r.text
+            assert c.get("/readyz").status_code == 200
 
 
 class Miscounts(Gate):

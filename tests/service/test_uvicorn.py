@@ -125,6 +125,7 @@ def test_unexpected_error_is_a_500_body_not_a_reset(server: dict[str, Any],
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(server["enforcer"], "record", boom)
+    monkeypatch.setattr(server["enforcer"], "record_many", boom)
     h = {"Authorization": f"Bearer {server['token']}"}
     with httpx.Client(base_url=server["url"], timeout=10) as c:
         r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=h)

@@ -43,7 +43,7 @@ negatives on)::
 
     [service]                          # fairframe guard serve
     database_url = "sqlite:///guard.db"
-    batching = "auto"                  # micro-batch prompt checks when a stage runs a model
+    batching = "auto"                  # micro-batch prompt checks unless a stage is remote
 
     [image.nudenet]                    # image checks (NudeNet is AGPL-3.0: extra "nudenet")
     min_score = 0.2
@@ -242,9 +242,9 @@ class ServiceConfig(BaseModel):
     )
     batching: Literal["auto", "on", "off"] = Field(
         "auto", description="Run prompt-check requests on one thread that checks everything "
-        "queued in one guard call: 'auto' turns it on when a local stage runs a model on batches "
-        "(the embedding classifier, Hugging Face classifiers) and no stage calls a remote "
-        "endpoint (the LLM judge).",
+        "queued in one guard call, admitting and logging the batch in one store transaction "
+        "each: 'auto' turns it on unless a stage or rewriter calls a remote endpoint (the LLM "
+        "judge or rewriter).",
     )
     batch_max: int = Field(32, ge=1, le=1024, description="Most prompts in one micro-batch.")
     batch_timeout_s: float = Field(

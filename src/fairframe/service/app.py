@@ -56,6 +56,7 @@ from fairframe.errors import (
 )
 from fairframe.guard.batching import MicroBatcher
 from fairframe.guard.config import GuardConfig
+from fairframe.guard.enforcement import RecordRequest
 from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
 from fairframe.service._metrics import Metrics
 from fairframe.service.schemas import (
@@ -246,6 +247,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        # an app may be started again after a shutdown (a test client entered twice)
+        state["stopping"] = False
+        state.pop("warm_error", None)
         try:
             if state["guard"] is None:
                 state["guard"] = cfg.build_guard()
@@ -287,6 +291,7 @@ def create_app(
                             "enforcement store is left open for it")
             elif state["owns_enforcer"]:
                 state["enforcer"].close()
+                state["enforcer"], state["owns_enforcer"] = None, False  # reopened on a restart
 
     extra: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
@@ -379,13 +384,11 @@ def create_app(
     # ------------------------------------------------------------------ auth
 
     def batching_on(guard: PromptGuard) -> bool:
-        """``auto``: on when a local stage runs a model on batches and no stage or rewriter calls
-        a remote endpoint (a slow call would hold up every request of its batch)."""
+        """``auto``: on unless a stage or rewriter calls a remote endpoint (a slow call would
+        hold up every request of its batch)."""
         if settings.batching != "auto":
             return settings.batching == "on"
-        stages = guard.stages
-        remote = any(getattr(x, "remote", False) for x in (*stages, *guard.rewriters))
-        return not remote and any(getattr(s, "max_batch_size", 1) > 1 for s in stages)
+        return not any(getattr(x, "remote", False) for x in (*guard.stages, *guard.rewriters))
 
     def the_guard() -> PromptGuard:
         g: PromptGuard = state["guard"]
@@ -427,9 +430,10 @@ def create_app(
     def admit(token: str | None) -> Any:
         """Authenticate, check the account and take a rate-limit token, in one transaction;
         raises 401/403/429."""
-        if token is None:
-            return None
-        adm = the_enforcer().admit(token)
+        return None if token is None else admitted(the_enforcer().admit(token))
+
+    def admitted(adm: Any) -> Any:
+        """The key of an :class:`Admission`; raises 401/403/429 when it refuses the request."""
         if adm.key is None:
             raise _HTTPError(401, "unauthorized", "unknown or revoked API key")
         status = adm.status
@@ -452,15 +456,15 @@ def create_app(
 
     # ------------------------------------------------------------------ endpoints
 
-    def finish_check(body: CheckRequest, key: Any, decision: Any, rewrite: bool,
-                     seconds: float) -> dict[str, Any]:
-        """Metrics, the decision log entry and the response payload of one check."""
+    def observe(decision: Any, seconds: float) -> None:
+        """The Prometheus metrics of one check."""
         metrics.check_seconds.observe(seconds)
         metrics.decisions.labels(decision.action.value).inc()
         for stage, ms in decision.latency_ms.items():
             metrics.stage_seconds.labels(stage).observe(ms / 1e3)
-        entry = the_enforcer().record(decision, key_id=None if key is None else key.id,
-                                      prompt=body.prompt)
+
+    def check_payload(body: CheckRequest, entry: int, decision: Any,
+                      rewrite: bool) -> dict[str, Any]:
         # the CheckResponse schema, built directly (validating it again costs more than the check)
         payload = {"decision_id": entry, **decision.to_dict()}
         if rewrite and payload["prompt_out"] is None and payload["action"] != "block":
@@ -471,7 +475,10 @@ def create_app(
         key = admit(token)
         t0 = time.perf_counter()
         decision = the_guard().check(body.prompt, negative_prompt=body.negative_prompt)
-        return finish_check(body, key, decision, rewrite, time.perf_counter() - t0)
+        observe(decision, time.perf_counter() - t0)
+        entry = the_enforcer().record(decision, key_id=None if key is None else key.id,
+                                      prompt=body.prompt)
+        return check_payload(body, entry, decision, rewrite)
 
     def run_checks(items: list[tuple[CheckRequest, str | None, bool]]) -> list[Any]:
         """:func:`run_check` for a micro-batch, on the batcher's thread: each request is admitted
@@ -495,11 +502,10 @@ def create_app(
             for i in range(len(items)):
                 outcomes[i] = GuardUnavailableError("the service is shutting down")
             return
-        keys: dict[int, Any] = {}
-        for i, (body, token, _) in enumerate(items):
+        keys = admit_batch([token for _, token, _ in items], outcomes)
+        for i in keys:
             try:
-                keys[i] = admit(token)
-                the_guard().validate(body.prompt)
+                the_guard().validate(items[i][0].prompt)
             except Exception as exc:
                 outcomes[i] = exc
         todo = [i for i in keys if outcomes[i] is None]
@@ -522,15 +528,58 @@ def create_app(
                 except Exception as exc:
                     decisions.append(exc)
         seconds = time.perf_counter() - t0
+        done = []
         for i, decision in zip(todo, decisions, strict=True):
             if isinstance(decision, Exception):
                 outcomes[i] = decision
-                continue
+            else:
+                observe(decision, seconds)
+                done.append((i, decision))
+        entries = record_batch([
+            RecordRequest(d, None if keys[i] is None else keys[i].id, items[i][0].prompt)
+            for i, d in done])
+        for (i, decision), entry in zip(done, entries, strict=True):
             body, _, rewrite = items[i]
+            outcomes[i] = entry if isinstance(entry, Exception) else check_payload(
+                body, entry, decision, rewrite)
+
+    def admit_batch(tokens: list[str | None], outcomes: list[Any]) -> dict[int, Any]:
+        """Admit a micro-batch's requests in one transaction (:meth:`Enforcer.admit_many`); the
+        key of each admitted request by index (``None``: no key needed), refusals (401/403/429)
+        into ``outcomes``. When the batch transaction fails, each request is admitted on its
+        own, so one request's error reaches only that request."""
+        sent = [i for i, token in enumerate(tokens) if token is not None]
+        keys: dict[int, Any] = {i: None for i, token in enumerate(tokens) if token is None}
+        adms: list[Any] | None = None
+        try:
+            adms = the_enforcer().admit_many([tokens[i] or "" for i in sent])
+        except Exception:
+            log.warning("admitting a micro-batch in one transaction failed; admitting each "
+                        "request on its own", exc_info=True)
+        for j, i in enumerate(sent):
             try:
-                outcomes[i] = finish_check(body, keys[i], decision, rewrite, seconds)
+                keys[i] = admitted(adms[j] if adms is not None else
+                                   the_enforcer().admit(tokens[i] or ""))
             except Exception as exc:
                 outcomes[i] = exc
+        return {i: keys[i] for i in sorted(keys)}
+
+    def record_batch(requests: list[RecordRequest]) -> list[Any]:
+        """Log a micro-batch's decisions in one transaction (:meth:`Enforcer.record_many`): the
+        entry id per decision, or, when the batch transaction fails and a decision then fails
+        on its own too, that decision's exception."""
+        try:
+            return list(the_enforcer().record_many(requests))
+        except Exception:
+            log.warning("logging a micro-batch in one transaction failed; logging each decision "
+                        "on its own", exc_info=True)
+        out: list[Any] = []
+        for r in requests:
+            try:
+                out.append(the_enforcer().record(r.decision, key_id=r.key_id, prompt=r.prompt))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     async def checked(body: CheckRequest, token: str | None, rewrite: bool) -> JSONResponse:
         batcher = state.get("batcher")

@@ -29,7 +29,7 @@ from fairframe.guard.enforcement._common import GENESIS_HASH, Clock
 from fairframe.guard.enforcement._db import SCHEMA_VERSION, redact_url
 from fairframe.guard.enforcement.admission import Admission
 from fairframe.guard.enforcement.audit_log import LogEntry, LogVerification, entry_hash
-from fairframe.guard.enforcement.enforcer import Enforcer
+from fairframe.guard.enforcement.enforcer import Enforcer, RecordRequest
 from fairframe.guard.enforcement.incidents import Incident, IncidentStatus
 from fairframe.guard.enforcement.keys import ApiKey, CreatedKey, Role, parse_token
 from fairframe.guard.enforcement.ratelimit import RateResult
@@ -59,6 +59,7 @@ __all__ = [
     "LogEntry",
     "LogVerification",
     "RateResult",
+    "RecordRequest",
     "ReviewEvent",
     "ReviewItem",
     "ReviewKind",

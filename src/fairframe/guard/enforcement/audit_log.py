@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -217,10 +217,30 @@ def append(
     categories: Mapping[str, float],
 ) -> LogEntry:
     """Append one entry (inside a write transaction; locks the chain head until commit)."""
-    policy_version = check_name(policy_version, "policy_version", allow_empty=True)
-    scores = {str(k): float(v) for k, v in categories.items()}
-    if not all(math.isfinite(v) for v in scores.values()):
-        raise ValueError("category scores must be finite")
+    return append_many(conn, [{
+        "created": created, "key_id": key_id, "prompt_sha256": prompt_sha256, "prompt": prompt,
+        "image_sha256": image_sha256, "policy_version": policy_version, "action": action,
+        "categories": categories,
+    }])[0]
+
+
+def append_many(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> list[LogEntry]:
+    """Append entries in order (inside a write transaction; locks the chain head until commit).
+
+    Each mapping holds the keyword arguments of :func:`append`. The head is read and updated
+    once and the rows go in with one ``executemany``: a micro-batch of the service costs four
+    statements however many decisions it logs. Every entry is checked before anything is
+    written, so invalid input writes nothing.
+    """
+    checked = []
+    for e in entries:
+        scores = {str(k): float(v) for k, v in e["categories"].items()}
+        if not all(math.isfinite(v) for v in scores.values()):
+            raise ValueError("category scores must be finite")
+        checked.append((e, check_name(e["policy_version"], "policy_version", allow_empty=True),
+                        dump_scores(scores)))
+    if not checked:
+        return []
     sql = Sql(conn)
     head = sql.one(_HEAD)
     if head is None:  # pragma: no cover - the head row is created with the tables
@@ -228,18 +248,23 @@ def append(
             "the decision log's chain head row is missing (guard_log_head was altered); "
             "restore the database from a backup"
         )
-    # store and hash the scores exactly as they will be read back
-    text = dump_scores(scores)
-    fields: dict[str, Any] = {
-        "id": int(head[0]) + 1, "created": float(created), "key_id": key_id,
-        "prompt_sha256": prompt_sha256, "prompt": prompt, "image_sha256": image_sha256,
-        "policy_version": policy_version, "action": action, "categories": load_scores(text),
-        "prev_hash": str(head[1]),
-    }
-    digest = entry_hash(fields)
-    sql.run(_INSERT, {**fields, "categories": text, "entry_hash": digest})
-    sql.run(_HEAD_UPDATE, {"last_id": fields["id"], "last_hash": digest})
-    return LogEntry(**fields, entry_hash=digest)
+    last_id, last_hash = int(head[0]), str(head[1])
+    out: list[LogEntry] = []
+    rows: list[dict[str, Any]] = []
+    for e, policy_version, text in checked:
+        # store and hash the scores exactly as they will be read back
+        fields: dict[str, Any] = {
+            "id": last_id + 1, "created": float(e["created"]), "key_id": e["key_id"],
+            "prompt_sha256": e["prompt_sha256"], "prompt": e["prompt"],
+            "image_sha256": e["image_sha256"], "policy_version": policy_version,
+            "action": e["action"], "categories": load_scores(text), "prev_hash": last_hash,
+        }
+        last_id, last_hash = fields["id"], entry_hash(fields)
+        rows.append({**fields, "categories": text, "entry_hash": last_hash})
+        out.append(LogEntry(**fields, entry_hash=last_hash))
+    sql.run_many(_INSERT, rows)
+    sql.run(_HEAD_UPDATE, {"last_id": last_id, "last_hash": last_hash})
+    return out
 
 
 def get(conn: Connection, entry_id: int, *, for_update: bool = False) -> LogEntry | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from fairframe.guard.enforcement import (
     admission,
@@ -31,7 +31,17 @@ if TYPE_CHECKING:
     from fairframe.guard.enforcement.strikes import AccountStatus, Strike
     from fairframe.guard.policy import Policy
 
-__all__ = ["Enforcer"]
+__all__ = ["Enforcer", "RecordRequest"]
+
+
+class RecordRequest(NamedTuple):
+    """One decision to log with :meth:`Enforcer.record_many` (the arguments of
+    :meth:`Enforcer.record`)."""
+
+    decision: Decision
+    key_id: str | None = None
+    prompt: str | None = None
+    image_sha256: str | None = None
 
 
 class Enforcer:
@@ -238,13 +248,28 @@ class Enforcer:
         >>> adm.allowed, adm.rate.remaining                             # doctest: +SKIP
         (True, 19)
         """
+        return self.admit_many([token], cost=cost)[0]
+
+    def admit_many(self, tokens: Sequence[str], *, cost: float = 1.0) -> list[Admission]:
+        """:meth:`admit` for several requests, in order, in one write transaction.
+
+        The answers are those of calling :meth:`admit` once per token in order at one moment
+        (the clock is read once): two requests with the same key each take ``cost`` tokens. The
+        service admits each micro-batch of checks this way (one transaction instead of one per
+        request). Raises what :meth:`admit` raises; then nothing was taken.
+        """
         cost = check_positive(cost, "cost")
-        if keys.parse_token(token) is None:
-            return admission.Admission(None, None, None)
-        with self._db.write() as conn:
-            return admission.admit(
-                conn, token, now=self._clock(), cost=cost, settings=self._settings.strikes
-            )
+        out = [admission.Admission(None, None, None) for _ in tokens]
+        todo = [i for i, token in enumerate(tokens) if keys.parse_token(token) is not None]
+        if todo:
+            with self._db.write() as conn:
+                done = admission.admit_many(
+                    conn, [tokens[i] for i in todo], now=self._clock(), cost=cost,
+                    settings=self._settings.strikes,
+                )
+            for i, adm in zip(todo, done, strict=True):
+                out[i] = adm
+        return out
 
     # -- rate limits and account status -------------------------------------------------------
 
@@ -311,35 +336,56 @@ class Enforcer:
         NotFoundError
             No key has the id ``key_id``.
         """
+        return self.record_many([RecordRequest(decision, key_id, prompt, image_sha256)])[0]
+
+    def record_many(self, requests: Sequence[RecordRequest]) -> list[int]:
+        """:meth:`record` for several decisions, in order, in one write transaction; returns
+        their log entry ids.
+
+        The chain head is locked, read and updated once and the entries go in with one
+        ``executemany``; strikes and review items follow as :meth:`record` would make them. The
+        service logs each micro-batch of checks this way. Raises what :meth:`record` raises
+        (e.g. :class:`~fairframe.errors.NotFoundError` for an unknown key); then nothing was
+        written.
+        """
         s = self._settings
-        text = decision.prompt_in if prompt is None else prompt
-        image_sha256 = check_sha256(image_sha256, "image_sha256")
-        prompt_sha256 = None if text is None else sha256_text(text)
         # pure work first: the write transaction holds the database (SQLite) or head row lock
-        weight = strikes.strike_weight(decision, s.strikes, self._policy)
+        todo = []
+        for r in requests:
+            text = r.decision.prompt_in if r.prompt is None else r.prompt
+            todo.append((
+                r, text, None if text is None else sha256_text(text),
+                check_sha256(r.image_sha256, "image_sha256"),
+                strikes.strike_weight(r.decision, s.strikes, self._policy),
+            ))
+        if not todo:
+            return []
         with self._db.write() as conn:
             now = self._clock()
-            if key_id is not None:
-                key_id = keys.require_id(conn, key_id)
-            entry = audit_log.append(
-                conn,
-                created=now,
-                key_id=key_id,
-                prompt_sha256=prompt_sha256,
-                prompt=text if s.store_prompts else None,
-                image_sha256=image_sha256,
-                policy_version=decision.policy_version,
-                action=decision.action.value,
-                categories=decision.categories,
-            )
-            if key_id is not None and weight is not None:
-                strikes.add_strike(
-                    conn, key_id, weight=weight, action=decision.action.value,
-                    decision_id=entry.id, now=now, settings=s.strikes,
-                )
-            if decision.action in s.review_actions:
-                review.enqueue_decision(conn, entry, now=now)
-            return entry.id
+            known: dict[str, str] = {}
+            rows = []
+            for r, text, prompt_sha256, image_sha256, _ in todo:
+                key_id = r.key_id
+                if key_id is not None:
+                    if key_id not in known:
+                        known[key_id] = keys.require_id(conn, key_id)
+                    key_id = known[key_id]
+                rows.append({
+                    "created": now, "key_id": key_id, "prompt_sha256": prompt_sha256,
+                    "prompt": text if s.store_prompts else None, "image_sha256": image_sha256,
+                    "policy_version": r.decision.policy_version,
+                    "action": r.decision.action.value, "categories": r.decision.categories,
+                })
+            entries = audit_log.append_many(conn, rows)
+            for entry, (r, _, _, _, weight) in zip(entries, todo, strict=True):
+                if entry.key_id is not None and weight is not None:
+                    strikes.add_strike(
+                        conn, entry.key_id, weight=weight, action=r.decision.action.value,
+                        decision_id=entry.id, now=now, settings=s.strikes,
+                    )
+                if r.decision.action in s.review_actions:
+                    review.enqueue_decision(conn, entry, now=now)
+            return [entry.id for entry in entries]
 
     def log_entry(self, entry_id: int) -> LogEntry | None:
         """The decision-log entry with this id, or ``None``."""

@@ -138,15 +138,33 @@ def check_key(conn: Connection, key: ApiKey, *, now: float, cost: float = 1.0) -
     ConfigError
         ``cost`` is not a finite number > 0, or exceeds the key's burst.
     """
+    check_cost(key, cost)
+    state, exists = read_bucket(conn, key, now)
+    step = take(state, now, rate_per_s=key.rate_per_s, burst=key.burst, cost=cost)
+    write_bucket(conn, key.id, step.state, exists=exists)
+    return step.result
+
+
+def check_cost(key: ApiKey, cost: float) -> float:
+    """``cost`` when ``key`` may be charged it; raises what :func:`check_key` raises."""
     cost = check_positive(cost, "cost")
     if not key.active:
         raise invalid_state(f"API key {key.id!r} is revoked; it has no rate limit to check")
     if cost > key.burst:
         raise ConfigError(f"cost {cost} exceeds the key's burst ({key.burst}); it could never pass")
-    sql = Sql(conn)
-    row = sql.one(_BUCKET, {"key_id": key.id})
-    state = BucketState(float(key.burst), now) if row is None else BucketState(row[0], row[1])
-    step = take(state, now, rate_per_s=key.rate_per_s, burst=key.burst, cost=cost)
-    values = {"key_id": key.id, "tokens": step.state.tokens, "updated": step.state.updated}
-    sql.run(_INSERT if row is None else _UPDATE, values)
-    return step.result
+    return cost
+
+
+def read_bucket(conn: Connection, key: ApiKey, now: float) -> tuple[BucketState, bool]:
+    """The key's bucket, locked until commit (a full one at ``now`` when it has none yet), and
+    whether its row exists."""
+    row = Sql(conn).one(_BUCKET, {"key_id": key.id})
+    if row is None:
+        return BucketState(float(key.burst), now), False
+    return BucketState(row[0], row[1]), True
+
+
+def write_bucket(conn: Connection, key_id: str, state: BucketState, *, exists: bool) -> None:
+    """Store the key's bucket (insert its row when it has none yet)."""
+    values = {"key_id": key_id, "tokens": state.tokens, "updated": state.updated}
+    Sql(conn).run(_UPDATE if exists else _INSERT, values)
