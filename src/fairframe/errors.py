@@ -19,7 +19,8 @@ it, so ``except ValueError`` or ``except ImportError`` in caller code keeps work
     │   │   └── EndpointStatusError                 it answered with an HTTP error status
     │   └── ProposalError                           an LLM never produced a valid bias proposal
     └── StoreError                   (RuntimeError) the cache cannot be opened or is corrupted
-        └── CorruptBlobError                        a cached blob does not match its hash
+        ├── CorruptBlobError                        a cached blob does not match its hash
+        └── CommitUnknownError                      a commit failed: it may or may not have landed
 
 Every error message is one line that names the problem and the fix. The CLI prints ``str(error)``
 and exits with :attr:`FairframeError.exit_code`; library callers can catch the classes above.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "CommitUnknownError",
     "ConfigError",
     "CorruptBlobError",
     "DuplicateComponentError",
@@ -198,3 +200,8 @@ class StoreError(FairframeError, RuntimeError):
 
 class CorruptBlobError(StoreError):
     """A cached blob is missing or its content no longer matches its hash."""
+
+
+class CommitUnknownError(StoreError):
+    """A transaction's COMMIT failed (e.g. the connection dropped while it was sent): the
+    database may or may not have applied it, so the work must not simply be redone."""

@@ -16,7 +16,7 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from fairframe.errors import BackendError, StoreError  # noqa: E402
+from fairframe.errors import BackendError, CommitUnknownError, StoreError  # noqa: E402
 from fairframe.guard import default_lexicon  # noqa: E402
 from fairframe.guard.config import GuardConfig  # noqa: E402
 from fairframe.guard.enforcement import EnforcementSettings, Enforcer  # noqa: E402
@@ -515,6 +515,57 @@ def test_a_failed_batch_transaction_falls_back_to_one_per_request(
     assert enforcer.verify_log().n_entries == 4  # the blocker and three, each logged once
     assert "admitting each request on its own" in caplog.text
     assert "logging each decision on its own" in caplog.text
+
+
+def test_a_batch_commit_of_unknown_outcome_is_never_redone(
+        enforcer: Enforcer, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = enforcer.create_key("bob", burst=20).token
+    logged_before = enforcer.verify_log().n_entries
+    singles = {"admit": 0, "record": 0}
+
+    def counter(single: str) -> Any:
+        real = getattr(enforcer, single)
+
+        def counted(*a: Any, **kw: Any) -> Any:
+            singles[single] += 1
+            return real(*a, **kw)
+        return counted
+
+    def lost_commit(name: str) -> Any:
+        real = getattr(enforcer, name)
+
+        def lost(items: Any, *a: Any, **kw: Any) -> Any:
+            if len(items) > 1:  # the batch's commit failed: it may have landed
+                raise CommitUnknownError("the connection dropped while committing")
+            return real(items, *a, **kw)
+        return lost
+
+    for name in ("admit_many", "record_many"):
+        for single in singles:  # count the per-request calls a fallback would make
+            singles[single] = 0
+            monkeypatch.setattr(enforcer, single, counter(single))
+        monkeypatch.setattr(enforcer, name, lost_commit(name))
+        gate = Gate()
+        with client_for(make_guard(gate), enforcer, batching="on") as c:
+            responses = _queued_behind_a_blocked_batch(
+                c, gate, [(f"a cat number {i}", auth(token)) for i in range(3)])
+        assert [r.status_code for r in responses] == [503] * 3, name
+        assert {r.json()["error"]["type"] for r in responses} == {"store_unavailable"}
+        assert singles == {"admit": 0, "record": 0}, name  # nothing admitted or logged again
+        monkeypatch.undo()
+    # the blockers were logged; the lost batches were not logged a second time
+    assert enforcer.verify_log().n_entries == logged_before + 2
+
+
+def test_a_check_still_running_after_shutdown_answers_503(tmp_path: Path) -> None:
+    cfg = GuardConfig.model_validate({"service": {
+        "batching": "off", "database_url": f"sqlite:///{tmp_path / 'own.db'}"}})
+    app = create_app(cfg, guard=make_guard())
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.get("/readyz").status_code == 200
+    # the app closed the store it opened; a request that arrives late gets a clean 503
+    r = c.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth("ff_x_y"))
+    assert r.status_code == 503 and r.json()["error"]["type"] == "guard_unavailable"
 
 
 def test_an_app_started_again_after_shutdown_serves(enforcer: Enforcer,

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from fairframe._deps import require
 from fairframe.errors import (
+    CommitUnknownError,
     ConfigError,
     FairframeError,
     InputDataError,
@@ -395,7 +396,9 @@ def create_app(
         return g
 
     def the_enforcer() -> Enforcer:
-        e: Enforcer = state["enforcer"]
+        e: Enforcer | None = state["enforcer"]
+        if e is None:  # closed at shutdown; a request still running gets a clean 503
+            raise GuardUnavailableError("the service is shutting down")
         return e
 
     async def caller(
@@ -481,10 +484,12 @@ def create_app(
         return check_payload(body, entry, decision, rewrite)
 
     def run_checks(items: list[tuple[CheckRequest, str | None, bool]]) -> list[Any]:
-        """:func:`run_check` for a micro-batch, on the batcher's thread: each request is admitted
-        and logged on its own, the admitted prompts share one ``check_batch``. The outcome of
-        each request is its payload or the exception it raised; nothing is raised here (the
-        batcher would run the requests again, admitting and logging them twice)."""
+        """:func:`run_check` for a micro-batch, on the batcher's thread: the requests are admitted
+        in one store transaction, the admitted prompts share one ``check_batch``, and their
+        decisions are logged in one more transaction (:func:`admit_batch`,
+        :func:`record_batch`). The outcome of each request is its payload or the exception it
+        raised; nothing is raised here (the batcher would run the requests again, admitting and
+        logging them twice)."""
         outcomes: list[Any] = [None] * len(items)
         try:
             batch_checks(items, outcomes)
@@ -546,14 +551,19 @@ def create_app(
     def admit_batch(tokens: list[str | None], outcomes: list[Any]) -> dict[int, Any]:
         """Admit a micro-batch's requests in one transaction (:meth:`Enforcer.admit_many`); the
         key of each admitted request by index (``None``: no key needed), refusals (401/403/429)
-        into ``outcomes``. When the batch transaction fails, each request is admitted on its
-        own, so one request's error reaches only that request."""
+        into ``outcomes``. When the batch transaction fails and was rolled back, each request is
+        admitted on its own, so one request's error reaches only that request; when its commit
+        failed (it may have landed), every request of the batch gets that error (503)."""
         sent = [i for i, token in enumerate(tokens) if token is not None]
         keys: dict[int, Any] = {i: None for i, token in enumerate(tokens) if token is None}
         adms: list[Any] | None = None
         try:
             adms = the_enforcer().admit_many([tokens[i] or "" for i in sent])
-        except Exception:
+        except CommitUnknownError as exc:  # the tokens may be taken: admitting again could
+            for i in sent:                 # charge twice
+                outcomes[i] = exc
+            return keys
+        except Exception:  # rolled back: nothing was taken
             log.warning("admitting a micro-batch in one transaction failed; admitting each "
                         "request on its own", exc_info=True)
         for j, i in enumerate(sent):
@@ -566,11 +576,14 @@ def create_app(
 
     def record_batch(requests: list[RecordRequest]) -> list[Any]:
         """Log a micro-batch's decisions in one transaction (:meth:`Enforcer.record_many`): the
-        entry id per decision, or, when the batch transaction fails and a decision then fails
-        on its own too, that decision's exception."""
+        entry id per decision, or, when the batch transaction was rolled back and a decision then
+        fails on its own too, that decision's exception; when the batch's commit failed (it may
+        have landed), the error for every decision (503), never a second entry."""
         try:
             return list(the_enforcer().record_many(requests))
-        except Exception:
+        except CommitUnknownError as exc:  # the entries may be in: logging again could double
+            return [exc] * len(requests)   # them (and their strikes)
+        except Exception:  # rolled back: nothing was written
             log.warning("logging a micro-batch in one transaction failed; logging each decision "
                         "on its own", exc_info=True)
         out: list[Any] = []

@@ -3,15 +3,18 @@ one call per request (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
+import threading
 import uuid
+from typing import Any
 
 import pytest
 
-from fairframe.errors import ConfigError, NotFoundError
+from fairframe.errors import CommitUnknownError, ConfigError, NotFoundError, StoreError
 from fairframe.guard import Action, Decision
-from fairframe.guard.enforcement import Enforcer, RecordRequest
+from fairframe.guard.enforcement import Enforcer, RecordRequest, ratelimit
 from tests.guard.enforcement.conftest import FakeClock, MakeEnforcer, raw_sql
 
 
@@ -129,3 +132,66 @@ def test_admit_many_equals_admit_per_token_on_random_batches(
         seen |= {a.reason for a in many}
         clock.advance(rng.choice([0.0, 0.5, 1.5]))
     assert seen == {None, "rate_limited", "account_cooldown", "unauthorized"}
+
+
+def test_two_instances_admitting_shared_keys_in_opposite_orders_do_not_deadlock(
+    make_enforcer: MakeEnforcer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two service instances on one database; each batch holds its first bucket lock until the
+    # other has taken one too (or 0.5 s passed): locking in request order would deadlock here
+    one, two = make_enforcer(), make_enforcer()
+    a = one.create_key("a", burst=10).token
+    b = one.create_key("b", burst=10).token
+    one.admit(a), one.admit(b)  # the bucket rows exist
+    read = ratelimit.read_bucket
+    barrier = threading.Barrier(2, timeout=0.5)
+    first = threading.local()
+
+    def slow_read(*args: Any, **kwargs: Any) -> Any:
+        out = read(*args, **kwargs)
+        if not getattr(first, "done", False):
+            first.done = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return out
+
+    monkeypatch.setattr(ratelimit, "read_bucket", slow_read)
+    results: dict[str, Any] = {}
+
+    def admit(name: str, enf: Enforcer, tokens: list[str]) -> None:
+        try:
+            results[name] = [x.allowed for x in enf.admit_many(tokens)]
+        except Exception as exc:  # a deadlock surfaces as a StoreError
+            results[name] = exc
+
+    threads = [threading.Thread(target=admit, args=("one", one, [a, b])),
+               threading.Thread(target=admit, args=("two", two, [b, a]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {"one": [True, True], "two": [True, True]}
+    assert one.admit(a).rate.remaining == 6  # type: ignore[union-attr]
+
+
+def test_a_failed_commit_is_told_apart_from_a_rolled_back_body(enforcer: Enforcer) -> None:
+    import sqlalchemy as sa
+
+    db = enforcer._db
+    key = enforcer.create_key("a").key.id
+    dbapi_error = db.engine.dialect.loaded_dbapi.OperationalError
+
+    def fail_commit(conn: Any) -> None:
+        raise dbapi_error("the connection dropped")
+
+    sa.event.listen(db.engine, "commit", fail_commit)
+    try:
+        with pytest.raises(CommitUnknownError, match="may or may not have been applied"):
+            enforcer.record_many([RecordRequest(decision(Action.ALLOW, 0.1, "p"), key, "p")])
+    finally:
+        sa.event.remove(db.engine, "commit", fail_commit)
+    # a failing statement: rolled back, may be redone
+    with pytest.raises(StoreError) as info, db.write() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table"))
+    assert not isinstance(info.value, CommitUnknownError)
+    assert enforcer.verify_log().ok

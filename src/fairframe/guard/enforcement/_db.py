@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from fairframe._deps import require
-from fairframe.errors import ConfigError, StoreError
+from fairframe.errors import CommitUnknownError, ConfigError, StoreError
 from fairframe.guard.enforcement._common import GENESIS_HASH
 
 if TYPE_CHECKING:
@@ -573,7 +573,12 @@ class Database:
 
         SQLite: ``BEGIN IMMEDIATE`` (takes the write lock at once, so a read-then-write cannot
         interleave with another writer), after the file's in-process lock. PostgreSQL:
-        ``READ COMMITTED``; lock rows you will rewrite with ``SELECT ... FOR UPDATE``.
+        ``READ COMMITTED``; lock rows you will rewrite with ``SELECT ... FOR UPDATE``, several
+        rows of one table in a fixed order (by key), or two transactions can deadlock.
+
+        A database error in the body raises :class:`~fairframe.errors.StoreError` after the
+        rollback (nothing was written: the work may be retried); one from the COMMIT raises
+        :class:`~fairframe.errors.CommitUnknownError` (it may have been applied: do not redo it).
         """
         with self._transaction(readonly=False) as conn:
             yield conn
@@ -596,12 +601,19 @@ class Database:
         )
         if lock is not None:
             lock.acquire()
+        body_done = False
         try:
             with engine.connect() as conn, conn.begin() as txn:
                 yield conn
+                body_done = True  # from here on only the commit (or the read's rollback) runs
                 if readonly:
                     txn.rollback()
         except (DBAPIError, self._driver_error) as exc:
+            if body_done and not readonly:
+                raise CommitUnknownError(
+                    f"guard database {self.url} failed while committing: {_one_line(exc)}; the "
+                    f"change may or may not have been applied; {self._fix}"
+                ) from exc
             raise StoreError(
                 f"guard database {self.url} failed: {_one_line(exc)}; {self._fix}"
             ) from exc

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from fairframe.guard.enforcement.keys import ApiKey
-    from fairframe.guard.enforcement.ratelimit import BucketState, RateResult
+    from fairframe.guard.enforcement.ratelimit import RateResult
     from fairframe.guard.enforcement.settings import StrikeSettings
     from fairframe.guard.enforcement.strikes import AccountStatus
 
@@ -102,11 +102,12 @@ def admit_many(
 ) -> list[Admission]:
     """:func:`admit` for each token in order, at one moment (inside a write transaction).
 
-    The answers are those of one :func:`admit` per token in order: nothing an admission writes
-    changes the key or account rows, so each distinct token's key and account status are read
-    once, and each key's bucket is read (locked) once, charged in memory request by request with
-    :func:`.ratelimit.take`, and written once at the end. A batch of ``n`` requests with one key
-    costs the statements of one admission.
+    The answers are those of one :func:`admit` per token in order at the one moment ``now``:
+    nothing an admission writes changes the key or account rows, so each distinct token's key and
+    account status are read once, and each key's bucket is read (locked, in key order, so that
+    concurrent batches sharing keys cannot deadlock) once, charged in memory request by request
+    with :func:`.ratelimit.take`, and written once at the end. A batch of ``n`` requests with one
+    key costs the statements of one admission.
 
     Raises
     ------
@@ -115,29 +116,33 @@ def admit_many(
     """
     known: dict[str, ApiKey | None] = {}
     statuses: dict[str, AccountStatus] = {}
-    buckets: dict[str, tuple[BucketState, bool]] = {}
-    out: list[Admission] = []
-    for token in tokens:
+    charged: dict[str, ApiKey] = {}
+    for token in tokens:  # reads only: keys and account statuses
         if token not in known:
             known[token] = keys.authenticate(conn, token)
+        key = known[token]
+        if key is not None and key.id not in statuses:
+            statuses[key.id] = strikes.key_status(conn, key.id, now=now, settings=settings)
+            if statuses[key.id].state is AccountState.ACTIVE:
+                charged[key.id] = key
+    # the buckets are locked in key order, so two batches that share keys (two service
+    # instances on one PostgreSQL database) cannot deadlock whatever their request order
+    buckets = {kid: ratelimit.read_bucket(conn, charged[kid], now) for kid in sorted(charged)}
+    out: list[Admission] = []
+    for token in tokens:
         key = known[token]
         if key is None:
             out.append(Admission(None, None, None))
             continue
-        status = statuses.get(key.id)
-        if status is None:
-            status = statuses[key.id] = strikes.key_status(conn, key.id, now=now,
-                                                           settings=settings)
+        status = statuses[key.id]
         if status.state is not AccountState.ACTIVE:
             out.append(Admission(key, status, None))
             continue
         charge = ratelimit.check_cost(key, cost)
-        if key.id not in buckets:
-            buckets[key.id] = ratelimit.read_bucket(conn, key, now)
         state, exists = buckets[key.id]
         step = ratelimit.take(state, now, rate_per_s=key.rate_per_s, burst=key.burst, cost=charge)
         buckets[key.id] = (step.state, exists)
         out.append(Admission(key, status, step.result))
-    for key_id, (state, exists) in buckets.items():
+    for key_id, (state, exists) in buckets.items():  # key order, as locked
         ratelimit.write_bucket(conn, key_id, state, exists=exists)
     return out

@@ -227,10 +227,10 @@ def append(
 def append_many(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> list[LogEntry]:
     """Append entries in order (inside a write transaction; locks the chain head until commit).
 
-    Each mapping holds the keyword arguments of :func:`append`. The head is read and updated
-    once and the rows go in with one ``executemany``: a micro-batch of the service costs four
-    statements however many decisions it logs. Every entry is checked before anything is
-    written, so invalid input writes nothing.
+    Each mapping holds the keyword arguments of :func:`append`. The head is read (locked) and
+    updated once and the rows go in with one ``executemany``: three driver calls however many
+    entries. Every entry is checked before anything is written, so invalid input writes
+    nothing.
     """
     checked = []
     for e in entries:
