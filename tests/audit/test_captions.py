@@ -141,7 +141,8 @@ def test_unknown_column_lists_the_available_ones(tmp_path: Path) -> None:
     src = write(tmp_path, "caps.csv", "a,b\n1,2\n")
     with pytest.raises(InputDataError, match="has no column 'caption'; available: a, b"):
         load_captions(src, column="caption")
-    with pytest.raises(InputDataError, match="pass column=... naming one of: a, b"):
+    with pytest.raises(InputDataError,
+                       match=r"column=... \(--column on the command line\) naming one of: a, b"):
         load_captions(src)
 
 

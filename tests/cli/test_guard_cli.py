@@ -61,6 +61,28 @@ def test_scan_jsonl_and_resume(config: Path, tmp_path: Path) -> None:
                                 str(config)])
     assert again.exit_code == 0
     assert "4 already in" in again.stdout
+    fast = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                               str(config), "--fast"])  # --fast on top of this config: no change
+    assert fast.exit_code == 0 and "4 already in" in fast.stdout
+    longer = tmp_path / "longer.toml"
+    longer.write_text("max_prompt_chars = 8000\n" + config.read_text())
+    mixed = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                                str(longer)])
+    assert mixed.exit_code != 0 and "written by another guard" in mixed.output
+    assert "Traceback" not in mixed.output
+    redo = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                               str(longer), "--no-resume", "--json"])
+    assert redo.exit_code == 0 and json.loads(redo.stdout)["errors"] == 0
+
+
+def test_scan_refuses_to_write_over_its_input(config: Path, tmp_path: Path) -> None:
+    src = tmp_path / "prompts.jsonl"
+    src.write_text(json.dumps({"id": "a", "prompt": "a cat"}) + "\n")
+    for extra in ([], ["--no-resume"]):
+        r = runner.invoke(app, ["guard", "scan", str(src), "--out", str(src), "--config",
+                                str(config), *extra])
+        assert r.exit_code != 0 and "is the input file" in r.output
+    assert json.loads(src.read_text()) == {"id": "a", "prompt": "a cat"}
 
 
 def test_keys_and_log(config: Path) -> None:
@@ -110,3 +132,23 @@ def test_short_label_keeps_the_spelling_note_whole() -> None:
     note = " (read as: a bloody massacre in a village)"
     assert _short_label("y" * 100 + note) == "y" * 60 + note
     assert _short_label("short") == "short"
+
+
+def test_serve_fails_fast_in_one_line(config: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = runner.invoke(app, ["guard", "serve", "--config", str(config), "--host", "127.0.0.1",
+                                "--port", str(port)])
+    assert r.exit_code != 0 and f"cannot listen on 127.0.0.1:{port}" in r.output
+    assert "pass --port" in r.output and "Traceback" not in r.output
+    (tmp_path / "afile").write_text("x")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[service]\ndatabase_url = "sqlite:///{tmp_path / "afile" / "g.db"}"\n')
+    r = runner.invoke(app, ["guard", "serve", "--config", str(bad), "--port", "1"])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    r = runner.invoke(app, ["guard", "serve", "--config", str(config), "--port", "99999"])
+    assert r.exit_code == 2 and "65535" in r.output

@@ -142,6 +142,27 @@ def test_config_file_builds_a_lexicon_guard(tmp_path: Path) -> None:
     assert guard.max_prompt_chars == 100
 
 
+def test_config_paths_are_relative_to_the_config_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "srv"
+    (folder / "lx").mkdir(parents=True)
+    (folder / "lx" / "violence.txt").write_text("1.0  frobnicate\n")
+    (folder / "guard.toml").write_text(
+        '[stages.lexicon]\ndirectory = "lx"\n[stages.embedding]\nenabled = false\n'
+        '[[stages.hf_classifiers]]\nmodel = "org/some-model"\n'
+        '[service]\ndatabase_url = "sqlite:///guard.db?timeout=5"\n')
+    monkeypatch.chdir(tmp_path)  # run from another folder
+    cfg = load_guard_config(Path("srv") / "guard.toml")
+    assert cfg.service.database_url == f"sqlite:///{folder / 'guard.db'}?timeout=5"
+    lexicon_only = cfg.model_copy(update={"stages": cfg.stages.model_copy(
+        update={"hf_classifiers": ()})})
+    assert lexicon_only.build_guard().check("frobnicate").categories["violence"] == 1.0
+    assert cfg.stages.hf_classifiers[0].options["model"] == "org/some-model"  # a hub id
+    for url in ("sqlite:////abs/g.db", "sqlite:///:memory:", "postgresql+psycopg://u@h/db"):
+        (folder / "g2.toml").write_text(f'[service]\ndatabase_url = "{url}"\n')
+        assert load_guard_config(folder / "g2.toml").service.database_url == url
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from fairframe.errors import InputDataError
 from fairframe.guard import default_lexicon
 from fairframe.guard.pipeline import PromptGuard
-from fairframe.guard.scan import PromptRow, read_prompts, scan_file
+from fairframe.guard.scan import PromptRow, guard_fingerprint, read_prompts, scan_file
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,11 @@ def test_read_jsonl_csv_tsv_and_text(tmp_path: Path) -> None:
     [
         ("a.jsonl", '{"prompt": "ok"}\n{oops\n', r"prompt file .*a.jsonl' line 2 is not valid"),
         ("a.jsonl", '{"words": "ok", "n": 1}\n', "no column named caption, prompt or text"),
-        ("a.csv", "id,words\n1,hello\n", r"pass column=... naming one of: id, words"),
+        ("a.csv", "id,words\n1,hello\n", r"\(--column .*\) naming one of: id, words"),
         ("a.txt", "\n\n", "holds no prompts"),
+        ("a.jsonl", '{"id": "a", "prompt": "a cat"}\n{"id": "b"}\n',
+         "line 2: .*no column named caption, prompt or text"),
+        ("a.jsonl", '{"id": "b"}\n', "no column named caption, prompt or text"),
         ("a.jsonl", '{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "appears twice"),
         ("a.bin", "x", "unsupported extension '.bin'"),
     ],
@@ -56,7 +60,11 @@ def test_scan_writes_one_line_per_prompt_in_order(tmp_path: Path, guard: PromptG
     summary = scan_file(guard, rows, out, batch_size=2, progress=seen.append)
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["1", "2", "3", "4", "5"]
-    assert lines[0] == {"id": "1", "action": "allow", "categories": {}, "prompt_out": None}
+    guard_id = guard_fingerprint(guard)
+    assert lines[0] == {"id": "1", "action": "allow", "categories": {}, "prompt_out": None,
+                        "prompt_sha256": hashlib.sha256(b"a red barn").hexdigest(),
+                        "guard": guard_id}
+    assert lines[2]["guard"] == guard_id and len(guard_id) == 16
     assert lines[1]["action"] == "rewrite" and set(lines[1]["categories"]) == {"violence"}
     assert "empty" in lines[2]["error"] and "limit is 200" in lines[4]["error"]
     assert lines[3]["action"] == "block"
@@ -78,3 +86,46 @@ def test_scan_resumes_and_repairs_a_torn_line(tmp_path: Path, guard: PromptGuard
     again = scan_file(guard, rows, out, resume=False)
     assert again.checked == 10
     assert len(out.read_text().splitlines()) == 10
+
+
+def test_a_resume_adds_new_prompts_and_refuses_what_would_mix_or_lose(
+        tmp_path: Path, guard: PromptGuard) -> None:
+    rows = [PromptRow(str(i), f"a cat number {i}") for i in range(6)]
+    out = tmp_path / "out.jsonl"
+    scan_file(guard, rows[:3], out)
+    seen: list[int] = []
+    summary = scan_file(guard, rows, out, progress=seen.append)  # prompts added to the input
+    assert (summary.resumed, summary.checked) == (3, 3) and seen == [3, 3]
+    before = out.read_bytes()
+    changed = [*rows[:2], PromptRow("2", "a bloody corpse"), *rows[3:]]
+    with pytest.raises(InputDataError, match="line 3 decides id '2' for another prompt"):
+        scan_file(guard, changed, out)
+    with pytest.raises(InputDataError, match="id '5', which is not in the input"):
+        scan_file(guard, rows[:5], out)
+    other = PromptGuard([default_lexicon()], max_prompt_chars=8000)  # the fix for a long prompt
+    with pytest.raises(InputDataError, match="written by another guard"):
+        scan_file(other, rows, out)
+    with pytest.raises(InputDataError, match="written by another guard"):
+        scan_file(guard, rows, out, guard_extra={"fast": True})
+    assert out.read_bytes() == before  # a refused resume changes nothing
+    assert scan_file(other, changed, out, resume=False).checked == 6
+
+
+@pytest.mark.parametrize("text", ['{"id": "1", "prompt": "a cat"}\n', "a cat\nsome notes",
+                                  "notes without a newline"])
+def test_a_file_that_is_not_a_scan_output_is_never_resumed_into(
+        tmp_path: Path, guard: PromptGuard, text: str) -> None:
+    out = tmp_path / "notes.jsonl"
+    out.write_text(text)
+    with pytest.raises(InputDataError, match="is not a scan decision"):
+        scan_file(guard, [PromptRow("1", "a cat")], out)
+    assert out.read_text() == text
+
+
+def test_an_unwritable_output_is_a_clear_error(tmp_path: Path, guard: PromptGuard) -> None:
+    rows = [PromptRow("1", "a cat")]
+    with pytest.raises(InputDataError, match="cannot write the scan output .*choose a writable"):
+        scan_file(guard, rows, tmp_path)  # a folder
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputDataError, match="cannot write the scan output"):
+        scan_file(guard, rows, tmp_path / "file" / "out.jsonl")  # under a file

@@ -139,6 +139,9 @@ def test_blocks_escalate_to_a_cooldown_then_admin_reinstates(
     r = client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
     assert r.status_code == 403
     assert r.json()["error"]["type"] == "account_cooldown"
+    # a readable UTC time (the test clock is at Unix 1,000,000 s: 1970-01-12)
+    assert "is in a cool-down until 1970-01-12T" in r.json()["error"]["message"]
+    assert r.json()["error"]["message"].endswith("Z") and int(r.headers["Retry-After"]) >= 1
     key_id = keys["client"].split("_")[1]
     forbidden = client.post(f"/v1/keys/{key_id}/reinstate", headers=auth(keys["client"]))
     assert forbidden.status_code == 403
@@ -232,6 +235,20 @@ def test_bad_input_is_a_clear_error_and_the_service_keeps_serving(
         assert err["type"] == kind and err["message"]
     assert client.post("/v1/prompts/check", json={"prompt": "a cat"},
                        headers=auth(keys["admin"])).status_code == 200
+
+
+def test_wrong_content_type_and_blank_prompts_say_what_to_fix(
+        client: TestClient, keys: dict[str, str]) -> None:
+    for ctype, body in [("text/plain", '{"prompt": "a cat"}'), ("application/x-www-form-urlencoded",
+                                                               "prompt=a+cat")]:
+        r = client.post("/v1/prompts/check", content=body,
+                        headers={**auth(keys["admin"]), "Content-Type": ctype})
+        assert r.status_code == 415, r.text
+        assert r.json()["error"]["type"] == "unsupported_media_type"
+        assert "Content-Type: application/json" in r.json()["error"]["message"]
+    r = client.post("/v1/prompts/check", json={"prompt": "   "}, headers=auth(keys["admin"]))
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == "prompt: must not be empty or only white space"
 
 
 def test_the_limit_message_names_the_limit(client: TestClient, keys: dict[str, str]) -> None:

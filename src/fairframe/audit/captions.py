@@ -260,11 +260,12 @@ def _pick(columns: Sequence[str], wanted: str | None, path: Path, what: str) -> 
     for name in _TEXT_COLUMNS:
         if name in lowered:
             return lowered[name]
-    if len(columns) == 1:
+    if len(columns) == 1 and columns[0].strip().lower() not in _ID_COLUMNS:
         return columns[0]
     raise InputDataError(
         f"{what} file {str(path)!r} has no column named caption, prompt or text; pass "
-        f"column=... naming one of: {', '.join(columns) or '(none)'}"
+        f"column=... (--column on the command line) naming one of: "
+        f"{', '.join(columns) or '(none)'}"
     )
 
 

@@ -86,6 +86,9 @@ def _show(decision: Any, policy: Any, as_json: bool) -> None:
                       rule.action.value if hit else "-")
     if table.row_count:
         out_console.print(table)
+    if decision.findings:  # a stage's score may count for little (or nothing) in the fusion
+        out_console.print("[dim]findings (each stage's own score; the table above is the fused "
+                          "score, see docs/guard.md, Fusion):[/]", highlight=False)
     for f in decision.findings:
         where = "" if f.evidence.box is None else f" at {list(f.evidence.box)}"
         label = escape(_short_label(f.evidence.label))
@@ -224,11 +227,16 @@ def scan_command(
     """Check every prompt of a file in batches; resumes an interrupted scan."""
     from fairframe.guard.scan import read_prompts, scan_file
 
+    if out.resolve() == file.resolve():
+        raise InputDataError(
+            f"--out {out} is the input file; the scan would overwrite the prompts it reads; "
+            "choose another output file")
     rows = read_prompts(file, column=column)
-    _, guard = _guard(config, fast)
+    cfg, guard = _guard(config, fast)
+    extra = {"config": cfg.model_dump(mode="json")}  # --fast is in it (embedding off)
     with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:
         summary = scan_file(guard, rows, out, batch_size=batch_size, resume=not no_resume,
-                            progress=bar.advance)
+                            progress=bar.advance, guard_extra=extra)
     if as_json:
         print_json(summary.to_dict())
         return
@@ -243,7 +251,8 @@ def scan_command(
 def serve_command(
     config: Path | None = _CONFIG,
     host: str | None = typer.Option(None, "--host", help="Overrides service.host."),
-    port: int | None = typer.Option(None, "--port", help="Overrides service.port."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535,
+                                    help="Overrides service.port."),
 ) -> None:
     """Run the HTTP guard service (FastAPI + uvicorn) until interrupted."""
     from fairframe.guard.config import load_guard_config

@@ -501,7 +501,11 @@ def _construct(cls: Any, options: dict[str, Any], where: str, source: str) -> An
 def load_guard_config(path: str | Path | None) -> GuardConfig:
     """Read a guard config file (``None`` gives the defaults).
 
-    Relative ``policy`` and ``fusion`` paths are resolved against the file's folder.
+    Relative paths are resolved against the file's folder, not the working directory, so a
+    config means the same from anywhere: ``policy``, ``fusion``, a SQLite ``database_url``
+    (``sqlite:///guard.db`` is the ``guard.db`` next to the config), the stages' ``directory``,
+    ``exemplars`` and ``head``, a stage ``model`` that names an existing folder there, and the
+    provenance files.
 
     Raises
     ------
@@ -519,6 +523,10 @@ def load_guard_config(path: str | Path | None) -> GuardConfig:
     for key in ("policy", "fusion"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
             data[key] = str(p.parent / data[key])
+    _resolve_stage_paths(data, p.parent)
+    service = data.get("service")
+    if isinstance(service, dict) and isinstance(service.get("database_url"), str):
+        service["database_url"] = _resolve_sqlite_url(service["database_url"], p.parent)
     prov = data.get("provenance")
     if isinstance(prov, dict):
         for key in ("watermark_key_file", "c2pa_cert_chain", "c2pa_private_key", "trust_anchors"):
@@ -528,6 +536,36 @@ def load_guard_config(path: str | Path | None) -> GuardConfig:
         return GuardConfig.model_validate({**data, "source": str(p)})
     except ValidationError as exc:
         raise ConfigError(_format(exc, str(p))) from exc
+
+
+_STAGE_PATHS = ("directory", "exemplars", "head")
+
+
+def _resolve_stage_paths(data: dict[str, Any], base: Path) -> None:
+    """Resolve the stages' relative file options against the config's folder (in place)."""
+    stages = data.get("stages")
+    if not isinstance(stages, dict):
+        return
+    entries = [v for v in stages.values() if isinstance(v, dict)]
+    entries += [e for v in stages.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
+    for opts in entries:
+        for key in _STAGE_PATHS:
+            if isinstance(opts.get(key), str) and not Path(opts[key]).is_absolute():
+                opts[key] = str(base / opts[key])
+        model = opts.get("model")  # a hub id stays one; a folder next to the config is used
+        if isinstance(model, str) and not Path(model).is_absolute() and (base / model).exists():
+            opts["model"] = str(base / model)
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    """``sqlite:///relative/path`` against ``base`` (absolute paths and ``:memory:`` kept)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path, sep, query = url[len(prefix):].partition("?")
+    if not path or path.startswith(("/", ":memory:")):
+        return url
+    return prefix + str((base / path).absolute()) + sep + query
 
 
 def _format(exc: ValidationError, source: str) -> str:

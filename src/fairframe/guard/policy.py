@@ -119,6 +119,13 @@ class CategoryRule(BaseModel):
     )
     action: Action = Field(description="What a triggered category does.")
 
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic would read true as 1.0
+            raise ValueError("threshold must be a number from 0 to 1, not true/false")
+        return v
+
 
 class Policy(BaseModel):
     """A complete guard policy: a rule for every category, plus a version string.
@@ -270,6 +277,9 @@ def load_policy(path: str | Path) -> Policy:
     data = _read(path)
     if data is None or data == {}:
         raise ConfigError(f"policy file {path} is empty; it needs at least a version key")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"policy file {path} must hold a table/mapping at the top level "
+                          f"(version, categories), not a {type(data).__name__}")
     return parse_policy(data, source=str(path))
 
 

@@ -14,20 +14,27 @@ Input formats, by file extension (the same reader as audit captions):
 
 Empty prompts are skipped; repeated prompts are kept (each gets its own line).
 
-Output: one JSON line per prompt, in input order, ``{"id", "action", "categories", "prompt_out"}``
-where ``categories`` holds the categories that triggered (score >= the policy threshold) with their
-scores; ``negative_prompt_out`` is added when the guard forced negatives. A prompt the guard
-cannot check (empty, too long) gets ``{"id", "error"}`` and the scan goes on.
+Output: one JSON line per prompt, in input order, ``{"id", "action", "categories", "prompt_out",
+"prompt_sha256", "guard"}`` where ``categories`` holds the categories that triggered (score >= the
+policy threshold) with their scores, ``prompt_sha256`` is the SHA-256 of the prompt as read (UTF-8)
+and ``guard`` a fingerprint of the guard that decided (:func:`guard_fingerprint`);
+``negative_prompt_out`` is added when the guard forced negatives. A prompt the guard cannot check
+(empty, too long) gets ``{"id", "error", "prompt_sha256", "guard"}`` and the scan goes on.
 
-**Resuming.** Lines already in ``OUT`` (matched by id) are kept and not checked again, so an
-interrupted scan continues where it stopped; ``resume=False`` starts over.
+**Resuming.** Lines already in ``OUT`` are kept and their prompts not checked again, so an
+interrupted scan continues where it stopped (prompts added to the input since are checked);
+``resume=False`` starts over. A resume is refused, naming the first line at fault, when ``OUT``
+was written by another guard (another config, policy or ``--fast``), holds a decision for an id
+whose prompt has changed or is no longer in the input, or holds lines that are not scan decisions
+(it is not a scan output): nothing in ``OUT`` is changed then.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +43,7 @@ from fairframe.errors import InputDataError
 from fairframe.guard.decision import Decision, triggered_actions
 from fairframe.guard.pipeline import PromptGuard
 
-__all__ = ["PromptRow", "ScanSummary", "read_prompts", "scan_file"]
+__all__ = ["PromptRow", "ScanSummary", "guard_fingerprint", "read_prompts", "scan_file"]
 
 
 @dataclass(frozen=True)
@@ -108,22 +115,83 @@ def read_prompts(path: str | Path, *, column: str | None = None) -> list[PromptR
     return rows
 
 
-def _done_ids(out: Path) -> set[str]:
+def guard_fingerprint(guard: PromptGuard, extra: Mapping[str, Any] | None = None) -> str:
+    """A short fingerprint (16 hex digits of a SHA-256) of what decides a scan's lines.
+
+    It covers the stages (name, type, and ``identity()`` where a stage has one: models, files,
+    options), the policy, the fusion, the required stages, the rewriters, ``max_prompt_chars``,
+    and ``extra`` (the CLI passes the whole effective guard config and ``--fast``).
+    """
+    def ident(obj: Any) -> Any:
+        get = getattr(obj, "identity", None)
+        return {"type": type(obj).__qualname__, "name": getattr(obj, "name", None),
+                "identity": get() if callable(get) else None}
+
+    parts = {
+        "stages": [ident(st) for st in guard.stages],
+        "rewriters": [ident(r) for r in guard.rewriters],
+        "policy": guard.policy.model_dump(mode="json"),
+        "fusion": repr(guard.fusion),
+        "required": sorted(guard.required),
+        "max_prompt_chars": guard.max_prompt_chars,
+        "extra": extra or {},
+    }
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def prompt_sha256(prompt: str) -> str:
+    """SHA-256 (hex) of a prompt's UTF-8 bytes: the ``prompt_sha256`` of a scan line."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> set[str]:
+    """The ids ``out`` already holds a decision for, after checking that each of its lines is a
+    decision of this guard for the same prompt (else :class:`InputDataError`)."""
     done: set[str] = set()
     if not out.exists():
         return done
+    prompts = {r.id: r.prompt for r in rows}
+    fix = "pass --no-resume (resume=False) to start over, or choose another output file"
     with out.open("r", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a crash: that prompt is checked again
-            if isinstance(obj, dict) and "id" in obj:
-                done.add(str(obj["id"]))
+        lines = fh.read().split("\n")
+    last = len(lines) - 1  # the text after the last newline: empty, or a torn line
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            if number - 1 == last and line.startswith('{"id": '):
+                continue  # a torn last line from a crash: dropped, that prompt is checked again
+            raise InputDataError(
+                f"{out} line {number} is not a scan decision (not JSON); it is not the output of "
+                f"a scan; {fix}") from None
+        if not (isinstance(obj, dict) and "id" in obj and "prompt_sha256" in obj
+                and "guard" in obj):
+            raise InputDataError(
+                f"{out} line {number} is not a scan decision of this Fairframe (it needs id, "
+                f"prompt_sha256 and guard); {fix}")
+        rid = str(obj["id"])
+        if obj["guard"] != guard_id:
+            raise InputDataError(
+                f"{out} was written by another guard (line {number}: guard {obj['guard']}, now "
+                f"{guard_id}: the config, policy, stages or --fast differ), so its decisions "
+                f"would mix two guards; {fix}")
+        if rid not in prompts:
+            raise InputDataError(
+                f"{out} line {number} decides id {rid!r}, which is not in the input; the input "
+                f"changed or OUT belongs to another file; {fix}")
+        if obj["prompt_sha256"] != prompt_sha256(prompts[rid]):
+            raise InputDataError(
+                f"{out} line {number} decides id {rid!r} for another prompt than the input's "
+                f"(the input changed since); {fix}")
+        done.add(rid)
     return done
 
 
-def _row(row: PromptRow, decision: Decision, guard: PromptGuard) -> dict[str, Any]:
+def _row(row: PromptRow, decision: Decision, guard: PromptGuard, guard_id: str
+         ) -> dict[str, Any]:
     triggered = triggered_actions(decision.categories, guard.policy)
     out: dict[str, Any] = {
         "id": row.id,
@@ -133,6 +201,8 @@ def _row(row: PromptRow, decision: Decision, guard: PromptGuard) -> dict[str, An
     }
     if decision.negative_prompt_out:
         out["negative_prompt_out"] = decision.negative_prompt_out
+    out["prompt_sha256"] = prompt_sha256(row.prompt)
+    out["guard"] = guard_id
     return out
 
 
@@ -144,27 +214,46 @@ def scan_file(
     batch_size: int = 64,
     resume: bool = True,
     progress: Callable[[int], None] | None = None,
+    guard_extra: Mapping[str, Any] | None = None,
 ) -> ScanSummary:
     """Check ``rows`` in batches and append one JSON line per prompt to ``out``.
 
-    ``progress(n)`` is called after each batch with the number of prompts it handled. Each batch
-    is flushed and fsynced before the next starts, so a crash loses at most one batch.
+    ``progress(n)`` is called after each batch with the number of prompts it handled (and once
+    at the start with the number already done, when resuming). Each batch is flushed and fsynced
+    before the next starts, so a crash loses at most one batch. ``guard_extra`` joins the guard's
+    fingerprint (:func:`guard_fingerprint`; the CLI passes its effective config).
+
+    Raises
+    ------
+    InputDataError
+        ``out`` cannot be written, or cannot be resumed (see the module docstring).
     """
     if batch_size < 1:
         raise InputDataError("batch_size must be >= 1")
     out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not resume and out_path.exists():
-        out_path.unlink()
-    done = _done_ids(out_path) if resume else set()
+    guard_id = guard_fingerprint(guard, guard_extra)
+    try:
+        if out_path.is_dir():
+            raise IsADirectoryError(21, "is a folder")
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        done = _done_ids(out_path, rows, guard_id) if resume else set()
+        if not resume and out_path.exists():
+            out_path.unlink()
+        _repair_tail(out_path)
+        fh = out_path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise InputDataError(
+            f"cannot write the scan output {out_path}: {exc.strerror or exc}; choose a writable "
+            "file with --out") from exc
     todo = [r for r in rows if r.id not in done]
+    if progress is not None and len(rows) > len(todo):
+        progress(len(rows) - len(todo))
     actions: dict[str, int] = {}
     errors = 0
-    _repair_tail(out_path)
-    with out_path.open("a", encoding="utf-8") as fh:
+    with fh:
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            lines, n_err = _check_batch(guard, batch, actions)
+            lines, n_err = _check_batch(guard, batch, actions, guard_id)
             errors += n_err
             fh.write("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
             fh.flush()
@@ -175,8 +264,8 @@ def scan_file(
                        errors=errors, actions=actions)
 
 
-def _check_batch(guard: PromptGuard, batch: Sequence[PromptRow], actions: dict[str, int]
-                 ) -> tuple[list[dict[str, Any]], int]:
+def _check_batch(guard: PromptGuard, batch: Sequence[PromptRow], actions: dict[str, int],
+                 guard_id: str) -> tuple[list[dict[str, Any]], int]:
     good: list[PromptRow] = []
     lines: dict[str, dict[str, Any]] = {}
     for r in batch:
@@ -184,16 +273,18 @@ def _check_batch(guard: PromptGuard, batch: Sequence[PromptRow], actions: dict[s
             guard.validate(r.prompt)
             good.append(r)
         except InputDataError as exc:
-            lines[r.id] = {"id": r.id, "error": str(exc)}
+            lines[r.id] = {"id": r.id, "error": str(exc), "prompt_sha256": prompt_sha256(r.prompt),
+                           "guard": guard_id}
     decisions = guard.check_batch([r.prompt for r in good]) if good else []
     for r, d in zip(good, decisions, strict=True):
-        lines[r.id] = _row(r, d, guard)
+        lines[r.id] = _row(r, d, guard, guard_id)
         actions[d.action.value] = actions.get(d.action.value, 0) + 1
     return [lines[r.id] for r in batch], len(batch) - len(good)
 
 
 def _repair_tail(path: Path) -> None:
-    """Drop a torn (unterminated) last line left by a crash, so appends start on a new line."""
+    """Drop a torn (unterminated) last line left by a crash, so appends start on a new line
+    (:func:`_done_ids` has checked that it is one)."""
     if not path.exists() or path.stat().st_size == 0:
         return
     data = path.read_bytes()

@@ -324,10 +324,21 @@ def create_app(
         if any(e.get("type") in ("json_invalid", "json_type") for e in errs):
             return error(400, "malformed_json",
                          "the request body is not valid JSON (check quoting and UTF-8)")
+        ctype = request.headers.get("content-type", "")
+        if request.method in ("POST", "PUT", "PATCH") and ctype.split(";")[0].strip().lower() \
+                not in ("application/json", "") and any(
+                    tuple(e.get("loc", ())) == ("body",) for e in errs):
+            return error(415, "unsupported_media_type",
+                         f"the body was sent as {ctype.split(';')[0].strip()!r}; send JSON with "
+                         "'Content-Type: application/json'")
         parts = []
         for e in errs[:5]:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+            msg = e.get("msg", "invalid")
+            if e.get("type") == "string_pattern_mismatch" and e.get("ctx", {}).get(
+                    "pattern") == r"\S":
+                msg = "must not be empty or only white space"
+            parts.append(f"{loc or 'body'}: {msg}")
         return error(422, "invalid_request", "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)
@@ -442,9 +453,11 @@ def create_app(
         status = adm.status
         if status is not None and status.state != "active":
             until = getattr(status, "until", None)
-            when = f" until {until}" if until else " until an administrator reinstates it"
+            when = (f" until {_utc(until)}" if until
+                    else " until an administrator reinstates it")
+            what = "in a cool-down" if status.state == "cooldown" else str(status.state)
             raise _HTTPError(403, f"account_{status.state}",
-                             f"this API key is {status.state}{when}")
+                             f"this API key is {what}{when}", _retry_after(until))
         rate = adm.rate
         if rate is not None and not rate.allowed:
             retry = max(1, int(rate.retry_after_s + 0.999))
@@ -849,6 +862,20 @@ class _HTTPError(Exception):
         self.headers = headers
 
 
+def _utc(seconds: float) -> str:
+    """Unix seconds as an ISO 8601 UTC time to the second (``2026-11-28T04:05:06Z``)."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _retry_after(until: float | None) -> dict[str, str] | None:
+    """A ``Retry-After`` header for an account that is active again at ``until``."""
+    if not until:
+        return None
+    return {"Retry-After": str(max(1, int(until - time.time() + 0.999)))}
+
+
 def decode_base64_image(text: str, field: str) -> bytes:
     """The bytes of a base64 image field (an optional ``data:image/...;base64,`` prefix is
     dropped); :class:`~fairframe.errors.InputDataError` (422) when it is not base64."""
@@ -880,8 +907,34 @@ def serve(config: GuardConfig, *, host: str | None = None, port: int | None = No
           log_level: str = "info") -> None:
     """Run the service with uvicorn until interrupted (``fairframe guard serve``)."""
     require("uvicorn", extra="service", purpose="the guard HTTP service")
+    import socket
+
     import uvicorn
 
-    app = create_app(config)
-    uvicorn.run(app, host=host or config.service.host, port=port or config.service.port,
-                log_level=log_level, access_log=False)
+    from fairframe.guard.enforcement import EnforcementSettings, Enforcer
+
+    host = host or config.service.host
+    port = port or config.service.port
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range; use a port from 1 to 65535")
+    # fail fast with one line, before any model loads: a port in use, a store that cannot open
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another service may be "
+                "using the port); pass --port or set service.port") from exc
+    enforcer = Enforcer.open(
+        config.service.database_url,
+        settings=EnforcementSettings.model_validate(config.service.enforcement),
+        policy=config.load_policy(),
+    )
+    log.info("enforcement store: %s", enforcer.url)
+    try:
+        uvicorn.run(create_app(config, enforcer=enforcer), host=host, port=port,
+                    log_level=log_level, access_log=False)
+    finally:
+        enforcer.close()

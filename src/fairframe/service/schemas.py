@@ -229,6 +229,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {**_ERR, "description": "Unknown id"},
     409: {**_ERR, "description": "A state change the current state does not allow"},
     413: {**_ERR, "description": "Request body too large"},
+    415: {**_ERR, "description": "The body is not sent as Content-Type: application/json"},
     422: {**_ERR, "description": "Invalid request: the message names the field"},
     429: {**_ERR, "description": "Rate limit exceeded; see Retry-After"},
     500: {**_ERR, "description": "Unexpected error (logged with a request id)"},

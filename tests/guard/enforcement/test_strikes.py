@@ -43,6 +43,29 @@ def test_minors_block_weighs_more(enforcer: Enforcer) -> None:
     assert strike.decision_id == 1
 
 
+def test_three_blocks_seconds_apart_reach_cooldown_at_three(
+    make_enforcer: MakeEnforcer, clock: FakeClock
+) -> None:
+    # the default 7-day half-life decays each strike a little between requests: 2.99999 strikes
+    # after three blocks a few seconds apart must still start the cool-down at cooldown_at = 3
+    enf = make_enforcer()
+    key = enf.create_key("a").key
+    for _ in range(2):
+        enf.record(block(), key_id=key.id)
+        clock.advance(5)
+    assert enf.status(key.id).state is AccountState.ACTIVE
+    enf.record(block(), key_id=key.id)
+    st = enf.status(key.id)
+    assert st.effective_strikes < 3 and st.state is AccountState.COOLDOWN
+    clock.advance(86400 * 3)  # days later, two strikes' worth is far from three: no cool-down
+    fresh = enf.create_key("b").key
+    enf.record(block(), key_id=fresh.id)
+    clock.advance(86400 * 3)
+    enf.record(block(), key_id=fresh.id)
+    enf.record(block(), key_id=fresh.id)
+    assert enf.status(fresh.id).state is AccountState.ACTIVE
+
+
 def test_cooldowns_double_then_suspend(make_enforcer: MakeEnforcer, clock: FakeClock) -> None:
     enf = make_enforcer(strikes={
         "half_life_s": 1e9, "cooldown_at": 2, "suspend_at": 1000, "cooldown_base_s": 60,

@@ -208,6 +208,12 @@ def cooldown_length_s(n_previous: int, settings: StrikeSettings) -> float:
     return min(length, cap)
 
 
+#: Effective strikes within this much of a threshold reach it: strikes decay continuously, so three
+#: blocks a few seconds apart weigh 2.99999 and must still meet ``cooldown_at = 3``. A strike
+#: loses 0.001 of its weight in ~14 minutes at the default 7-day half-life.
+STRIKE_TOLERANCE = 1e-3
+
+
 def escalate(
     effective: float,
     *,
@@ -219,12 +225,12 @@ def escalate(
     """The escalation step after a strike (see the module docstring for the rule)."""
     if suspended:
         return Escalation("none", reason="already suspended")
-    if effective >= settings.suspend_at:
+    if effective + STRIKE_TOLERANCE >= settings.suspend_at:
         return Escalation(
             "suspend",
             reason=f"{effective:.2f} effective strikes >= suspend_at {settings.suspend_at:g}",
         )
-    if effective >= settings.cooldown_at and not in_cooldown:
+    if effective + STRIKE_TOLERANCE >= settings.cooldown_at and not in_cooldown:
         if n_recent_cooldowns >= settings.max_cooldowns:
             return Escalation(
                 "suspend",
