@@ -152,3 +152,27 @@ def test_serve_fails_fast_in_one_line(config: Path, tmp_path: Path) -> None:
     assert r.exit_code != 0 and "Traceback" not in r.output
     r = runner.invoke(app, ["guard", "serve", "--config", str(config), "--port", "99999"])
     assert r.exit_code == 2 and "65535" in r.output
+
+
+def test_scan_resumes_whatever_the_config_path_looks_like(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "policy.toml").write_text('version = "t/1"\n')
+    (tmp_path / "cfg" / "guard.toml").write_text(
+        'policy = "policy.toml"\n[stages.embedding]\nenabled = false\n'
+        '[service]\ndatabase_url = "sqlite:///g.db"\n')
+    src = tmp_path / "p.txt"
+    src.write_text("a cat\na dog\n")
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(app, ["guard", "scan", "p.txt", "--out", "o.jsonl", "--config",
+                                "cfg/guard.toml"])
+    assert first.exit_code == 0, first.output
+    src.write_text("a cat\na dog\na cow\n")
+    (tmp_path / "cfg" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "cfg" / "sub")
+    with (tmp_path / "cfg" / "guard.toml").open("a") as fh:  # not part of what decides a line
+        fh.write("port = 9090\n")
+    again = runner.invoke(app, ["guard", "scan", "../../p.txt", "--out", "../../o.jsonl",
+                                "--config", "../../cfg/sub/../guard.toml", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["resumed"] == 2 and json.loads(again.stdout)["checked"] == 1

@@ -158,7 +158,19 @@ def test_config_paths_are_relative_to_the_config_folder(
         update={"hf_classifiers": ()})})
     assert lexicon_only.build_guard().check("frobnicate").categories["violence"] == 1.0
     assert cfg.stages.hf_classifiers[0].options["model"] == "org/some-model"  # a hub id
-    for url in ("sqlite:////abs/g.db", "sqlite:///:memory:", "postgresql+psycopg://u@h/db"):
+    (folder / "bare.toml").write_text("[stages.embedding]\nenabled = false\n")
+    assert load_guard_config(folder / "bare.toml").service.database_url == \
+        f"sqlite:///{folder / 'guard.db'}"  # the default store sits next to the config too
+    (folder / "llm").mkdir()
+    (folder / "judge.toml").write_text(
+        '[stages.lexicon]\ndirectory = "~/lx"\n[stages.llm_judge]\nenabled = false\n'
+        'model = "llm"\n[service]\ndatabase_url = "sqlite+pysqlite:///d/g.db"\n')
+    judge = load_guard_config(folder / "judge.toml")
+    assert judge.stages.llm_judge.options["model"] == "llm"  # a server's model name, not a path
+    assert judge.stages.lexicon.options["directory"] == str(Path("~/lx").expanduser())
+    assert judge.service.database_url == f"sqlite+pysqlite:///{folder / 'd' / 'g.db'}"
+    for url in ("sqlite:////abs/g.db", "sqlite:///:memory:", "postgresql+psycopg://u@h/db",
+                "sqlite:///file:x.db?uri=true"):
         (folder / "g2.toml").write_text(f'[service]\ndatabase_url = "{url}"\n')
         assert load_guard_config(folder / "g2.toml").service.database_url == url
 

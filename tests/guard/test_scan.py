@@ -129,3 +129,19 @@ def test_an_unwritable_output_is_a_clear_error(tmp_path: Path, guard: PromptGuar
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputDataError, match="cannot write the scan output"):
         scan_file(guard, rows, tmp_path / "file" / "out.jsonl")  # under a file
+
+
+@pytest.mark.parametrize("tail", ['{"i', "{", "\x00\x00\x00", '{"id": "3", "act'])
+def test_any_crash_tail_is_dropped_and_a_complete_last_line_kept(
+        tmp_path: Path, guard: PromptGuard, tail: str) -> None:
+    rows = [PromptRow(str(i), f"a cat number {i}") for i in range(5)]
+    out = tmp_path / "out.jsonl"
+    scan_file(guard, rows[:3], out)
+    complete = out.read_text().rstrip("\n")  # a last line whose newline never made it
+    out.write_text(complete)
+    assert scan_file(guard, rows[:4], out).resumed == 3
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["0", "1", "2", "3"]
+    with out.open("a") as fh:
+        fh.write(tail)
+    assert scan_file(guard, rows, out).resumed == 4
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == [str(i) for i in range(5)]

@@ -249,6 +249,10 @@ def test_wrong_content_type_and_blank_prompts_say_what_to_fix(
     r = client.post("/v1/prompts/check", json={"prompt": "   "}, headers=auth(keys["admin"]))
     assert r.status_code == 422
     assert r.json()["error"]["message"] == "prompt: must not be empty or only white space"
+    for body, status in [('{"prompt": "a cat"}', 200), ("null", 422)]:  # a JSON media type
+        r = client.post("/v1/prompts/check", content=body, headers={
+            **auth(keys["admin"]), "Content-Type": "application/merge-patch+json"})
+        assert r.status_code == status, r.text
 
 
 def test_the_limit_message_names_the_limit(client: TestClient, keys: dict[str, str]) -> None:

@@ -233,7 +233,9 @@ def scan_command(
             "choose another output file")
     rows = read_prompts(file, column=column)
     cfg, guard = _guard(config, fast)
-    extra = {"config": cfg.model_dump(mode="json")}  # --fast is in it (embedding off)
+    # what decides a scan line (--fast is in `stages`); not [service], [image], [generate]...
+    extra = {"config": cfg.model_dump(mode="json", include={
+        "stages", "rewrite", "policy", "fusion", "max_prompt_chars"})}
     with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:
         summary = scan_file(guard, rows, out, batch_size=batch_size, resume=not no_resume,
                             progress=bar.advance, guard_extra=extra)

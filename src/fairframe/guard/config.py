@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -520,18 +521,24 @@ def load_guard_config(path: str | Path | None) -> GuardConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"guard config file {p} must hold a table/mapping at the top level")
+    # resolved, so the same config gives the same paths however its own path was written
+    base = p.parent.resolve()
     for key in ("policy", "fusion"):
-        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-            data[key] = str(p.parent / data[key])
-    _resolve_stage_paths(data, p.parent)
+        if key in data:
+            data[key] = _resolve_path(data[key], base)
+    _resolve_stage_paths(data, base)
     service = data.get("service")
-    if isinstance(service, dict) and isinstance(service.get("database_url"), str):
-        service["database_url"] = _resolve_sqlite_url(service["database_url"], p.parent)
+    if service is None:
+        service = data["service"] = {}
+    if isinstance(service, dict):  # the default store, too, lives next to the config
+        url = service.get("database_url", ServiceConfig.model_fields["database_url"].default)
+        if isinstance(url, str):
+            service["database_url"] = _resolve_sqlite_url(url, base)
     prov = data.get("provenance")
     if isinstance(prov, dict):
         for key in ("watermark_key_file", "c2pa_cert_chain", "c2pa_private_key", "trust_anchors"):
-            if isinstance(prov.get(key), str) and not Path(prov[key]).is_absolute():
-                prov[key] = str(p.parent / prov[key])
+            if key in prov:
+                prov[key] = _resolve_path(prov[key], base)
     try:
         return GuardConfig.model_validate({**data, "source": str(p)})
     except ValidationError as exc:
@@ -539,6 +546,17 @@ def load_guard_config(path: str | Path | None) -> GuardConfig:
 
 
 _STAGE_PATHS = ("directory", "exemplars", "head")
+#: Stages whose ``model`` may be a local folder (elsewhere ``model`` is a name a server knows).
+_MODEL_FOLDER_STAGES = ("embedding", "hf_classifiers")
+_SQLITE_URL = re.compile(r"^(sqlite(?:\+\w+)?:///)(.*)$")
+
+
+def _resolve_path(value: Any, base: Path) -> Any:
+    """A relative path string against ``base`` (``~`` expanded first); anything else as is."""
+    if not isinstance(value, str) or not value.strip():
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
 
 
 def _resolve_stage_paths(data: dict[str, Any], base: Path) -> None:
@@ -546,26 +564,29 @@ def _resolve_stage_paths(data: dict[str, Any], base: Path) -> None:
     stages = data.get("stages")
     if not isinstance(stages, dict):
         return
-    entries = [v for v in stages.values() if isinstance(v, dict)]
-    entries += [e for v in stages.values() if isinstance(v, list) for e in v if isinstance(e, dict)]
-    for opts in entries:
-        for key in _STAGE_PATHS:
-            if isinstance(opts.get(key), str) and not Path(opts[key]).is_absolute():
-                opts[key] = str(base / opts[key])
-        model = opts.get("model")  # a hub id stays one; a folder next to the config is used
-        if isinstance(model, str) and not Path(model).is_absolute() and (base / model).exists():
-            opts["model"] = str(base / model)
+    for name, value in stages.items():
+        entries = [value] if isinstance(value, dict) else value if isinstance(value, list) else []
+        for opts in (e for e in entries if isinstance(e, dict)):
+            for key in _STAGE_PATHS:
+                if key in opts:
+                    opts[key] = _resolve_path(opts[key], base)
+            model = opts.get("model")  # a hub id stays one; a folder next to the config is used
+            if (name in _MODEL_FOLDER_STAGES and isinstance(model, str)
+                    and not Path(model).expanduser().is_absolute()
+                    and (base / Path(model).expanduser()).exists()):
+                opts["model"] = str(base / Path(model).expanduser())
 
 
 def _resolve_sqlite_url(url: str, base: Path) -> str:
-    """``sqlite:///relative/path`` against ``base`` (absolute paths and ``:memory:`` kept)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
+    """A SQLite URL's relative file path against ``base`` (``sqlite:///rel.db``, also with a
+    driver such as ``sqlite+pysqlite``); absolute paths, ``:memory:`` and ``file:`` URIs kept."""
+    m = _SQLITE_URL.match(url)
+    if m is None:
         return url
-    path, sep, query = url[len(prefix):].partition("?")
-    if not path or path.startswith(("/", ":memory:")):
+    path, sep, query = m.group(2).partition("?")
+    if not path or path.startswith(("/", ":memory:", "file:")):
         return url
-    return prefix + str((base / path).absolute()) + sep + query
+    return m.group(1) + str(base / Path(path).expanduser()) + sep + query
 
 
 def _format(exc: ValidationError, source: str) -> str:

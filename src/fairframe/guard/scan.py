@@ -157,12 +157,12 @@ def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> set[str]:
         lines = fh.read().split("\n")
     last = len(lines) - 1  # the text after the last newline: empty, or a torn line
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line.strip(" \t\r\x00"):
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
-            if number - 1 == last and line.startswith('{"id": '):
+            if number - 1 == last and _torn(line):
                 continue  # a torn last line from a crash: dropped, that prompt is checked again
             raise InputDataError(
                 f"{out} line {number} is not a scan decision (not JSON); it is not the output of "
@@ -282,14 +282,30 @@ def _check_batch(guard: PromptGuard, batch: Sequence[PromptRow], actions: dict[s
     return [lines[r.id] for r in batch], len(batch) - len(good)
 
 
+_LINE_START = '{"id": '
+
+
+def _torn(line: str) -> bool:
+    """Whether an unterminated last line is what a crash leaves of a scan line: a prefix of one
+    (``{"i``, ``{"id": "7", "act``) or NUL bytes from a power loss."""
+    return (line.startswith(_LINE_START) or _LINE_START.startswith(line)
+            or not line.strip("\x00"))
+
+
 def _repair_tail(path: Path) -> None:
-    """Drop a torn (unterminated) last line left by a crash, so appends start on a new line
-    (:func:`_done_ids` has checked that it is one)."""
+    """Make the file end on a newline before appending: a complete last line without one gets
+    its newline, a torn one (:func:`_torn`; :func:`_done_ids` has checked it) is cut."""
     if not path.exists() or path.stat().st_size == 0:
         return
     data = path.read_bytes()
     if data.endswith(b"\n"):
         return
     cut = data.rfind(b"\n") + 1
-    with path.open("r+b") as fh:
-        fh.truncate(cut)
+    try:
+        json.loads(data[cut:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        with path.open("r+b") as fh:
+            fh.truncate(cut)
+        return
+    with path.open("ab") as fh:
+        fh.write(b"\n")

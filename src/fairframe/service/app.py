@@ -325,8 +325,9 @@ def create_app(
             return error(400, "malformed_json",
                          "the request body is not valid JSON (check quoting and UTF-8)")
         ctype = request.headers.get("content-type", "")
-        if request.method in ("POST", "PUT", "PATCH") and ctype.split(";")[0].strip().lower() \
-                not in ("application/json", "") and any(
+        mime = ctype.split(";")[0].strip().lower()
+        if request.method in ("POST", "PUT", "PATCH") and mime not in ("application/json", "") \
+                and not mime.endswith("+json") and any(
                     tuple(e.get("loc", ())) == ("body",) for e in errs):
             return error(415, "unsupported_media_type",
                          f"the body was sent as {ctype.split(';')[0].strip()!r}; send JSON with "
@@ -862,6 +863,32 @@ class _HTTPError(Exception):
         self.headers = headers
 
 
+def _probe_port(host: str, port: int) -> None:
+    """Raise a one-line :class:`ConfigError` when ``host:port`` cannot be listened on (in use,
+    unknown host), as uvicorn would find out only after the models have loaded."""
+    import socket
+
+    if port == 0:
+        return
+    # the address family uvicorn uses: IPv6 when the host has a colon, else IPv4
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        addresses = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0,
+                                       socket.AI_PASSIVE)[:1]
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (unknown "
+                          "host); pass --host or set service.host") from exc
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc} (another service "
+                    "may be using the port); pass --port or set service.port") from exc
+
+
 def _utc(seconds: float) -> str:
     """Unix seconds as an ISO 8601 UTC time to the second (``2026-11-28T04:05:06Z``)."""
     import datetime as dt
@@ -907,26 +934,15 @@ def serve(config: GuardConfig, *, host: str | None = None, port: int | None = No
           log_level: str = "info") -> None:
     """Run the service with uvicorn until interrupted (``fairframe guard serve``)."""
     require("uvicorn", extra="service", purpose="the guard HTTP service")
-    import socket
-
     import uvicorn
 
     from fairframe.guard.enforcement import EnforcementSettings, Enforcer
 
     host = host or config.service.host
-    port = port or config.service.port
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"port {port} is out of range; use a port from 1 to 65535")
-    # fail fast with one line, before any model loads: a port in use, a store that cannot open
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc} (another service may be "
-                "using the port); pass --port or set service.port") from exc
+    port = config.service.port if port is None else port
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range; use a port from 1 to 65535 (0: any)")
+    _probe_port(host, port)  # fail fast in one line, before any model loads
     enforcer = Enforcer.open(
         config.service.database_url,
         settings=EnforcementSettings.model_validate(config.service.enforcement),

@@ -492,7 +492,7 @@ def remove_for_decision(
         until = account["cooldown_until"]
         if until is None or until <= now:
             continue
-        if _effective(conn, key_id, now, settings) < settings.cooldown_at:
+        if _effective(conn, key_id, now, settings) + STRIKE_TOLERANCE < settings.cooldown_at:
             conn.execute(
                 sa.delete(t.cooldowns).where(
                     t.cooldowns.c.key_id == key_id, t.cooldowns.c.until > now
