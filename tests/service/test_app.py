@@ -237,6 +237,18 @@ def test_bad_input_is_a_clear_error_and_the_service_keeps_serving(
                        headers=auth(keys["admin"])).status_code == 200
 
 
+def test_a_refused_oversized_body_is_counted_under_its_route(
+        client: TestClient, keys: dict[str, str]) -> None:
+    big = ('{"prompt": "' + "a" * 5000 + '"}').encode()
+    for path in ("/v1/prompts/check", "/nowhere"):
+        r = client.post(path, content=big, headers={**auth(keys["admin"]),
+                                                     "Content-Type": "application/json"})
+        assert r.status_code == 413
+    text = client.get("/metrics").text
+    assert 'fairframe_guard_requests_total{route="/v1/prompts/check",status="413"} 1.0' in text
+    assert 'fairframe_guard_requests_total{route="unmatched",status="413"} 1.0' in text
+
+
 def test_wrong_content_type_and_blank_prompts_say_what_to_fix(
         client: TestClient, keys: dict[str, str]) -> None:
     for ctype, body in [("text/plain", '{"prompt": "a cat"}'), ("application/x-www-form-urlencoded",

@@ -136,9 +136,25 @@ class _Edge:
             if not started[0]:
                 await _send_error(tracking_send, 500, "internal_error",
                                   f"unexpected error; see the service log for {rid}")
-        route = getattr(scope.get("route"), "path", "unmatched")
+        route = getattr(scope.get("route"), "path", None)
+        if route is None:  # refused here (413) before routing: name the route if there is one
+            route = self._route_of(scope)
         self.metrics.requests.labels(route, str(status[0])).inc()
         self.metrics.latency.labels(route).observe(time.perf_counter() - t0)
+
+    def _route_of(self, scope: Scope) -> str:
+        """The route template matching the request's path, else ``"unmatched"`` (a few fixed
+        label values, whatever paths clients send)."""
+        from starlette.routing import Match
+
+        app = scope.get("app")
+        for r in getattr(getattr(app, "router", None), "routes", ()):
+            try:
+                if r.matches(scope)[0] is Match.FULL:
+                    return str(getattr(r, "path", "unmatched"))
+            except Exception:  # a route that cannot judge this scope
+                continue
+        return "unmatched"
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.image_limit if scope.get("path", "").startswith(IMAGE_PREFIX) else self.limit
