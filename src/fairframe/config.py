@@ -111,7 +111,9 @@ class GenerationConfig(_Model):
     """Generation parameters, with the same names in every backend."""
 
     images_per_caption: int = Field(10, ge=1, le=100_000)
-    seed: int = Field(0, ge=0, description="Image i of every caption uses seed + i.")
+    seed: int = Field(0, ge=0, le=2**62,
+                      description="Image i of every caption uses seed + i (at most 2**62, so "
+                      "every seed fits the 64-bit integers generators and result tables use).")
     negative_prompt: str | None = None
     height: int | None = Field(None, ge=8, le=8192)
     width: int | None = Field(None, ge=8, le=8192)
@@ -157,6 +159,17 @@ class ReferenceConfig(_Model):
         None, description="Caption id or exact caption text; omit for every caption of the bias."
     )
     shares: dict[str, float] = Field(description="Share of each class; must cover every class.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> ReferenceConfig:
+        negative = {k: v for k, v in self.shares.items() if v < 0}
+        if negative:
+            raise ValueError(f"shares must be >= 0, got {negative}")
+        if sum(1 for v in self.shares.values() if v > 0) < 2:
+            raise ValueError(
+                f"shares {self.shares} give a positive share to fewer than two classes; a "
+                "reference needs at least two (a class with share 0 can never be matched)")
+        return self
 
 
 class ConfusionConfig(_Model):
@@ -346,7 +359,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     for key, value in (overrides or {}).items():
         data[key] = value
     if isinstance(data.get("cache_dir"), str):
-        data["cache_dir"] = str((base / data["cache_dir"]).expanduser().resolve())
+        data["cache_dir"] = str((base / Path(data["cache_dir"]).expanduser()).resolve())
     captions = data.get("captions")
     if isinstance(captions, dict) and isinstance(captions.get("source"), str):
         src = captions["source"]

@@ -161,6 +161,12 @@ def test_unknown_builtin_lists_them() -> None:
         load_captions("builtin:animals")
 
 
+def test_a_stray_quote_is_an_error_not_merged_rows(tmp_path: Path) -> None:
+    src = write(tmp_path, "caps.tsv", 'caption\tx\n"a photo of a doctor\tb\na nurse at work\tc\n')
+    with pytest.raises(InputDataError, match=r"line 2: a quoted value runs over lines 2-3"):
+        load_captions(src)
+
+
 def test_malformed_jsonl_line_names_the_line(tmp_path: Path) -> None:
     src = write(tmp_path, "caps.jsonl", '{"caption": "ok"}\n\n{"caption": oops}\n')
     with pytest.raises(InputDataError, match=r"caps\.jsonl' line 3 is not valid JSON"):

@@ -103,6 +103,9 @@ def test_ambiguous_words_need_a_person_noun_for_person_biases() -> None:
     assert states_attribute("a dark-skinned nurse", tone, refer_to="person") == "dark-skinned"
     assert states_attribute("a pale elderly nurse", tone, refer_to="person") == "pale"
     assert states_attribute("a nurse in a dark room", tone, refer_to="person") is None
+    for lit in ("a doctor under bright lights", "a teacher, studio lights",
+                "a nurse with neon lights behind her"):
+        assert states_attribute(lit, tone, refer_to="person") is None, lit
     assert states_attribute("a waiter in an Indian restaurant", RACE, refer_to="person") is None
     assert states_attribute("an old car and a driver", AGE, refer_to="person") is None
     # without a subject, or for a colour bias, the word counts anywhere

@@ -166,3 +166,28 @@ def test_error_text_with_brackets_is_printed_verbatim(
     res = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "[generation] images_per_caption" in _one_line_error(res.stderr)
+
+
+def test_filesystem_errors_are_one_line_not_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    import typer
+
+    from fairframe.cli._common import handle_errors
+
+    @handle_errors
+    def denied() -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/run/images")
+
+    @handle_errors
+    def bug() -> None:
+        raise OSError(errno.EBADF, "Bad file descriptor")  # not a user's path problem
+
+    with pytest.raises(typer.Exit) as info:
+        denied()
+    assert info.value.exit_code == 5
+    err = capsys.readouterr().err
+    assert "cannot use /data/run/images: Permission denied" in err and "Traceback" not in err
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        bug()

@@ -145,3 +145,13 @@ def test_check_image_json_and_bad_file(tmp_path: Path, photo: Path) -> None:
     r = runner.invoke(app, ["guard", "check-image", str(tmp_path / "missing.png")])
     assert r.exit_code == 2
     assert "does not exist" in r.output
+
+
+def test_embed_and_sign_refuse_to_overwrite_their_input(photo: Path, key: Path) -> None:
+    before = photo.read_bytes()
+    r = runner.invoke(app, ["provenance", "embed", str(photo), str(photo), "--key-file", str(key)])
+    assert r.exit_code == 2 and "is the input image" in r.output
+    r = runner.invoke(app, ["provenance", "sign", str(photo), str(photo), "--cert-chain", "c.pem",
+                            "--private-key", "k.pem"])
+    assert r.exit_code == 2 and "is the input image" in r.output
+    assert photo.read_bytes() == before

@@ -66,6 +66,12 @@ def test_no_face_in_blank_or_noise(fixture: str, request: pytest.FixtureRequest)
     assert det.detect(Image.new("RGB", (10, 10), (0, 0, 0))) == []
 
 
+def test_thin_strips_have_no_face_and_do_not_crash(opencv_detector: Any) -> None:
+    # 20000x8 scaled to the working size would be 0 px high; 20000x40 is 0.08 px: 1 px
+    for size in ((20000, 8), (20000, 40), (8, 20000)):
+        assert opencv_detector.detect(Image.new("RGB", size)) == []
+
+
 def test_detector_input_is_rgb(astronaut: Image.Image, opencv_detector: Any) -> None:
     """Detectors take PIL RGB; arrays in RGB order give the same answer."""
     a = opencv_detector.detect(astronaut)

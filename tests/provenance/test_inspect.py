@@ -91,6 +91,15 @@ def test_sdxl_marked_and_our_mark() -> None:
     assert data["summary"][1].startswith("sdxl watermark: detected (")
 
 
+def test_an_image_too_small_for_the_mark_is_reported_not_checked() -> None:
+    from fairframe.provenance.watermark import KeyedWatermark
+
+    strip = photo(2, h=40, w=600)  # a valid image, under the mark's 48 px minimum side
+    report = inspect_provenance(png(strip), watermark=KeyedWatermark(key=b"k" * 32))
+    assert report.fairframe_watermark is None and report.errors == ()
+    assert report.summary[0].startswith("fairframe watermark: not checked (image is 600x40")
+
+
 def test_c2pa_signed_input_and_decision_embedding() -> None:
     pytest.importorskip("c2pa")
     from fairframe.testing.certs import make_test_chain

@@ -74,6 +74,12 @@ def test_builtin_captions_and_dot_paths(tmp_path: Path) -> None:
         (GOOD.replace('[labeler]\nbackend = "fake"\n', ""), r"labeler: is required"),
         (GOOD + '\n[proposer]\nkind = "llm"\n', r"proposer.*\[proposer.llm\]"),
         (GOOD + '\n[proposer]\nkind = "gpt"\n', r"\[proposer\] kind: .*'taxonomy' or 'llm'"),
+        (GOOD.replace("seed = 5", "seed = 18446744073709551615"),
+         r"\[generation\] seed: .*less than or equal to"),
+        (GOOD + '\n[[scoring.references]]\nbias = "person/gender"\n'
+                'shares = { man = 1.0, woman = 0.0 }\n', r"fewer than two classes"),
+        (GOOD + '\n[[scoring.references]]\nbias = "person/gender"\n'
+                'shares = { man = -0.2, woman = 1.2 }\n', r"shares must be >= 0, got \{'man'"),
         ("name = ", r"not valid TOML"),
         ("", r"empty"),
     ],
@@ -108,3 +114,11 @@ def test_enum_member_names_the_value_and_every_allowed_one() -> None:
     with pytest.raises(ConfigError, match=r"^x\.toml: unknown action 'nope'; allowed: allow, flag, "
                        r"rewrite, regenerate, block$"):
         enum_member(Action, "nope", "action", where="x.toml")
+
+
+def test_cache_dir_expands_the_home_folder(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD.replace('cache_dir = "cache"', 'cache_dir = "~/ff_cache"'))
+    assert load_config(path).cache_dir == (tmp_path / "home" / "ff_cache").resolve()

@@ -287,7 +287,15 @@ def _from_table(
         id_col = _id_column(columns, text_col)
         t_index = columns.index(text_col)
         i_index = columns.index(id_col) if id_col is not None else None
+        start = reader.line_num + 1
         for row in reader:
+            if any("\n" in cell or "\r" in cell for cell in row):
+                raise InputDataError(
+                    f"{what} file {str(path)!r} line {start}: a quoted value runs over lines "
+                    f"{start}-{reader.line_num} (an unclosed '\"'?); a {what} is one line: close "
+                    "the quote, or remove it"
+                )
+            start = reader.line_num + 1
             if not any(cell.strip() for cell in row):
                 continue
             caption = row[t_index].strip() if t_index < len(row) else ""

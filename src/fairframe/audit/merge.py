@@ -381,6 +381,8 @@ _SHADE_MODIFIERS: Final = frozenset({"light", "dark", "bright", "pale", "deep", 
 _CONTEXT_WORDS: Final = frozenset(
     {
         *COLOR_TERMS, "fair", "olive", "medium", "deep", "light", "dark", "pale",
+        # plurals of the shade words are lamps and laundry ("studio lights"), never a skin tone
+        "lights", "darks", "olives", "mediums", "deeps",
         "white", "black", "brown", "yellow", "red",
         "asian", "african", "american", "european", "caucasian", "indian", "chinese", "japanese",
         "korean", "thai", "mexican", "brazilian", "arab", "arabic", "persian", "turkish",

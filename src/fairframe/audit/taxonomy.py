@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: Version of :data:`DEFAULT_TAXONOMY`; part of :meth:`TaxonomyProposer.identity`.
-TAXONOMY_VERSION: Final = 1
+TAXONOMY_VERSION: Final = 2  # 2: plural shade words (studio "lights") state no skin tone
 
 #: Occupations (singular, lower-case) whose images are audited for person biases; also the
 #: ``builtin:professions`` caption set.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from fairframe.errors import FairframeError, InputDataError
+from fairframe.errors import FairframeError, InputDataError, StoreError
 
 __all__ = [
     "RichProgress",
@@ -57,8 +58,25 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 highlight=False,
             )
             raise typer.Exit(130) from None
+        except OSError as exc:
+            if exc.errno not in _FILESYSTEM_ERRNOS:
+                raise
+            # a file or folder the run could not read or write (permissions, a file where a
+            # folder should be, a full disk): one line, the cache is left consistent
+            where = f" {exc.filename}" if exc.filename else ""
+            err_console.print(
+                f"[bold red]error:[/] cannot use{escape(where)}: {escape(exc.strerror or str(exc))}"
+                "; check that the path is a writable folder/file and the disk has room (finished "
+                "work is cached; rerun to resume)", highlight=False, soft_wrap=True)
+            raise typer.Exit(StoreError.exit_code) from None
 
     return wrapper
+
+
+_FILESYSTEM_ERRNOS = frozenset({
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR,
+    errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.EMFILE,
+})
 
 
 def read_input_file(path: Path, what: str) -> bytes:

@@ -123,6 +123,7 @@ def embed_command(
     from fairframe.images import load_image
     from fairframe.provenance.watermark import PAYLOAD_BYTES, KeyedWatermark, load_key
 
+    _not_in_place(src, dst)
     raw = read_input_file(src, "image")
     wm = KeyedWatermark(key=load_key(key_file))
     if payload is None:
@@ -195,6 +196,13 @@ def verify_command(
         out_console.print(escape(line), highlight=False)
 
 
+def _not_in_place(src: Path, dst: Path) -> None:
+    """Refuse to write the output over the input (its original pixels would be gone)."""
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise InputDataError(f"the output {dst} is the input image; the original would be "
+                             "overwritten; write the marked copy to another file")
+
+
 @provenance_app.command("sign")
 @handle_errors
 def sign_command(
@@ -209,6 +217,7 @@ def sign_command(
     """Add a C2PA manifest (model, policy version) to an image, without re-encoding it."""
     from fairframe.provenance.c2pa import sign_image
 
+    _not_in_place(src, dst)
     creds = _credentials(cert_chain, private_key, algorithm)
     _write(dst, sign_image(read_input_file(src, "image"), credentials=creds, model=model,
                            policy_version=policy_version))

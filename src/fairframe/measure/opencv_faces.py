@@ -109,9 +109,11 @@ class OpenCVCascadeFaceDetector:
         rgb = np.asarray(to_rgb(image))
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # input is RGB, never BGR
         h, w = grey.shape
+        if min(h, w) < 20:  # no face fits (the smallest the cascade finds is 20 px)
+            return []
         ratio = min(1.0, self.max_side / max(h, w))
-        if ratio < 1.0:
-            grey = cv2.resize(grey, (round(w * ratio), round(h * ratio)),
+        if ratio < 1.0:  # never below 1 px: a 20000x8 strip would round to height 0
+            grey = cv2.resize(grey, (max(1, round(w * ratio)), max(1, round(h * ratio))),
                               interpolation=cv2.INTER_AREA)
         grey = cv2.equalizeHist(grey)
         min_px = max(20, round(self.min_face * min(grey.shape)))
