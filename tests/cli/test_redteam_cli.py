@@ -100,3 +100,17 @@ def test_lists() -> None:
     assert r.exit_code == 0
     for s in json.loads(r.stdout):
         assert s["rows"] == s["unsafe"] + s["benign"]
+
+
+def test_a_run_whose_every_query_failed_exits_4_and_retries_on_rerun(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["redteam", "run", "builtin:default", "--target", f"http://127.0.0.1:{port}",
+            "--limit", "2", "--mutators", "case", "--out", str(tmp_path / "rt")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 4 and "every query failed" in r.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 4 and "4 queries sent, 0 results resumed" in again.output

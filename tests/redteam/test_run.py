@@ -150,6 +150,43 @@ def test_resume_after_interruption_does_not_requery(tmp_path: Path) -> None:
     assert done.metrics == resumed.metrics
 
 
+class Unreachable(KeywordGuard):
+    """Every query fails, as a guard service that is down."""
+
+    def describe(self) -> dict[str, object]:
+        return {"kind": "fake", "name": self.name, "policy_version": None}
+
+    def query(self, prompts: Sequence[str]) -> list[Verdict]:
+        self.sent.extend(prompts)
+        return [Verdict(passed=False, action="error", error="cannot reach the target")
+                for _ in prompts]
+
+
+def test_failed_queries_are_asked_again_and_relabelled_rows_requeried(tmp_path: Path) -> None:
+    down = run_redteam(SUITE, Unreachable(), [Upper()], out_dir=tmp_path, seed=0)
+    assert all(r.is_error for r in down.rows)
+    up = KeywordGuard()  # the same target name, its policy known now
+    fixed = run_redteam(SUITE, up, [Upper()], out_dir=tmp_path, seed=0)
+    assert fixed.queried == 2 * len(SUITE) and not any(r.is_error for r in fixed.rows)
+    relabelled = [*SUITE[:-1], SuiteItem("b2", SUITE[-1].prompt, "nudity", "block", "test",
+                                         "MIT")]
+    again = KeywordGuard()
+    after = run_redteam(relabelled, again, [Upper()], out_dir=tmp_path, seed=0)
+    assert again.sent == [SUITE[-1].prompt, SUITE[-1].prompt.upper()]  # only the changed row
+    assert [r.expected for r in after.rows if r.item_id == "b2"] == ["block", "block"]
+
+
+def test_a_changed_policy_is_another_run(tmp_path: Path) -> None:
+    run_redteam(SUITE[:2], KeywordGuard(), [], out_dir=tmp_path, seed=0)
+
+    class Stricter(KeywordGuard):
+        def describe(self) -> dict[str, object]:
+            return {"kind": "fake", "name": self.name, "policy_version": "fake/2"}
+
+    with pytest.raises(ConfigError, match="another run"):
+        run_redteam(SUITE[:2], Stricter(), [], out_dir=tmp_path, seed=0)
+
+
 def test_out_dir_of_another_run_is_refused(tmp_path: Path) -> None:
     run_redteam(SUITE[:2], KeywordGuard(), [], out_dir=tmp_path, seed=0)
     with pytest.raises(ConfigError, match="another run"):

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fairframe.cli._common import RichProgress, handle_errors, out_console, print_json
-from fairframe.errors import ConfigError
+from fairframe.errors import BackendError, ConfigError
 
 __all__ = ["redteam_app"]
 
@@ -123,10 +123,14 @@ def run_command(
         close = getattr(tgt, "close", None)
         if callable(close):
             close()
+    failed = all(r.is_error for r in report.rows) and bool(report.rows)
     if as_json:
         print_json({"out": str(out), "headline": dict(report.headline),
                     "metrics": [g.to_dict() for g in report.metrics if g.category == "all"],
                     "queried": report.queried, "resumed": report.resumed})
+        if failed:
+            raise BackendError("every query failed; fix the target and rerun the same command: "
+                               "the failed queries are asked again")
         return
     table = Table("mutator", "recall", "FPR", "ASR", "ASR overall", "queries/success",
                   "errors", title="by mutator (all categories)")
@@ -147,11 +151,15 @@ def run_command(
     if errors:
         line, count = errors.most_common(1)[0]
         out_console.print(f"[yellow]warning:[/] {sum(errors.values())} of {len(report.rows)} "
-                          f"results are errors (left out of the metrics); most common "
-                          f"({count}x): {escape(line)}", highlight=False)
+                          f"results are errors (left out of the metrics; rerun the same command "
+                          f"to ask them again); most common ({count}x): {escape(line)}",
+                          highlight=False)
     out_console.print(f"{report.queried} queries sent, {report.resumed} results resumed; "
                       f"wrote {escape(str(report.json_path))} and "
                       f"{escape(str(report.html_path))}", highlight=False)
+    if failed:
+        raise BackendError(f"every query failed ({line}); fix the target and rerun the same "
+                           "command: the failed queries are asked again")
 
 
 @redteam_app.command("compare")

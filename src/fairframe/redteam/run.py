@@ -193,7 +193,26 @@ def _mutator_id(m: Mutator) -> str:
 
 
 def _key(mutator: str, item: SuiteItem) -> str:
-    return f"{mutator}\x1f{item.id}\x1f{_digest(item.prompt)}"
+    """A result's cache key: the mutator (with its options), the row's id, prompt and labels
+    (a relabelled row is queried again: its pass/fail depends on the label)."""
+    return f"{mutator}\x1f{item.id}\x1f{_digest(item.prompt)}\x1f{item.expected}\x1f{item.category}"
+
+
+#: Fingerprint fields that may be unknown (``None``): an HTTP target's policy version while the
+#: server is down. An unknown value matches anything; two known values must agree.
+_OPTIONAL_FINGERPRINT = frozenset({"policy_version", "guard"})
+
+
+def _same_run(stored: Any, now: Mapping[str, JSONValue]) -> bool:
+    if not isinstance(stored, dict):
+        return False
+    for k in set(stored) | set(now):
+        a, b = stored.get(k), now.get(k)
+        if k in _OPTIONAL_FINGERPRINT and (a is None or b is None):
+            continue
+        if a != b:
+            return False
+    return True
 
 
 class _Cache:
@@ -222,7 +241,7 @@ class _Cache:
             if not isinstance(obj, dict):
                 continue
             if obj.get("type") == "meta":
-                if i == 0 and obj.get("fingerprint") != dict(fingerprint):
+                if i == 0 and not _same_run(obj.get("fingerprint"), fingerprint):
                     raise ConfigError(
                         f"{self.path} holds results of another run "
                         f"({obj.get('fingerprint')}, this run: {dict(fingerprint)}); use a new "
@@ -337,7 +356,12 @@ def run_redteam(
     names = [m.name for m in mutators]
     meter = _Meter(target)
     description = _describe(target)
-    fingerprint: dict[str, JSONValue] = {"target": target.name, "seed": seed}
+    # the target's policy and (for a local guard) its stages and config: a rerun against a
+    # changed target is refused instead of mixing its answers with cached ones
+    fingerprint: dict[str, JSONValue] = {
+        "target": target.name, "seed": seed,
+        "policy_version": description.get("policy_version"),
+        "guard": description.get("guard_fingerprint")}
     cache = _Cache(out / RESULTS_FILE, fingerprint)
     resumed = 0
     ids = {m.name: _mutator_id(m) for m in mutators}
@@ -357,7 +381,9 @@ def run_redteam(
             phases: list[tuple[str, Mutator | None]] = [(BASELINE, None)]
             phases += [(m.name, m) for m in mutators]
             for name, mutator in phases:
-                todo = [i for i in suite if _key(ids[name], i) not in cache.rows]
+                # error rows (an unreachable target) are asked again on every rerun
+                todo = [i for i in suite if _key(ids[name], i) not in cache.rows
+                        or cache.rows[_key(ids[name], i)].is_error]
                 resumed += len(suite) - len(todo)
                 advance = stage(name, len(suite))
                 advance(len(suite) - len(todo))
@@ -372,7 +398,7 @@ def run_redteam(
                 advance = stage(ADAPTIVE, len(attacked))
                 for item in attacked:
                     key = _key(adaptive_key, item)
-                    if key in cache.rows:
+                    if key in cache.rows and not cache.rows[key].is_error:
                         resumed += 1
                         advance(1)
                         continue

@@ -141,9 +141,11 @@ class GuardTarget:
 
     def describe(self) -> dict[str, JSONValue]:
         """Kind, stages and policy version of the guard."""
+        from fairframe.guard.scan import guard_fingerprint
+
         g = self.guard
         return {"kind": "guard", "name": self.name, "stages": list(g.stage_names),
-                "policy_version": g.policy.version}
+                "policy_version": g.policy.version, "guard_fingerprint": guard_fingerprint(g)}
 
     def query(self, prompts: Sequence[str]) -> list[Verdict]:
         """Check ``prompts`` in batches; a prompt the guard refuses to check (empty, too long)
