@@ -78,3 +78,34 @@ def test_pooled_stage_two_matches_direct_resampling() -> None:
     assert abs(pooled.std() - direct.std()) < 0.15 * direct.std()
     for q in (0.025, 0.975):
         assert abs(np.quantile(pooled, q) - np.quantile(direct, q)) < 0.5 * direct.std()
+
+
+def test_one_sided_data_does_not_give_a_zero_width_interval() -> None:
+    from fairframe.stats import severity_interval
+
+    # every image of every caption in one class: each resample repeats the data
+    iv = context_aware_interval([[4, 0]] * 4, draws=300, seed=0)
+    assert float(iv.estimate) == 1.0 and float(iv.high) == 1.0
+    # the lower end is the pooled (16 images, equal weight per caption) severity bound: 0.291
+    assert float(iv.low) == pytest.approx(float(severity_interval([16, 0]).low))
+    assert float(iv.low) == pytest.approx(0.291, abs=1e-3)
+    assert float(context_aware_interval([[2, 0]], draws=300, seed=0).low) < 0.5
+    # opposite one-sided captions: the mean of shares is balanced, the bound is 0
+    assert float(context_aware_interval([[0, 10], [10, 0]] * 5, draws=300).low) == 0.0
+    # data with any variation keeps the bootstrap interval (the bound is not applied)
+    rows = [[9, 1], [7, 3], [10, 0], [6, 4], [8, 2], [9, 1]]
+    assert float(context_aware_interval(rows, draws=500, seed=0).low) > 0.0
+
+
+def test_near_boundary_audits_still_cover_the_true_mean_severity() -> None:
+    # 4 captions x 4 images, every caption's true share 0.95: 44% of the audits are one-sided
+    rng = np.random.default_rng(3)
+    truth = float(severity(np.array([0.95, 0.05])))
+    reps, hits, one_sided = 200, 0, 0
+    for r in range(reps):
+        counts = rng.multinomial(4, [0.95, 0.05], size=4)
+        one_sided += int((counts[:, 1] == 0).all())
+        iv = context_aware_interval(counts, draws=200, seed=r)
+        hits += float(iv.low) <= truth <= float(iv.high)
+    assert one_sided > 60
+    assert hits / reps >= 0.9

@@ -216,6 +216,13 @@ def context_aware_interval(
     sampling noise the basic interval lies *below* the plug-in estimate — that is the bias
     correction at work, not an error. Coverage: module docstring.
 
+    When every caption's images fall in one class, every resample repeats the data and the
+    bootstrap interval would have zero width (``[1, 1]`` from two images). For ``severity``
+    (uniform reference) the lower end is then the lower end of
+    :func:`~fairframe.stats.intervals.severity_interval` on the captions' equally weighted
+    pooled counts, a valid bound because severity is convex in the shares (Jensen:
+    :math:`\\frac1J\\sum_j S(p_j) \\ge S(\\bar p)`): ``[[4, 0]] * 4`` gives ``[0.291, 1]``.
+
     Raises
     ------
     InsufficientDataError
@@ -246,10 +253,32 @@ def context_aware_interval(
         low, high = lo_q, hi_q
     else:
         raise ValueError(f"unknown method {method!r}; use 'basic' or 'percentile'")
+    if hi_q - lo_q <= 1e-12 and m.name == "severity" and reference is None:
+        # every resample repeated the data (each caption's images all in one class): the
+        # bootstrap says nothing about the uncertainty; fall back on a bound that holds
+        low = min(low, _jensen_low(c, conf))
     floor = -np.inf if m.needs_counts else 0.0
     top = m.maximum(q)
     low = float(np.clip(low, floor, top))
     high = float(np.clip(high, floor, top))
     return Interval(np.asarray(est), np.asarray(low), np.asarray(high),
                     f"hierarchical-bootstrap-{method}", conf)
+
+
+def _jensen_low(c: F64, confidence: float) -> float:
+    """A lower confidence bound for the mean severity over captions that cannot collapse.
+
+    Severity is convex in the shares, so (Jensen) the mean over captions of :math:`S(p_j)` is
+    at least :math:`S(\\bar p)`, the severity of the captions' mean shares: a lower bound for
+    :math:`S(\\bar p)` is one for the context-aware score too. It is computed with
+    :func:`~fairframe.stats.intervals.severity_interval` on the counts of all captions pooled
+    with equal weight per caption (each caption's shares times the mean :math:`n_j`, rounded).
+    The bootstrap alone collapses where every caption's images fall in one class (every
+    resample repeats the data: ``[1, 1]`` from two images); then this bound is its lower end.
+    """
+    from fairframe.stats.intervals import severity_interval
+
+    n = c.sum(axis=1)
+    pooled = np.rint((c / n[:, None]).sum(axis=0) * float(n.mean()))
+    return float(np.asarray(severity_interval(pooled, confidence=confidence).low).reshape(-1)[0])
 
