@@ -142,7 +142,7 @@ def test_unknown_column_lists_the_available_ones(tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="has no column 'caption'; available: a, b"):
         load_captions(src, column="caption")
     with pytest.raises(InputDataError,
-                       match=r"column=... \(--column on the command line\) naming one of: a, b"):
+                       match=r"\(captions.column in the audit config\) naming one of: a, b"):
         load_captions(src)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -93,6 +94,26 @@ def test_runs_sharing_a_cache_share_work(tmp_path: Path, fake_config: dict[str, 
     # a changed generation parameter is a different image
     other = {**fake_config, "generation": {"images_per_caption": 6, "seed": 0, "height": 24}}
     assert run_audit(parse_config(other), tmp_path / "c").counts["images_cached"] == 0
+
+
+def test_a_second_run_into_the_same_folder_leaves_nothing_of_the_first(
+        tmp_path: Path, fake_config: dict[str, Any]) -> None:
+    out = tmp_path / "out"
+    big = {**fake_config, "captions": {"source": "builtin:sample", "limit": 4},
+           "generation": {"images_per_caption": 6, "seed": 0}}
+    run_audit(parse_config(big), out)
+    (out / "report.html").write_text("a report of the first run")
+    small = {**fake_config, "captions": {"source": "builtin:sample", "limit": 2},
+             "generation": {"images_per_caption": 3, "seed": 7}}
+    second = run_audit(parse_config(small), out)
+    table = pq.read_table(out / "answers.parquet").to_pylist()
+    exported = {str(p.relative_to(out)) for p in (out / "images").rglob("*.png")}
+    assert exported == {row["image_path"] for row in table}  # no image of the first run left
+    assert len(exported) == 2 * 3 and second.counts["images_needed"] == 6
+    for row in table[:3]:  # each file holds this run's image, not the first run's
+        data = (out / row["image_path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row["image_sha256"]
+    assert not (out / "report.html").exists()  # it described the first run's scores
 
 
 def test_dry_run_plan_counts_cache_hits(tmp_path: Path, fake_config: dict[str, Any]) -> None:

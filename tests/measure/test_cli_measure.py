@@ -35,13 +35,17 @@ def test_skin_tone_whole_image_patch(tmp_path: Path) -> None:
 
 def test_skin_tone_folder_one_line_per_file(folder: Path) -> None:
     pytest.importorskip("cv2")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "d_broken.png").write_text("not a png")  # found in a subfolder too
     res = runner.invoke(measure_app, ["skin-tone", str(folder)])
     assert res.exit_code == 2  # one file failed, the rest still ran
     rows = [json.loads(line) for line in res.output.strip().splitlines()]
-    assert [Path(r["path"]).name for r in rows] == ["a_grey.png", "b_astronaut.png", "c_notes.txt"]
+    # images only (c_notes.txt is not one), recursively, like `explore`
+    assert [Path(r["path"]).name for r in rows] == ["a_grey.png", "b_astronaut.png",
+                                                    "d_broken.png"]
     assert rows[0]["status"] == "no_face"
     assert rows[1]["status"] == "ok" and 3 <= rows[1]["monk"] <= 6
-    assert "not an image" in rows[2]["error"]
+    assert "not an image" in rows[2]["error"] or "cannot" in rows[2]["error"]
 
 
 def test_faces_and_colorfulness(folder: Path) -> None:
@@ -66,7 +70,7 @@ def test_errors(tmp_path: Path) -> None:
     res = runner.invoke(measure_app, ["colorfulness", str(tmp_path / "missing.png")])
     assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(measure_app, ["colorfulness", str(tmp_path)])
-    assert res.exit_code == 2 and "no files" in res.output
+    assert res.exit_code == 2 and "no .png, .jpg" in res.output and "recursively" in res.output
     Image.new("RGB", (32, 32)).save(tmp_path / "x.png")
     res = runner.invoke(measure_app, ["faces", str(tmp_path / "x.png"), "--detector", "nope"])
     assert res.exit_code == 2 and "unknown face_detector" in res.output

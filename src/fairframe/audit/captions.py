@@ -248,6 +248,11 @@ def _from_txt(path: Path, text: str) -> Iterator[tuple[str | None, str]]:
             yield None, line
 
 
+#: Where a user names the text column, by what the file holds.
+_COLUMN_OPTION: Final = {"caption": "captions.column in the audit config",
+                         "prompt": "--column on the command line"}
+
+
 def _pick(columns: Sequence[str], wanted: str | None, path: Path, what: str) -> str:
     if wanted is not None:
         if wanted in columns:
@@ -264,8 +269,8 @@ def _pick(columns: Sequence[str], wanted: str | None, path: Path, what: str) -> 
         return columns[0]
     raise InputDataError(
         f"{what} file {str(path)!r} has no column named caption, prompt or text; pass "
-        f"column=... (--column on the command line) naming one of: "
-        f"{', '.join(columns) or '(none)'}"
+        f"column=... ({_COLUMN_OPTION.get(what, '--column on the command line')}) naming one "
+        f"of: {', '.join(columns) or '(none)'}"
     )
 
 

@@ -13,6 +13,7 @@ and the next run resumes from the cache. Outputs (``docs/audit.md`` documents ea
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -553,6 +554,12 @@ def _safe(name: str) -> str:
 
 def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
                    images: Mapping[str, CachedImage]) -> dict[str, str]:
+    """Link (or copy) each image to ``OUT/images/<caption id>/<seed>.png``.
+
+    An existing file is kept only when it holds the same image (a resumed run); one left by
+    another run in the same folder is replaced, and PNGs under ``OUT/images`` that belong to no
+    image of this run are removed, so the folder never mixes two runs' images.
+    """
     paths: dict[str, str] = {}
     for job in jobs:
         rel = Path("images") / _safe(job.caption.id) / f"{job.seed}.png"
@@ -560,15 +567,39 @@ def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
         paths[job.key] = rel.as_posix()
         entry = images[job.key]
         store.read_blob(entry.sha256, key=job.key)  # never export a corrupt image
-        if dst.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
         src = store.blob_path(entry.sha256)
+        if dst.exists():
+            if _same_file(src, dst, entry.sha256):
+                continue
+            dst.unlink()
+        dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, dst)
         except OSError:
             shutil.copyfile(src, dst)
+    _prune_images(out / "images", {out / p for p in paths.values()})
     return paths
+
+
+def _same_file(src: Path, dst: Path, sha256: str) -> bool:
+    try:
+        if os.path.samefile(src, dst):
+            return True
+    except OSError:
+        return False
+    return hashlib.sha256(dst.read_bytes()).hexdigest() == sha256
+
+
+def _prune_images(folder: Path, keep: set[Path]) -> None:
+    """Remove PNGs of earlier runs (and folders left empty) under the run's ``images`` folder."""
+    if not folder.is_dir():
+        return
+    for png in folder.glob("*/*.png"):
+        if png not in keep:
+            png.unlink()
+    for sub in folder.iterdir():
+        if sub.is_dir() and not any(sub.iterdir()):
+            sub.rmdir()
 
 
 def _write_answers(path: Path, table: pa.Table) -> None:
@@ -634,8 +665,13 @@ def run_audit(
             table, scores = _tables(config, plan, merge, images, labels, paths)
         with _timed(timings, "write"):
             _write_answers(out / "answers.parquet", table)
-            atomic_write(out / "scores.json",
-                          json.dumps(scores, indent=2, allow_nan=False).encode())
+            new_scores = json.dumps(scores, indent=2, allow_nan=False).encode()
+            old_scores = out / "scores.json"
+            if old_scores.exists() and old_scores.read_bytes() != new_scores:
+                # a report of other scores would contradict them: `audit report` writes anew
+                for stale in ("report.html", "report.json", "bias_statement.md"):
+                    (out / stale).unlink(missing_ok=True)
+            atomic_write(out / "scores.json", new_scores)
         timings["total"] = round(time.perf_counter() - t0, 4)
         llm = parts.llm
         counts = {

@@ -36,9 +36,16 @@ Measure = Callable[[Any], dict[str, Any]]
 def _run(path: Path, measure: Measure, as_json: bool, summary: Callable[[dict[str, Any]], str]
          ) -> None:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        from fairframe.explore._collect import IMAGE_SUFFIXES
+
+        # recursively, like `explore`: an audit run's images/ folder has one subfolder per caption
+        files = sorted(p for p in path.rglob("*") if p.is_file()
+                       and p.suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
-            raise InputDataError(f"folder {path} has no files; pass an image or a folder of images")
+            raise InputDataError(
+                f"folder {path} has no {', '.join(IMAGE_SUFFIXES)} files (searched recursively); "
+                "pass an image or a folder of images")
         failed = False
         for file in files:
             try:
