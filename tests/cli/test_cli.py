@@ -46,9 +46,12 @@ def test_audit_run_and_dry_run(tmp_path: Path, fake_config: dict[str, Any]) -> N
     assert summary["images_to_generate"] == summary["images_needed"] > 0
     assert not (tmp_path / "o" / "scores.json").exists()
 
-    res = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o"), "-q"])
+    res = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o"), "-q"],
+                        env={"COLUMNS": "80"})
     assert res.exit_code == 0, res.output
     assert "bias severity" in res.output
+    n_images = json.loads((tmp_path / "o" / "scores.json").read_text())["biases"][0]["n_images"]
+    assert f" {n_images} " in res.output and "…" not in res.output  # n shown whole at 80 columns
     assert (tmp_path / "o" / "scores.json").exists()
     again = runner.invoke(app, ["audit", "run", str(cfg), "--out", str(tmp_path / "o"),
                                 "-q", "--json"])

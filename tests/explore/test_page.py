@@ -43,6 +43,29 @@ def test_audit_run_page_has_every_view(audit_run: Path, tmp_path: Path) -> None:
     assert res.counts["faces"] == 0 and "No face found" in html
 
 
+def test_progress_is_reported_per_image(photo_folder: Path, tmp_path: Path) -> None:
+    import contextlib
+    from collections.abc import Iterator
+
+    seen: list[tuple[str, int]] = []
+    steps: list[int] = []
+
+    class Recorder:
+        @contextlib.contextmanager
+        def stage(self, name: str, total: int) -> Iterator[object]:
+            seen.append((name, total))
+
+            class Bar:
+                def advance(self, n: int = 1) -> None:
+                    steps.append(n)
+            yield Bar()
+
+    res = explore(photo_folder, tmp_path / "out", embedder="colour-hog", face_detector=None,
+                  progress=Recorder())
+    # one stage, one step per image read (every image of this folder is readable)
+    assert seen == [("explore", sum(steps))] and sum(steps) == res.counts["images"] > 0
+
+
 def test_captions_are_escaped(photo_folder: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(photo_folder / "coffee", src / HOSTILE)

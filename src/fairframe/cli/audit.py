@@ -78,9 +78,9 @@ def _print_summary(scores: dict[str, object], counts: dict[str, int], out: Path)
     biases = scores["biases"]
     assert isinstance(biases, list)
     table = Table(title="bias severity (1 - normalised entropy, 95% interval)")
-    table.add_column("bias", no_wrap=True)
+    table.add_column("bias", overflow="fold")  # may wrap: the numbers must not be cut
     for col in ("K", "n", "detected"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
     table.add_column("context-free", no_wrap=True)
     table.add_column("context-aware", no_wrap=True)
     ranked = sorted(biases, key=lambda b: -(b["context_free"]["value"] or -1.0))

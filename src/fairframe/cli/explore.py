@@ -7,7 +7,13 @@ from pathlib import Path
 
 import typer
 
-from fairframe.cli._common import err_console, handle_errors, out_console, print_json
+from fairframe.cli._common import (
+    RichProgress,
+    err_console,
+    handle_errors,
+    out_console,
+    print_json,
+)
 
 __all__ = ["explore_command"]
 
@@ -38,8 +44,10 @@ def explore_command(
     in one self-contained page (OUT/explore.html) that needs no network."""
     from fairframe.explore import explore
 
-    result = explore(sources, out, embedder=embedder, k=clusters, max_images=max_images,
-                     seed=seed, face_detector="opencv-cascade" if faces else None)
+    with RichProgress(enabled=not as_json) as progress:
+        result = explore(sources, out, embedder=embedder, k=clusters, max_images=max_images,
+                         seed=seed, face_detector="opencv-cascade" if faces else None,
+                         progress=progress)
     if as_json:
         print_json({"html": str(result.html), "json": str(result.json),
                     "faces": str(result.faces_dir), "embedder": result.embedder,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fairframe._progress import NullProgress, Progress
 from fairframe.errors import ConfigError, FairframeError, InputDataError
 from fairframe.explore._collect import ImageItem, Sources, collect_sources
 from fairframe.explore.average_faces import ALL, FaceAverager, aligned_largest_face
@@ -140,7 +141,7 @@ def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
             embedder: str | ImageEmbedder = "auto", k: int | None = None,
             max_images: int = 2000, seed: int = 0, neighbors: int = 8,
             face_detector: str | None = "opencv-cascade", thumbnail_size: int = 96,
-            face_size: int = 112) -> ExploreResult:
+            face_size: int = 112, progress: Progress | None = None) -> ExploreResult:
     """Explore audit run folders, folders of images or image manifests; write a page.
 
     Parameters
@@ -170,6 +171,9 @@ def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         Longest side of the embedded thumbnails in pixels.
     face_size:
         Side of the aligned faces and their averages.
+    progress:
+        Where to report progress, one step per image read (the CLI passes its progress bars);
+        ``None`` reports nothing.
 
     Returns
     -------
@@ -204,7 +208,8 @@ def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
 
     detector, det_ident, no_faces = _face_tools(face_detector)
     cf_fn, no_cf = _colorfulness_fn()
-    data = _analyse(srcs, emb_model, detector, cf_fn, thumbnail_size, face_size)
+    data = _analyse(srcs, emb_model, detector, cf_fn, thumbnail_size, face_size,
+                    progress or NullProgress())
     items: list[ImageItem] = data["items"]
     paths = ", ".join(str(c.path) for c in srcs.collections)
     if not items:
@@ -333,8 +338,16 @@ def explore(sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
 
 def _analyse(coll: Sources, emb_model: ImageEmbedder, detector: Any,
              cf_fn: Callable[[Image.Image], float] | None, thumbnail_size: int,
-             face_size: int) -> dict[str, Any]:
+             face_size: int, progress: Progress) -> dict[str, Any]:
     """One pass over the images: thumbnails, colourfulness, faces, embeddings (in batches)."""
+    with progress.stage("explore", len(coll.items)) as bar:
+        return _analyse_items(coll, emb_model, detector, cf_fn, thumbnail_size, face_size,
+                              bar.advance)
+
+
+def _analyse_items(coll: Sources, emb_model: ImageEmbedder, detector: Any,
+                   cf_fn: Callable[[Image.Image], float] | None, thumbnail_size: int,
+                   face_size: int, advance: Callable[[int], None]) -> dict[str, Any]:
     from fairframe.images import load_image
     from fairframe.report._thumbs import Thumbnail, make_thumbnail
 
@@ -353,6 +366,7 @@ def _analyse(coll: Sources, emb_model: ImageEmbedder, detector: Any,
             batch.clear()
 
     for it in coll.items:
+        advance(1)
         try:
             img = load_image(it.path, source=it.rel)
         except InputDataError as exc:
