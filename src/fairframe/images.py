@@ -20,6 +20,7 @@ all, are refused with :class:`~fairframe.errors.InputDataError`.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,7 +118,9 @@ def load_image(data: bytes | str | Path, source: str | None = None) -> Image.Ima
     except OSError as exc:
         raise InputDataError(f"cannot read image file {name}: {exc.strerror}") from exc
     try:
-        img = Image.open(io.BytesIO(raw))
+        with warnings.catch_warnings():  # our own limit below says it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
         w, h = img.size  # header only: refuse bombs before decoding any pixel
         if w * h > MAX_PIXELS:
             raise InputDataError(
@@ -131,8 +134,9 @@ def load_image(data: bytes | str | Path, source: str | None = None) -> Image.Ima
         # Pillow warns (and may be told to raise) for headers over its own limit while opening
         raise InputDataError(f"image {name} is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        why = "not a known image format" if isinstance(exc, UnidentifiedImageError) else str(exc)
         raise InputDataError(
-            f"cannot decode image {name} ({exc}); the file is truncated or not an image"
+            f"cannot decode image {name} ({why}); the file is truncated or not an image"
         ) from exc
     return to_rgb(img, name)
 

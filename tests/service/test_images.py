@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,8 @@ def test_image_check_decides_with_the_policy_and_logs_the_image_hash(
 
 @pytest.mark.parametrize(("payload", "status", "needle"), [
     ({"image": "not base64!"}, 422, "image"),
+    # GNU base64 wraps lines at 76 characters: the message says how to send one line
+    ({"image": "\n".join(textwrap.wrap(b64(png((1, 2, 3))), 76))}, 422, "base64 -w0"),
     ({"image": b64(b"hello, this is text and not an image")}, 422, "not an image"),
     ({"image": b64(png((1, 2, 3))[:40])}, 422, "truncated"),
     ({"image": b64(png((1, 2, 3))), "extra": 1}, 422, "extra"),

@@ -186,7 +186,7 @@ def generate_command(
 ) -> None:
     """Guarded generation: prompt check, generate, image check, regenerate, watermark and sign.
 
-    Needs a ``[generate]`` section in the config. Exit code 1 when the request was refused.
+    Needs a ``\\[generate]`` section in the config. Exit code 1 when the request was refused.
     """
     from fairframe.guard.config import load_guard_config
 

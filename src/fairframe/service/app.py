@@ -61,6 +61,7 @@ from fairframe.guard.enforcement import RecordRequest
 from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
 from fairframe.service._metrics import Metrics
 from fairframe.service.schemas import (
+    B64_PATTERN,
     ERROR_RESPONSES,
     MAX_ID,
     AppealRequest,
@@ -352,9 +353,13 @@ def create_app(
         for e in errs[:5]:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             msg = e.get("msg", "invalid")
-            if e.get("type") == "string_pattern_mismatch" and e.get("ctx", {}).get(
-                    "pattern") == r"\S":
+            pattern = e.get("ctx", {}).get("pattern")
+            if e.get("type") == "string_pattern_mismatch" and pattern == r"\S":
                 msg = "must not be empty or only white space"
+            elif e.get("type") == "string_pattern_mismatch" and pattern == B64_PATTERN:
+                msg = ("must be base64 image bytes on one line, standard alphabet (A-Z a-z 0-9 + "
+                       "/, = padding; no line breaks: `base64 -w0`), optionally as a "
+                       "data:image/...;base64, URI")
             parts.append(f"{loc or 'body'}: {msg}")
         return error(422, "invalid_request", "; ".join(parts))
 

@@ -26,6 +26,7 @@ ReviewStatusName = Literal["pending", "claimed", "appealed", "resolved"]
 _ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 __all__ = [
+    "B64_PATTERN",
     "ERROR_RESPONSES",
     "MAX_ID",
     "AppealRequest",
@@ -93,6 +94,8 @@ class CheckResponse(BaseModel):
 
 
 _B64 = r"^(data:image/[a-z0-9.+-]+;base64,)?[A-Za-z0-9+/]+={0,2}$"
+#: The pattern image fields are checked against (the service names it in its 422 message).
+B64_PATTERN = _B64
 
 
 class ImageCheckRequest(BaseModel):
