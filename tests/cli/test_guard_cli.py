@@ -128,7 +128,9 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
 def test_short_label_keeps_the_spelling_note_whole() -> None:
     from fairframe.cli.guard import _short_label
 
-    assert _short_label("x" * 100) == "x" * 60
+    assert _short_label("x" * 100) == "x" * 60 + "…"
+    reason = "; not flagged: the prompt asks for it (tan)"
+    assert _short_label("z" * 100 + reason) == "z" * 60 + reason
     note = " (read as: a bloody massacre in a village)"
     assert _short_label("y" * 100 + note) == "y" * 60 + note
     assert _short_label("short") == "short"
@@ -176,3 +178,18 @@ def test_scan_resumes_whatever_the_config_path_looks_like(
                                 "--config", "../../cfg/sub/../guard.toml", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["resumed"] == 2 and json.loads(again.stdout)["checked"] == 1
+
+
+def test_a_skipped_regeneration_rung_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    from fairframe.cli.guard import _show
+    from fairframe.guard import Action, Decision
+    from fairframe.guard.policy import default_policy
+
+    decision = Decision(Action.BLOCK, {"nudity": 0.9}, prompt_in="p", policy_version="t/1",
+                        attempts=[{"attempt": 1, "strategy": "initial", "action": "regenerate"},
+                                  {"attempt": None, "strategy": "rewrite", "outcome": "skipped",
+                                   "reason": "no rewrite callable configured"}])
+    _show(decision, default_policy(), as_json=False)
+    out = capsys.readouterr().out
+    assert "attempt 1: initial -> regenerate" in out
+    assert "skipped: rewrite (no rewrite callable configured)" in out and "None" not in out

@@ -155,3 +155,10 @@ def test_embed_and_sign_refuse_to_overwrite_their_input(photo: Path, key: Path) 
                             "--private-key", "k.pem"])
     assert r.exit_code == 2 and "is the input image" in r.output
     assert photo.read_bytes() == before
+
+
+def test_sign_refuses_an_output_name_of_another_format(photo: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["provenance", "sign", str(photo), str(tmp_path / "x.jpg"),
+                            "--cert-chain", "c.pem", "--private-key", "k.pem"])
+    assert r.exit_code == 2 and "does not re-encode" in r.output and "x.png" in r.output
+    assert not (tmp_path / "x.jpg").exists()

@@ -86,7 +86,7 @@ def _show(decision: Any, policy: Any, as_json: bool) -> None:
                       rule.action.value if hit else "-")
     if table.row_count:
         out_console.print(table)
-    if decision.findings:  # a stage's score may count for little (or nothing) in the fusion
+    if decision.findings and table.row_count:  # a stage's score may count for little in fusion
         out_console.print("[dim]findings (each stage's own score; the table above is the fused "
                           "score, see docs/guard.md, Fusion):[/]", highlight=False)
     for f in decision.findings:
@@ -100,6 +100,11 @@ def _show(decision: Any, policy: Any, as_json: bool) -> None:
         out_console.print(f"negative_prompt_out: {escape(decision.negative_prompt_out)}",
                           highlight=False)
     for a in decision.attempts:
+        if a.get("attempt") is None:  # a rung that could not apply: no image, no budget
+            out_console.print(f"  skipped: {escape(str(a.get('strategy')))} "
+                              f"({escape(str(a.get('reason') or a.get('outcome')))})",
+                              highlight=False)
+            continue
         out_console.print(f"  attempt {a.get('attempt')}: {escape(str(a.get('strategy')))} -> "
                           f"{escape(str(a.get('action')))}", highlight=False)
     for line in _provenance_lines(decision.provenance):
@@ -331,6 +336,10 @@ def log_verify(config: Path | None = _CONFIG) -> None:
 
 def _short_label(label: str, width: int = 60) -> str:
     """An evidence label cut to ``width`` characters, keeping a spelling view's "(read as: ...)"
-    note whole (it says how a typo'd prompt was read)."""
-    head, sep, note = label.partition(" (read as: ")
-    return head[:width] + (sep + note if sep else "")
+    note and a "; not flagged: ..." reason whole (they say how the prompt was read and why it
+    passed)."""
+    for marker in (" (read as: ", "; not flagg"):
+        head, sep, note = label.partition(marker)
+        if sep:
+            return head[:width] + sep + note
+    return label[:width] + ("…" if len(label) > width else "")

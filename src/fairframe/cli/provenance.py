@@ -196,6 +196,26 @@ def verify_command(
         out_console.print(escape(line), highlight=False)
 
 
+_SUFFIXES = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",)}
+
+
+def _same_format(raw: bytes, src: Path, dst: Path) -> None:
+    """Signing keeps the image's bytes: refuse an output name that promises another format."""
+    import io
+
+    from PIL import Image
+
+    try:
+        fmt = Image.open(io.BytesIO(raw)).format or ""
+    except Exception:  # sign_image names an unreadable image itself
+        return
+    wanted = _SUFFIXES.get(fmt)
+    if wanted and dst.suffix.lower() not in wanted:
+        raise InputDataError(
+            f"{src} is a {fmt} image and signing does not re-encode it, but the output {dst} "
+            f"ends in {dst.suffix or '(nothing)'}; name it {dst.with_suffix(wanted[0]).name}")
+
+
 def _not_in_place(src: Path, dst: Path) -> None:
     """Refuse to write the output over the input (its original pixels would be gone)."""
     if dst.exists() and dst.resolve() == src.resolve():
@@ -218,9 +238,10 @@ def sign_command(
     from fairframe.provenance.c2pa import sign_image
 
     _not_in_place(src, dst)
+    raw = read_input_file(src, "image")
+    _same_format(raw, src, dst)
     creds = _credentials(cert_chain, private_key, algorithm)
-    _write(dst, sign_image(read_input_file(src, "image"), credentials=creds, model=model,
-                           policy_version=policy_version))
+    _write(dst, sign_image(raw, credentials=creds, model=model, policy_version=policy_version))
     typer.echo(f"signed {dst}")
 
 
