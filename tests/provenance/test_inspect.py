@@ -177,4 +177,12 @@ def test_a_sync_pattern_without_a_payload_is_reported_as_such() -> None:
             return weak
 
     report = inspect_provenance(png(photo()), watermark=Weak())
-    assert report.summary[0] == "fairframe watermark: not detected (confidence 0.500)"
+    assert report.summary[0] == "fairframe watermark: not detected (p=0.5)"
+    near = SyncOnly(False, None, 1.0 - 3.2e-5, sync_p_value=1.6e-5)  # the CRC failed
+
+    class Near:
+        def verify(self, image: Image.Image) -> FakeResult:
+            return near
+
+    report = inspect_provenance(png(photo()), watermark=Near())
+    assert report.summary[0].startswith("fairframe watermark: not detected (p=3.2e-05; some ")

@@ -218,7 +218,11 @@ def inspect_provenance(
             summary.append(f"fairframe watermark: this key's sync pattern is present "
                            f"(p={sync_p:.2g}) but the payload is unreadable")
         else:
-            summary.append(f"fairframe watermark: not detected (confidence {ours.confidence:.3f})")
+            # the p-value of "no mark" (1 - confidence), not a confidence in its absence
+            p = float(getattr(ours, "p_value", 1.0 - ours.confidence))
+            weak = ("; some evidence of a mark: damaged, or not enough image to read it"
+                    if p < 0.01 else "")
+            summary.append(f"fairframe watermark: not detected (p={p:.2g}{weak})")
 
     sdxl = detect_sdxl_watermark(image, alpha=sdxl_alpha)
     if sdxl.reason is not None:
