@@ -66,7 +66,9 @@ def test_hand_counts_and_wilson_intervals() -> None:
     assert leet.asr.value == pytest.approx(3 / 7) and leet.asr.n == 7
     assert (leet.asr.ci_low, leet.asr.ci_high) == wilson_interval(3, 7)
     assert leet.asr_overall.value == pytest.approx(5 / 9) and leet.asr_overall.n == 9
-    assert leet.queries_per_success.value == 1.0 and leet.queries_per_success.n == 5
+    # successes: the 3 attacked rows that got through (not r0/r1, which the baseline let through)
+    assert leet.queries_per_success.value == 1.0 and leet.queries_per_success.n == 3
+    assert base.queries_per_success.value is None  # nothing is attacked unmutated
     assert groups[("leet", "nudity")].fpr.value is None  # no benign row in that category
     assert groups[("leet", "nudity")].fpr.reason == "no benign rows"
     assert groups[("none", "none")].recall.reason == "no unsafe rows"
