@@ -193,3 +193,15 @@ def test_a_skipped_regeneration_rung_says_why(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert "attempt 1: initial -> regenerate" in out
     assert "skipped: rewrite (no rewrite callable configured)" in out and "None" not in out
+
+
+def test_the_embedded_watermark_state_is_shown() -> None:
+    from fairframe.cli.guard import _provenance_lines
+
+    assert _provenance_lines({"watermark": {"payload": "ab", "verified": False}}) == [
+        "watermark embedded but not readable back (small, flat or very busy image): do not "
+        "rely on it for this image"]
+    assert _provenance_lines({"watermark": {"skipped": "image is 64x64"}}) == [
+        "watermark not embedded: image is 64x64"]
+    assert _provenance_lines({"watermark": {"payload": "ab", "verified": True}}) == [
+        "watermark embedded and verified (payload ab)"]

@@ -121,6 +121,14 @@ def _provenance_lines(prov: Any) -> list[str]:
             lines.extend(prefix + str(s) for s in value["summary"])
         elif key == "summary" and isinstance(value, list):
             lines.extend(str(s) for s in value)
+    mark = prov.get("watermark")  # what guarded generation embedded in its own output
+    if isinstance(mark, dict) and "skipped" in mark:
+        lines.append(f"watermark not embedded: {mark['skipped']}")
+    elif isinstance(mark, dict) and mark.get("verified") is False:
+        lines.append("watermark embedded but not readable back (small, flat or very busy "
+                     "image): do not rely on it for this image")
+    elif isinstance(mark, dict) and mark.get("verified"):
+        lines.append(f"watermark embedded and verified (payload {mark.get('payload')})")
     return lines
 
 
