@@ -114,3 +114,17 @@ def test_a_run_whose_every_query_failed_exits_4_and_retries_on_rerun(tmp_path: P
     assert r.exit_code == 4 and "every query failed" in r.output
     again = runner.invoke(app, args)
     assert again.exit_code == 4 and "4 queries sent, 0 results resumed" in again.output
+
+
+def test_llm_paraphrase_takes_its_server_from_the_command_line(tmp_path: Path) -> None:
+    from fairframe.testing.openai_server import OpenAICompatibleServer
+
+    args = ["redteam", "run", "builtin:default", "--target", "guard:fast", "--limit", "2",
+            "--mutators", "llm_paraphrase", "--out", str(tmp_path / "rt")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "--llm-base-url" in r.output and "Traceback" not in r.output
+    with OpenAICompatibleServer(chat=lambda req: '"a calm lake at dawn"') as server:
+        r = runner.invoke(app, [*args, "--llm-base-url", server.base_url, "--llm-model", "any",
+                                "--json"])
+    assert r.exit_code == 0, r.output
+    assert "llm_paraphrase" in {m["mutator"] for m in json.loads(r.stdout)["metrics"]}

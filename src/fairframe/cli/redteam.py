@@ -102,6 +102,12 @@ def run_command(
     max_retries: int = typer.Option(3, "--max-retries", min=0,
                                     help="Retries of a 429/5xx answer or a dropped connection "
                                     "(HTTP target)."),
+    llm_base_url: str | None = typer.Option(
+        None, "--llm-base-url", envvar="FAIRFRAME_LLM_BASE_URL",
+        help="OpenAI-compatible server of the llm_paraphrase mutator (e.g. a local vLLM)."),
+    llm_model: str | None = typer.Option(
+        None, "--llm-model", envvar="FAIRFRAME_LLM_MODEL",
+        help="Model name on that server (llm_paraphrase)."),
     as_json: bool = _JSON,
 ) -> None:
     """Run a suite and every mutator against a target; write DIR/report.json and report.html."""
@@ -112,7 +118,14 @@ def run_command(
     items = _suite(suite, suite_format, limit, seed)
     spec = mutators if mutators is not None else ",".join(
         m for m in available_mutators() if m != "llm_paraphrase")
-    muts = parse_mutators(spec)
+    options = None
+    if "llm_paraphrase" in spec:
+        if not (llm_base_url and llm_model):
+            raise ConfigError(
+                "the llm_paraphrase mutator asks an OpenAI-compatible server to reword prompts; "
+                "pass --llm-base-url (e.g. http://127.0.0.1:8000/v1) and --llm-model")
+        options = {"llm_paraphrase": {"base_url": llm_base_url, "model": llm_model}}
+    muts = parse_mutators(spec, options=options)
     tgt = make_target(target, api_key=api_key, concurrency=concurrency,
                       max_retries=max_retries)
     try:
