@@ -163,8 +163,13 @@ def test_unknown_builtin_lists_them() -> None:
 
 def test_a_stray_quote_is_an_error_not_merged_rows(tmp_path: Path) -> None:
     src = write(tmp_path, "caps.tsv", 'caption\tx\n"a photo of a doctor\tb\na nurse at work\tc\n')
-    with pytest.raises(InputDataError, match=r"line 2: a quoted value runs over lines 2-3"):
+    with pytest.raises(InputDataError, match=r"line 2: the caption runs over lines 2-3"):
         load_captions(src)
+
+
+def test_a_line_break_in_another_column_is_fine(tmp_path: Path) -> None:
+    src = write(tmp_path, "caps.csv", 'id,caption,notes\n1,a doctor,"line1\nline2"\n2,a nurse,x\n')
+    assert [c.text for c in load_captions(src)] == ["a doctor", "a nurse"]
 
 
 def test_malformed_jsonl_line_names_the_line(tmp_path: Path) -> None:

@@ -116,6 +116,18 @@ def test_a_second_run_into_the_same_folder_leaves_nothing_of_the_first(
     assert not (out / "report.html").exists()  # it described the first run's scores
 
 
+def test_a_first_run_never_touches_the_users_own_images(
+        tmp_path: Path, fake_config: dict[str, Any]) -> None:
+    out = tmp_path / "project"
+    mine = out / "images" / "holiday"
+    mine.mkdir(parents=True)
+    (mine / "beach.png").write_bytes(b"my photo")
+    (mine / "3.png").write_bytes(b"also mine")
+    run_audit(parse_config(fake_config), out)
+    assert (mine / "beach.png").read_bytes() == b"my photo"
+    assert (mine / "3.png").read_bytes() == b"also mine"  # no earlier run here: nothing pruned
+
+
 def test_dry_run_plan_counts_cache_hits(tmp_path: Path, fake_config: dict[str, Any]) -> None:
     cfg = parse_config(fake_config)
     before = plan_audit(cfg).summary()

@@ -205,3 +205,27 @@ def test_the_embedded_watermark_state_is_shown() -> None:
         "watermark not embedded: image is 64x64"]
     assert _provenance_lines({"watermark": {"payload": "ab", "verified": True}}) == [
         "watermark embedded and verified (payload ab)"]
+
+
+def test_a_moved_project_still_resumes_its_scan(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    project = tmp_path / "a"
+    (project / "lx").mkdir(parents=True)
+    (project / "lx" / "violence.txt").write_text("1.0  frobnicate\n")
+    (project / "policy.toml").write_text('version = "t/1"\n')
+    (project / "guard.toml").write_text(
+        'policy = "policy.toml"\n[stages.lexicon]\ndirectory = "lx"\n'
+        "[stages.embedding]\nenabled = false\n")
+    (project / "p.txt").write_text("a cat\nfrobnicate\n")
+    args = ["guard", "scan", "p.txt", "--out", "o.jsonl", "--config", "guard.toml", "--json"]
+    monkeypatch.chdir(project)
+    assert runner.invoke(app, args).exit_code == 0
+    moved = tmp_path / "b"
+    shutil.copytree(project, moved)
+    (moved / "p.txt").write_text("a cat\nfrobnicate\na dog\n")
+    monkeypatch.chdir(moved)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["resumed"] == 2

@@ -254,3 +254,27 @@ def test_changed_mutator_options_are_not_served_from_the_cache(tmp_path: Path) -
     assert other.sent == [i.prompt + "?" for i in SUITE]  # only the new mutator's rows
     assert {r.prompt for r in report.rows if r.mutator == "suffix"} == \
         {i.prompt + "?" for i in SUITE}
+
+
+def test_a_run_folder_of_an_older_version_resumes(tmp_path: Path) -> None:
+    first = run_redteam(SUITE, KeywordGuard(), [Upper()], out_dir=tmp_path, seed=0)
+    results = tmp_path / "results.jsonl"
+    lines = [json.loads(x) for x in results.read_text().splitlines()]
+    for obj in lines:  # as an older Fairframe wrote it: no labels in keys, no policy recorded
+        if obj["type"] == "row":
+            obj["key"] = "\x1f".join(obj["key"].split("\x1f")[:3])
+        else:
+            obj["fingerprint"] = {"target": "keyword-guard", "seed": 0}
+    results.write_text("".join(json.dumps(o) + "\n" for o in lines))
+    again = KeywordGuard()
+    resumed = run_redteam(SUITE, again, [Upper()], out_dir=tmp_path, seed=0)
+    assert again.sent == [] and resumed.resumed == first.queried  # nothing asked again
+    meta = json.loads(results.read_text().splitlines()[0])
+    assert meta["fingerprint"]["policy_version"] == "fake/1"  # learnt and recorded
+
+    class Stricter(KeywordGuard):
+        def describe(self) -> dict[str, object]:
+            return {"kind": "fake", "name": self.name, "policy_version": "fake/2"}
+
+    with pytest.raises(ConfigError, match="another run"):  # the policy check now applies
+        run_redteam(SUITE, Stricter(), [Upper()], out_dir=tmp_path, seed=0)

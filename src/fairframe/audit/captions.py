@@ -294,11 +294,12 @@ def _from_table(
         i_index = columns.index(id_col) if id_col is not None else None
         start = reader.line_num + 1
         for row in reader:
-            if any("\n" in cell or "\r" in cell for cell in row):
+            checked = [row[i] for i in (t_index, i_index) if i is not None and i < len(row)]
+            if any("\n" in cell or "\r" in cell for cell in checked):
                 raise InputDataError(
-                    f"{what} file {str(path)!r} line {start}: a quoted value runs over lines "
-                    f"{start}-{reader.line_num} (an unclosed '\"'?); a {what} is one line: close "
-                    "the quote, or remove it"
+                    f"{what} file {str(path)!r} line {start}: the {what} runs over lines "
+                    f"{start}-{reader.line_num} (an unclosed '\"', or a line break inside a "
+                    f"quoted cell); a {what} is one line: close the quote, or join the lines"
                 )
             start = reader.line_num + 1
             if not any(cell.strip() for cell in row):

@@ -557,10 +557,12 @@ def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
     """Link (or copy) each image to ``OUT/images/<caption id>/<seed>.png``.
 
     An existing file is kept only when it holds the same image (a resumed run); one left by
-    another run in the same folder is replaced, and PNGs under ``OUT/images`` that belong to no
-    image of this run are removed, so the folder never mixes two runs' images.
+    another run in the same folder is replaced, and when ``OUT`` holds an earlier run
+    (``manifest.json``), its exports (``<caption>/<seed>.png``) that belong to no image of this
+    run are removed, so the folder never mixes two runs' images. Other files are never touched.
     """
     paths: dict[str, str] = {}
+    earlier_run = (out / "manifest.json").is_file()  # only then can images/ hold our exports
     for job in jobs:
         rel = Path("images") / _safe(job.caption.id) / f"{job.seed}.png"
         dst = out / rel
@@ -577,7 +579,8 @@ def _export_images(out: Path, store: Store, jobs: Sequence[ImageJob],
             os.link(src, dst)
         except OSError:
             shutil.copyfile(src, dst)
-    _prune_images(out / "images", {out / p for p in paths.values()})
+    if earlier_run:
+        _prune_images(out / "images", {out / p for p in paths.values()})
     return paths
 
 
@@ -591,11 +594,14 @@ def _same_file(src: Path, dst: Path, sha256: str) -> bool:
 
 
 def _prune_images(folder: Path, keep: set[Path]) -> None:
-    """Remove PNGs of earlier runs (and folders left empty) under the run's ``images`` folder."""
+    """Remove the exports of an earlier run (``<caption>/<seed>.png``, and folders they leave
+    empty) under a run folder's ``images`` folder; any other file is left alone. Paths are
+    compared case-insensitively, so a case-insensitive file system never loses a fresh export."""
     if not folder.is_dir():
         return
+    kept = {str(k).lower() for k in keep}
     for png in folder.glob("*/*.png"):
-        if png not in keep:
+        if png.stem.isdigit() and str(png).lower() not in kept:
             png.unlink()
     for sub in folder.iterdir():
         if sub.is_dir() and not any(sub.iterdir()):

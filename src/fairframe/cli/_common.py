@@ -64,14 +64,24 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             # a file or folder the run could not read or write (permissions, a file where a
             # folder should be, a full disk): one line, the cache is left consistent
             where = f" {exc.filename}" if exc.filename else ""
+            hint = _ERRNO_HINTS.get(exc.errno or 0, "check that the path is a writable folder or "
+                                    "file and the disk has room")
             err_console.print(
                 f"[bold red]error:[/] cannot use{escape(where)}: {escape(exc.strerror or str(exc))}"
-                "; check that the path is a writable folder/file and the disk has room (finished "
-                "work is cached; rerun to resume)", highlight=False, soft_wrap=True)
+                f"; {hint} (finished work is cached; rerun to resume)", highlight=False,
+                soft_wrap=True)
             raise typer.Exit(StoreError.exit_code) from None
 
     return wrapper
 
+
+_ERRNO_HINTS = {
+    errno.ENOENT: "check the path (a file or folder it names does not exist)",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or use fewer workers",
+    errno.ENOSPC: "the disk is full: free space or move the cache (cache_dir)",
+    errno.EDQUOT: "the disk quota is used up: free space or move the cache (cache_dir)",
+    errno.ENAMETOOLONG: "the path is too long: use a shorter folder name",
+}
 
 _FILESYSTEM_ERRNOS = frozenset({
     errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR,

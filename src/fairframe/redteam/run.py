@@ -222,9 +222,17 @@ class _Cache:
         self.path = path
         self.rows: dict[str, RowResult] = {}
         self.searches: dict[str, JSONValue] = {}
+        self.meta_upgrade = False
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh:
             self._load(fingerprint)
+            if self.meta_upgrade:  # the first line now records this run's full fingerprint
+                lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+                lines[0] = json.dumps({"type": "meta", "fingerprint": dict(fingerprint)},
+                                      ensure_ascii=False)
+                from fairframe._io import atomic_write
+
+                atomic_write(path, "\n".join(lines).encode("utf-8"))
         self._fh = path.open("a", encoding="utf-8")
         if fresh:
             self._write([{"type": "meta", "fingerprint": dict(fingerprint)}])
@@ -241,16 +249,25 @@ class _Cache:
             if not isinstance(obj, dict):
                 continue
             if obj.get("type") == "meta":
-                if i == 0 and not _same_run(obj.get("fingerprint"), fingerprint):
+                stored = obj.get("fingerprint")
+                if i == 0 and not _same_run(stored, fingerprint):
                     raise ConfigError(
                         f"{self.path} holds results of another run "
-                        f"({obj.get('fingerprint')}, this run: {dict(fingerprint)}); use a new "
+                        f"({stored}, this run: {dict(fingerprint)}); use a new "
                         "--out folder or delete it to start over")
+                if i == 0 and isinstance(stored, dict) and any(
+                        stored.get(k) is None and fingerprint.get(k) is not None
+                        for k in _OPTIONAL_FINGERPRINT):
+                    self.meta_upgrade = True  # learn what an older run did not record
                 continue
             if obj.get("type") == "row" and isinstance(obj.get("key"), str):
-                self.rows[obj["key"]] = RowResult.from_dict(obj["row"])
+                row = RowResult.from_dict(obj["row"])
+                key = obj["key"]
+                if key.count("\x1f") == 2:  # written before labels joined the key: its row
+                    key = f"{key}\x1f{row.expected}\x1f{row.category}"  # knows them
+                self.rows[key] = row
                 if obj.get("search") is not None:
-                    self.searches[obj["key"]] = obj["search"]
+                    self.searches[key] = obj["search"]
 
     def _write(self, objs: Sequence[Mapping[str, Any]]) -> None:
         for obj in objs:

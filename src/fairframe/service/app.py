@@ -970,8 +970,10 @@ def serve(config: GuardConfig, *, host: str | None = None, port: int | None = No
         policy=config.load_policy(),
     )
     log.info("enforcement store: %s", enforcer.url)
+    app = create_app(config, enforcer=enforcer)
     try:
-        uvicorn.run(create_app(config, enforcer=enforcer), host=host, port=port,
-                    log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        enforcer.close()
+        batcher = getattr(app.state, "guard_batcher", None)
+        if batcher is None or not batcher.running:  # never under a batch still running
+            enforcer.close()

@@ -272,13 +272,18 @@ def _jensen_low(c: F64, confidence: float) -> float:
     at least :math:`S(\\bar p)`, the severity of the captions' mean shares: a lower bound for
     :math:`S(\\bar p)` is one for the context-aware score too. It is computed with
     :func:`~fairframe.stats.intervals.severity_interval` on the counts of all captions pooled
-    with equal weight per caption (each caption's shares times the mean :math:`n_j`, rounded).
+    with equal weight per caption: the mean shares times :math:`J n_h`, rounded, with
+    :math:`n_h = J / \\sum_j 1/n_j` the harmonic mean size (the mean of unequal captions'
+    shares is as precise as :math:`J n_h` draws, not :math:`\\sum_j n_j`).
     The bootstrap alone collapses where every caption's images fall in one class (every
     resample repeats the data: ``[1, 1]`` from two images); then this bound is its lower end.
     """
     from fairframe.stats.intervals import severity_interval
 
     n = c.sum(axis=1)
-    pooled = np.rint((c / n[:, None]).sum(axis=0) * float(n.mean()))
+    # the equally weighted mean share rests on the harmonic mean size (its variance is
+    # sum_j var_j / J^2 with var_j ~ 1/n_j): the arithmetic mean would overstate the data
+    n_h = len(n) / float(np.sum(1.0 / n))
+    pooled = np.rint((c / n[:, None]).mean(axis=0) * len(n) * n_h)
     return float(np.asarray(severity_interval(pooled, confidence=confidence).low).reshape(-1)[0])
 
