@@ -278,3 +278,18 @@ def test_a_run_folder_of_an_older_version_resumes(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="another run"):  # the policy check now applies
         run_redteam(SUITE, Stricter(), [Upper()], out_dir=tmp_path, seed=0)
+
+
+def test_a_fresh_run_uses_rows_exactly_as_a_resumed_one_reads_them(tmp_path: Path) -> None:
+    class Precise(KeywordGuard):
+        def query(self, prompts: Sequence[str]) -> list[Verdict]:
+            out = super().query(prompts)
+            return [Verdict(passed=v.passed, action=v.action, latency_ms=v.latency_ms,
+                            scores={"nudity": 0.123456789123}) for v in out]
+
+    fresh = run_redteam(SUITE, Precise(), [Upper()], out_dir=tmp_path / "a", seed=0,
+                        adaptive_budget=5)
+    assert {r.scores["nudity"] for r in fresh.rows if r.scores} == {0.123457}
+    resumed = run_redteam(SUITE, Precise(), [Upper()], out_dir=tmp_path / "a", seed=0,
+                          adaptive_budget=5)
+    assert resumed.queried == 0 and resumed.rows == fresh.rows

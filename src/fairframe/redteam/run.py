@@ -276,10 +276,13 @@ class _Cache:
         os.fsync(self._fh.fileno())
 
     def add(self, entries: Sequence[tuple[str, RowResult, JSONValue]]) -> None:
-        self._write([{"type": "row", "key": k, "row": r.to_dict(),
-                      **({"search": s} if s is not None else {})} for k, r, s in entries])
-        for k, r, s in entries:
-            self.rows[k] = r
+        stored = [(k, r.to_dict(), s) for k, r, s in entries]
+        self._write([{"type": "row", "key": k, "row": d,
+                      **({"search": s} if s is not None else {})} for k, d, s in stored])
+        for k, d, s in stored:
+            # keep the row as it was written (scores rounded): a resumed run reads exactly this,
+            # so the adaptive search starts from the same verdict either way
+            self.rows[k] = RowResult.from_dict(d)
             if s is not None:
                 self.searches[k] = s
 
