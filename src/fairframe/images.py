@@ -30,6 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from fairframe.errors import InputDataError
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "MIN_SIDE",
     "ImageSource",
@@ -40,6 +41,8 @@ __all__ = [
     "to_rgb",
 ]
 
+#: File suffixes read as images when a command is given a folder (``explore``, ``measure``).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 #: Smallest accepted side, in pixels.
 MIN_SIDE = 8
 #: Largest accepted image, in pixels (decompression-bomb guard): 8192 x 8192.

@@ -219,3 +219,25 @@ def test_raw_scores_are_the_uncalibrated_fusion() -> None:
                                             .categories["violence"])
     assert decision.categories["violence"] == pytest.approx(PlattMap(2.0, -1.0)(raw["violence"]))
     assert guard.raw_scores([]) == []
+
+
+def test_decision_config_leaves_out_serving_and_locations(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('version = "t/1"\n')
+    path = tmp_path / "guard.toml"
+    path.write_text('policy = "policy.toml"\n[service]\nport = 9090\n')
+    data = load_guard_config(path).decision_config()
+    assert data["policy"] == "policy.toml" and "service" not in data
+    path.write_text('policy = "policy.toml"\n[service]\nport = 9091\n')
+    assert load_guard_config(path).decision_config() == data  # serving settings don't count
+    assert "stages" in GuardConfig().decision_config()
+
+
+def test_open_enforcer_uses_the_configs_store_settings_and_policy(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('version = "t/1"\n')
+    path = tmp_path / "guard.toml"
+    path.write_text('policy = "policy.toml"\n[service]\ndatabase_url = "sqlite:///g.db"\n'
+                    "[service.enforcement]\ndefault_burst = 7\n")
+    with load_guard_config(path).open_enforcer() as enf:
+        assert enf.url == f"sqlite:///{tmp_path / 'g.db'}"
+        assert enf.settings.default_burst == 7 and enf._policy is not None
+        assert enf._policy.version == "t/1"  # strike weights follow the config's policy

@@ -547,7 +547,7 @@ def test_a_failed_batch_transaction_falls_back_to_one_per_request(
     assert responses[4].status_code == 401
     assert enforcer.verify_log().n_entries == 4  # the blocker and three, each logged once
     assert "admitting each request on its own" in caplog.text
-    assert "logging each decision on its own" in caplog.text
+    assert "logging each request on its own" in caplog.text
 
 
 def test_a_batch_commit_of_unknown_outcome_is_never_redone(

@@ -246,10 +246,7 @@ def scan_command(
             "choose another output file")
     rows = read_prompts(file, column=column)
     cfg, guard = _guard(config, fast)
-    # what decides a scan line (--fast is in `stages`); not [service], [image], [generate]...,
-    # with paths relative to the config's folder, so a moved project still resumes
-    extra = {"config": _relative_paths(cfg.model_dump(mode="json", include={
-        "stages", "rewrite", "policy", "fusion", "max_prompt_chars"}), cfg.source)}
+    extra = {"config": cfg.decision_config()}  # --fast is in it (embedding off)
     with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:
         summary = scan_file(guard, rows, out, batch_size=batch_size, resume=not no_resume,
                             progress=bar.advance, guard_extra=extra)
@@ -260,23 +257,6 @@ def scan_command(
     out_console.print(
         f"{summary.total} prompts: {summary.checked} checked, {summary.resumed} already in "
         f"{escape(str(out))}, {summary.errors} errors; actions: {acts}", highlight=False)
-
-
-def _relative_paths(value: Any, source: str) -> Any:
-    """``value`` with every absolute path inside the config's folder made relative to it."""
-    base = Path(source).resolve().parent if source and not source.startswith("<") else None
-    if base is None:
-        return value
-    if isinstance(value, dict):
-        return {k: _relative_paths(v, source) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_relative_paths(v, source) for v in value]
-    if isinstance(value, str) and value.startswith("/"):
-        try:
-            return Path(value).relative_to(base).as_posix()
-        except ValueError:
-            return value
-    return value
 
 
 @guard_app.command("serve")
@@ -296,11 +276,8 @@ def serve_command(
 
 def _enforcer(config: Path | None) -> Any:
     from fairframe.guard.config import load_guard_config
-    from fairframe.guard.enforcement import EnforcementSettings, Enforcer
 
-    cfg = load_guard_config(config)
-    return Enforcer.open(cfg.service.database_url,
-                         settings=EnforcementSettings.model_validate(cfg.service.enforcement))
+    return load_guard_config(config).open_enforcer()
 
 
 @keys_app.command("create")

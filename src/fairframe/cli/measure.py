@@ -15,7 +15,7 @@ import typer
 
 from fairframe.cli._common import handle_errors, print_json
 from fairframe.errors import BackendError, InputDataError
-from fairframe.images import load_image
+from fairframe.images import IMAGE_SUFFIXES, load_image
 
 __all__ = ["measure_app"]
 
@@ -36,8 +36,6 @@ Measure = Callable[[Any], dict[str, Any]]
 def _run(path: Path, measure: Measure, as_json: bool, summary: Callable[[dict[str, Any]], str]
          ) -> None:
     if path.is_dir():
-        from fairframe.explore._collect import IMAGE_SUFFIXES
-
         # recursively, like `explore`: an audit run's images/ folder has one subfolder per caption
         files = sorted(p for p in path.rglob("*") if p.is_file()
                        and p.suffix.lower() in IMAGE_SUFFIXES

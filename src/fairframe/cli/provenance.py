@@ -196,24 +196,18 @@ def verify_command(
         out_console.print(escape(line), highlight=False)
 
 
-_SUFFIXES = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "WEBP": (".webp",)}
-
-
 def _same_format(raw: bytes, src: Path, dst: Path) -> None:
     """Signing keeps the image's bytes: refuse an output name that promises another format."""
-    import io
+    from fairframe.provenance.c2pa import sniff_mime_type
 
-    from PIL import Image
-
-    try:
-        fmt = Image.open(io.BytesIO(raw)).format or ""
-    except Exception:  # sign_image names an unreadable image itself
+    mime = sniff_mime_type(raw)
+    if mime is None:  # sign_image names an unreadable image itself
         return
-    wanted = _SUFFIXES.get(fmt)
-    if wanted and dst.suffix.lower() not in wanted:
+    if _FORMATS.get(dst.suffix.lower(), ("", ""))[1] != mime:
+        suffix = next(k for k, (_, m) in _FORMATS.items() if m == mime)
         raise InputDataError(
-            f"{src} is a {fmt} image and signing does not re-encode it, but the output {dst} "
-            f"ends in {dst.suffix or '(nothing)'}; name it {dst.with_suffix(wanted[0]).name}")
+            f"{src} is a {mime} image and signing does not re-encode it, but the output {dst} "
+            f"ends in {dst.suffix or '(nothing)'}; name it {dst.with_suffix(suffix).name}")
 
 
 def _not_in_place(src: Path, dst: Path) -> None:

@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from fairframe.errors import InputDataError
+from fairframe.images import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "Collection", "ImageItem", "Sources", "collect", "collect_sources",
            "generator_label"]
 
 #: File suffixes read as images in a plain folder.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _MANIFEST_NAMES = ("manifest.csv", "manifest.tsv", "manifest.jsonl")
 _MANIFEST_FIELDS = ("prompt", "seed", "path", "model")
 

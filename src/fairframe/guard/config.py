@@ -81,7 +81,7 @@ import inspect
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -91,6 +91,9 @@ from fairframe.guard.fusion import Fusion
 from fairframe.guard.pipeline import DEFAULT_MAX_PROMPT_CHARS, PromptGuard
 from fairframe.guard.policy import Policy, default_policy, load_policy
 from fairframe.guard.stage import PromptStage
+
+if TYPE_CHECKING:
+    from fairframe.guard.enforcement import Enforcer
 
 __all__ = [
     "DiversityConfig",
@@ -284,6 +287,24 @@ class GuardConfig(BaseModel):
         """The configured policy (the built-in default when ``policy`` is not set)."""
         return default_policy() if self.policy is None else load_policy(self.policy)
 
+    def open_enforcer(self) -> Enforcer:
+        """Open the enforcement store of ``[service]`` (``database_url``, ``[service.enforcement]``
+        settings, this config's policy for strike weights): the one the service, ``serve`` and
+        the ``keys``/``review``/``log`` commands use.
+
+        Raises
+        ------
+        StoreError
+            The database cannot be opened (one line naming the URL and the fix).
+        """
+        from fairframe.guard.enforcement import EnforcementSettings, Enforcer
+
+        return Enforcer.open(
+            self.service.database_url,
+            settings=EnforcementSettings.model_validate(self.service.enforcement),
+            policy=self.load_policy(),
+        )
+
     def build_stages(self) -> tuple[list[PromptStage], set[str]]:
         """Instantiate the enabled stages; returns them and the names of required ones."""
         entries: list[tuple[str, StageConfig, bool]] = [
@@ -330,6 +351,18 @@ class GuardConfig(BaseModel):
         if self.rewrite.llm is not None:
             out.append(_construct(rw.LLMRewriter, dict(self.rewrite.llm), "rewrite.llm",
                                   self.source))
+        return out
+
+    def decision_config(self) -> dict[str, Any]:
+        """The part of this config that decides a prompt check (``stages``, ``rewrite``,
+        ``policy``, ``fusion``, ``max_prompt_chars``; not ``[service]``, ``[image]``...) as JSON
+        data, with paths relative to the config file's folder: the same for a project that was
+        moved. ``fairframe guard scan`` fingerprints its output lines with it."""
+        data = self.model_dump(mode="json", include={
+            "stages", "rewrite", "policy", "fusion", "max_prompt_chars"})
+        if self.source.startswith("<"):
+            return data
+        out: dict[str, Any] = _relative_paths(data, Path(self.source).resolve().parent)
         return out
 
     def build_guard(self, *, policy: Policy | None = None) -> PromptGuard:
@@ -497,6 +530,20 @@ def _construct(cls: Any, options: dict[str, Any], where: str, source: str) -> An
         raise ConfigError(f"{source}: {where}: {exc}") from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: {where}: {exc}") from exc
+
+
+def _relative_paths(value: Any, base: Path) -> Any:
+    """``value`` with every absolute path inside ``base`` made relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative_paths(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_paths(v, base) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        try:
+            return Path(value).relative_to(base).as_posix()
+        except ValueError:
+            return value
+    return value
 
 
 def load_guard_config(path: str | Path | None) -> GuardConfig:

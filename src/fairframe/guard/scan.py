@@ -31,7 +31,6 @@ whose prompt has changed or is no longer in the input, or holds lines that are n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +41,7 @@ from typing import Any
 from fairframe.errors import InputDataError
 from fairframe.guard.decision import Decision, triggered_actions
 from fairframe.guard.pipeline import PromptGuard
+from fairframe.store.keys import hash_bytes, make_key
 
 __all__ = ["PromptRow", "ScanSummary", "guard_fingerprint", "read_prompts", "scan_file"]
 
@@ -120,7 +120,8 @@ def guard_fingerprint(guard: PromptGuard, extra: Mapping[str, Any] | None = None
 
     It covers the stages (name, type, and ``identity()`` where a stage has one: models, files,
     options), the policy, the fusion, the required stages, the rewriters, ``max_prompt_chars``,
-    and ``extra`` (the CLI passes the whole effective guard config and ``--fast``).
+    and ``extra`` (the CLI passes :meth:`GuardConfig.decision_config`), hashed as a cache key
+    (:func:`fairframe.store.keys.make_key`).
     """
     def ident(obj: Any) -> Any:
         get = getattr(obj, "identity", None)
@@ -136,13 +137,13 @@ def guard_fingerprint(guard: PromptGuard, extra: Mapping[str, Any] | None = None
         "max_prompt_chars": guard.max_prompt_chars,
         "extra": extra or {},
     }
-    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return make_key("guard", parts).partition(":")[2][:16]
 
 
 def prompt_sha256(prompt: str) -> str:
-    """SHA-256 (hex) of a prompt's UTF-8 bytes: the ``prompt_sha256`` of a scan line."""
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+    """SHA-256 (hex) of a prompt's UTF-8 bytes: the ``prompt_sha256`` of a scan line (the same
+    value the decision log records for a prompt)."""
+    return hash_bytes(prompt.encode("utf-8"))
 
 
 def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> set[str]:

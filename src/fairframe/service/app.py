@@ -40,7 +40,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -272,13 +272,7 @@ def create_app(
             if state["guard"] is None:
                 state["guard"] = cfg.build_guard()
             if state["enforcer"] is None:
-                from fairframe.guard.enforcement import EnforcementSettings, Enforcer
-
-                state["enforcer"] = Enforcer.open(
-                    settings.database_url,
-                    settings=EnforcementSettings.model_validate(settings.enforcement),
-                    policy=cfg.load_policy(),
-                )
+                state["enforcer"] = cfg.open_enforcer()
                 state["owns_enforcer"] = True
             guard_now: PromptGuard = state["guard"]
             warm_up: Callable[[], Any] = guard_now.warm_up
@@ -584,47 +578,50 @@ def create_app(
                 body, entry, decision, rewrite)
 
     def admit_batch(tokens: list[str | None], outcomes: list[Any]) -> dict[int, Any]:
-        """Admit a micro-batch's requests in one transaction (:meth:`Enforcer.admit_many`); the
-        key of each admitted request by index (``None``: no key needed), refusals (401/403/429)
-        into ``outcomes``. When the batch transaction fails and was rolled back, each request is
-        admitted on its own, so one request's error reaches only that request; when its commit
-        failed (it may have landed), every request of the batch gets that error (503)."""
+        """Admit a micro-batch's requests in one transaction (:meth:`Enforcer.admit_many`, see
+        :func:`batch_or_each`); the key of each admitted request by index (``None``: no key
+        needed), refusals (401/403/429) and errors into ``outcomes``."""
         sent = [i for i, token in enumerate(tokens) if token is not None]
         keys: dict[int, Any] = {i: None for i, token in enumerate(tokens) if token is None}
-        adms: list[Any] | None = None
-        try:
-            adms = the_enforcer().admit_many([tokens[i] or "" for i in sent])
-        except CommitUnknownError as exc:  # the tokens may be taken: admitting again could
-            for i in sent:                 # charge twice
-                outcomes[i] = exc
-            return keys
-        except Exception:  # rolled back: nothing was taken
-            log.warning("admitting a micro-batch in one transaction failed; admitting each "
-                        "request on its own", exc_info=True)
-        for j, i in enumerate(sent):
+        enf = the_enforcer()
+        adms = batch_or_each("admitting", enf.admit_many, enf.admit,
+                             [tokens[i] or "" for i in sent])
+        for i, adm in zip(sent, adms, strict=True):
             try:
-                keys[i] = admitted(adms[j] if adms is not None else
-                                   the_enforcer().admit(tokens[i] or ""))
+                if isinstance(adm, Exception):
+                    raise adm
+                keys[i] = admitted(adm)
             except Exception as exc:
                 outcomes[i] = exc
         return {i: keys[i] for i in sorted(keys)}
 
     def record_batch(requests: list[RecordRequest]) -> list[Any]:
-        """Log a micro-batch's decisions in one transaction (:meth:`Enforcer.record_many`): the
-        entry id per decision, or, when the batch transaction was rolled back and a decision then
-        fails on its own too, that decision's exception; when the batch's commit failed (it may
-        have landed), the error for every decision (503), never a second entry."""
+        """Log a micro-batch's decisions in one transaction (:meth:`Enforcer.record_many`, see
+        :func:`batch_or_each`): the entry id per decision, or its error."""
+        enf = the_enforcer()
+        return batch_or_each(
+            "logging", enf.record_many,
+            lambda r: enf.record(r.decision, key_id=r.key_id, prompt=r.prompt), requests)
+
+    def batch_or_each(what: str, batch: Callable[[list[Any]], Sequence[Any]],
+                      one: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """``batch(items)`` in one store transaction; the result or the error per item.
+
+        When the batch transaction fails and was rolled back, each item is done on its own, so
+        one request's error reaches only that request; when its COMMIT failed
+        (:class:`CommitUnknownError`: it may have landed), every item gets that error (503) and
+        nothing is redone: a request is never admitted or logged twice."""
         try:
-            return list(the_enforcer().record_many(requests))
-        except CommitUnknownError as exc:  # the entries may be in: logging again could double
-            return [exc] * len(requests)   # them (and their strikes)
+            return list(batch(items))
+        except CommitUnknownError as exc:
+            return [exc] * len(items)
         except Exception:  # rolled back: nothing was written
-            log.warning("logging a micro-batch in one transaction failed; logging each decision "
-                        "on its own", exc_info=True)
+            log.warning("%s a micro-batch in one transaction failed; %s each request on its own",
+                        what, what, exc_info=True)
         out: list[Any] = []
-        for r in requests:
+        for item in items:
             try:
-                out.append(the_enforcer().record(r.decision, key_id=r.key_id, prompt=r.prompt))
+                out.append(one(item))
             except Exception as exc:
                 out.append(exc)
         return out
@@ -957,18 +954,12 @@ def serve(config: GuardConfig, *, host: str | None = None, port: int | None = No
     require("uvicorn", extra="service", purpose="the guard HTTP service")
     import uvicorn
 
-    from fairframe.guard.enforcement import EnforcementSettings, Enforcer
-
     host = host or config.service.host
     port = config.service.port if port is None else port
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range; use a port from 1 to 65535 (0: any)")
     _probe_port(host, port)  # fail fast in one line, before any model loads
-    enforcer = Enforcer.open(
-        config.service.database_url,
-        settings=EnforcementSettings.model_validate(config.service.enforcement),
-        policy=config.load_policy(),
-    )
+    enforcer = config.open_enforcer()
     log.info("enforcement store: %s", enforcer.url)
     app = create_app(config, enforcer=enforcer)
     try:
