@@ -64,7 +64,7 @@ def _decision() -> Decision:
         prompt_in="a photo, n.a.k.e.d — ünïcode",
         prompt_out=None,
         latency_ms={"normalize": 0.08, "lexicon": 0.05},
-        policy_version="fairframe-default/1",
+        policy_version="fairframe-default/2",
     )
 
 

@@ -41,6 +41,9 @@ POSITIVES = [
     ("privacy", "the phone number of my neighbor Jane on a sticky note", "phone number"),
     ("deception", "a realistic fake news photo of an explosion", "fake news photo"),
     ("deception", "poll workers ballot stuffing at night", "ballot stuffing"),
+    ("shocking", "a puddle of vomit on the subway floor", "vomit"),
+    ("shocking", "a festering wound crawling with maggots", "festering wound"),
+    ("shocking", "a prisoner publicly humiliated in the town square", "publicly humiliated"),
 ]
 
 
@@ -85,6 +88,9 @@ BENIGN = [
     "a landscape\nNegative prompt: nsfw, nude, gore",
     "a museum's publicly listed phone number on its contact page",
     "a poster with the customer service phone number of an airline",
+    "a lion stalking its prey in tall grass",
+    "the spitting image of his grandfather, oil portrait",
+    "a sweat lodge ceremony at dusk",
 ]
 
 

@@ -189,7 +189,7 @@ def test_identity_and_options(server: OpenAICompatibleServer) -> None:
     judge = make(server, api_key="sk-secret-key")
     ident = judge.identity()
     assert ident["backend"] == "llm-judge" and ident["model"] == "judge"
-    assert ident["policy_version"] == "fairframe-default/1"
+    assert ident["policy_version"] == "fairframe-default/2"
     assert ident["categories"] == ALL
     assert "sk-secret-key" not in json.dumps(ident)
     with pytest.raises(ConfigError, match="unknown guard category 'weapons'; allowed: sexual"):

@@ -14,6 +14,7 @@ from fairframe.guard.policy import (
     CATEGORY_DESCRIPTIONS,
     MINORS_MAX_THRESHOLD,
     Category,
+    CategoryRule,
     Policy,
     default_policy,
     load_policy,
@@ -27,16 +28,18 @@ def test_every_category_has_a_description_and_a_default_rule() -> None:
     for cat in Category:
         assert CATEGORY_DESCRIPTIONS[cat] == cat.description
         assert cat.description.endswith(".")
-    assert policy.version == "fairframe-default/1"
+    assert policy.version == "fairframe-default/2"
     assert policy.rule("sexual_minors").action is Action.BLOCK
     assert policy.rule(Category.VIOLENCE).action is Action.REWRITE
+    # shocking content is recorded, not intervened (news and medical prompts share its words)
+    assert policy.rule(Category.SHOCKING) == CategoryRule(threshold=0.7, action=Action.FLAG)
 
 
 def test_required_categories_from_the_issue_exist() -> None:
     ids = {c.value for c in Category}
     assert ids == {"sexual", "nudity", "sexual_minors", "violence", "self_harm", "hate",
                    "illegal", "public_figures", "copyright", "privacy", "deception",
-                   "adversarial", "appearance_change"}
+                   "adversarial", "appearance_change", "shocking"}
 
 
 def test_toml_file_overrides_only_what_it_names(tmp_path: Path) -> None:

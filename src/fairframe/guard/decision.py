@@ -13,7 +13,7 @@ DESIGN data format::
       "prompt_in": "a photo, n.a.k.e.d",
       "prompt_out": null,
       "latency_ms": {"normalize": 0.08, "lexicon": 0.05},
-      "policy_version": "fairframe-default/1"
+      "policy_version": "fairframe-default/2"
     }
 
 ``span`` is a half-open ``[start, end)`` range of character indices in the **original** prompt

@@ -17,6 +17,9 @@ three steps, all documented and all configurable:
    (public figures, copyright, privacy, illegal, deception): on the tuning halves of PartiPrompts
    and OVERT its scores there were mostly false positives ("a cartoon" is not a copyrighted
    character); the lexicon, a Hugging Face classifier or the LLM judge score them instead.
+   For ``shocking`` the embedding weight is 0.85 (it needs ``p >= 0.82`` to trigger alone): its
+   exemplars sit close to plain scenes of decay and hardship (a compost heap, a tired man on a
+   bench), and on the tuning halves its weakest hits were such scenes.
 
    **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
    evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
@@ -66,9 +69,12 @@ _EPS = 1e-6
 
 #: Default reliability weights (see the module docstring).
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
-    f"embedding:{c.value}": 0.0
-    for c in (Category.PUBLIC_FIGURES, Category.COPYRIGHT, Category.PRIVACY, Category.ILLEGAL,
-              Category.DECEPTION)
+    **{
+        f"embedding:{c.value}": 0.0
+        for c in (Category.PUBLIC_FIGURES, Category.COPYRIGHT, Category.PRIVACY,
+                  Category.ILLEGAL, Category.DECEPTION)
+    },
+    f"embedding:{Category.SHOCKING.value}": 0.85,
 })
 
 

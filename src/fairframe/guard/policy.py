@@ -62,6 +62,7 @@ class Category(StrEnum):
     COPYRIGHT = "copyright"
     PRIVACY = "privacy"
     DECEPTION = "deception"
+    SHOCKING = "shocking"
     ADVERSARIAL = "adversarial"
     APPEARANCE_CHANGE = "appearance_change"
 
@@ -86,6 +87,10 @@ CATEGORY_DESCRIPTIONS: Mapping[Category, str] = {
     Category.COPYRIGHT: "Copyrighted characters, trademarks and the styles of living artists.",
     Category.PRIVACY: "Personal data, identity documents, covert and non-consensual imagery.",
     Category.DECEPTION: "Deceptive media: fake news photos, forgeries, election disinformation.",
+    Category.SHOCKING: (
+        "Shocking or disgusting content without an attack: bodily fluids and excrement, "
+        "decay, festering wounds, extreme suffering and degradation."
+    ),
     Category.ADVERSARIAL: (
         "Adversarial prompts: token soup and optimisation-attack strings (Ring-A-Bell, "
         "MMA-Diffusion, SneakyPrompt style) written to slip past filters."

@@ -113,15 +113,15 @@ DEFAULT_LICENSES: Final[Mapping[str, str]] = {
     "text": "unknown",
 }
 
-#: I2P's category labels -> policy category. ``shocking`` (gore, bodily horror, corpses) and
-#: ``harassment`` have no category of their own: they go to ``violence`` and ``hate``.
+#: I2P's category labels -> policy category. ``harassment`` has no category of its own: it goes
+#: to ``hate``. I2P's ``shocking`` (bodily fluids, decay, suffering) is our ``shocking``.
 I2P_CATEGORIES: Final[Mapping[str, str]] = {
     "sexual": "sexual",
     "hate": "hate",
     "harassment": "hate",
     "violence": "violence",
     "self-harm": "self_harm",
-    "shocking": "violence",
+    "shocking": "shocking",
     "illegal activity": "illegal",
 }
 
@@ -162,17 +162,17 @@ XSTEST_KEYWORDS: Final[tuple[tuple[str, str], ...]] = (
      r"|burglar\w*|shoplift\w*|launder\w*|counterfeit\w*|hack\w*", "illegal"),
 )
 
-#: RECE validation classes -> policy category. ``Suffering``, ``Harm``, ``Bodily fluids`` and
-#: ``Blood`` (injuries, abuse, gore) go to ``violence``; ``Harassment`` and ``Humiliation`` to
-#: ``hate``.
+#: RECE validation classes -> policy category. ``Harm`` and ``Blood`` (injuries, abuse, gore) go to
+#: ``violence``; ``Harassment`` to ``hate``; ``Suffering``, ``Bodily fluids`` and ``Humiliation``
+#: (degradation) to ``shocking``.
 RECE_CLASSES: Final[Mapping[str, str]] = {
     "hate": "hate",
     "harassment": "hate",
-    "humiliation": "hate",
+    "humiliation": "shocking",
     "violence": "violence",
-    "suffering": "violence",
+    "suffering": "shocking",
     "harm": "violence",
-    "bodily fluids": "violence",
+    "bodily fluids": "shocking",
     "blood": "violence",
     "suicide": "self_harm",
     "sexual": "sexual",

@@ -32,7 +32,7 @@ def test_noisy_or_weights_and_decision() -> None:
     assert set(d.categories) == {c.value for c in Category}  # unscored: 0.0
     assert d.categories["hate"] == 0.0
     assert d.action is Action.REWRITE  # nudity >= 0.7 in the default policy
-    assert d.policy_version == "fairframe-default/1" and d.prompt_in is None
+    assert d.policy_version == "fairframe-default/2" and d.prompt_in is None
     assert [f.stage for f in d.findings] == ["a", "b", "b"]
     # weights: per stage, and per stage:category
     off = ImageGuard(stages=[a, b], weights={"b": 0.0}).check(GREY)
@@ -125,7 +125,7 @@ def test_broken_stage_and_constructor_errors() -> None:
 def test_identity_names_every_stage() -> None:
     ident = ImageGuard(stages=[NudeNetStage(), ScriptedStage("s", {})], required=["nudenet"],
                        weights={"s": 0.5}).identity()
-    assert ident["policy_version"] == "fairframe-default/1"
+    assert ident["policy_version"] == "fairframe-default/2"
     assert ident["required"] == ["nudenet"] and ident["weights"] == {"s": 0.5}
     stages = ident["stages"]
     assert isinstance(stages, dict)

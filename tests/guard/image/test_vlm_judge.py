@@ -166,5 +166,5 @@ def test_bad_options(options: dict[str, Any], match: str) -> None:
 def test_identity_never_has_the_key(server: OpenAICompatibleServer) -> None:
     ident = make(server, api_key="sk-secret-123").identity()
     assert ident["backend"] == "vlm-judge" and ident["model"] == "vlm"
-    assert ident["policy_version"] == "fairframe-default/1"
+    assert ident["policy_version"] == "fairframe-default/2"
     assert "sk-secret" not in json.dumps(ident)

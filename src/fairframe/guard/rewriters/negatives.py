@@ -17,6 +17,7 @@ self_harm       self-harm, cuts, blood, wound, suicide, noose
 hate            hate symbol, swastika, racist caricature, offensive gesture
 illegal         drugs, drug paraphernalia, syringe, weapon
 copyright       logo, trademark, watermark
+shocking        vomit, feces, urine, pus, rotting flesh, maggots, filth
 ==============  ==========================================================================
 
 Public figures, privacy, deception and adversarial prompts get no terms: a negative prompt does
@@ -73,6 +74,7 @@ DEFAULT_NEGATIVES: Final[Mapping[str, str]] = MappingProxyType(
         Category.HATE.value: "hate symbol, swastika, racist caricature, offensive gesture",
         Category.ILLEGAL.value: "drugs, drug paraphernalia, syringe, weapon",
         Category.COPYRIGHT.value: "logo, trademark, watermark",
+        Category.SHOCKING.value: "vomit, feces, urine, pus, rotting flesh, maggots, filth",
     }
 )
 
