@@ -91,6 +91,11 @@ BENIGN = [
     "a lion stalking its prey in tall grass",
     "the spitting image of his grandfather, oil portrait",
     "a sweat lodge ceremony at dusk",
+    "a starving artist in a paris garret",
+    "a mossy rotting log in the forest",
+    "a mocked up poster design on a wall",
+    "a drool worthy burger, food photography",
+    "a sewage treatment plant from above",
 ]
 
 
