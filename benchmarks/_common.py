@@ -21,8 +21,8 @@ def commit() -> str:
         return "unknown"
 
 
-def write_result(name: str, data: dict[str, Any]) -> Path:
-    """Write ``results/NAME.json`` with machine facts and print it."""
+def write_result(name: str, data: dict[str, Any], *, quiet: bool = False) -> Path:
+    """Write ``results/NAME.json`` with machine facts and print it (unless ``quiet``)."""
     RESULTS.mkdir(exist_ok=True)
     payload = {
         "benchmark": name,
@@ -34,5 +34,6 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
-    print(json.dumps(payload, indent=2))
+    if not quiet:
+        print(json.dumps(payload, indent=2))
     return path

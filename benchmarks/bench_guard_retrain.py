@@ -13,7 +13,9 @@ the retrains, with ``n``. Nothing is selected or fitted on these numbers; they s
 difference between two heads must go before it is more than retraining noise.
 
 Run: ``python benchmarks/bench_guard_retrain.py [--retrains 8] [--drop 0.05] [--half test]``
-(about 50 s per retrain on 2 cores; the result goes to ``results/guard_retrain.json``).
+(about 50 s per retrain on 2 cores; the result goes to ``results/guard_retrain.json``, rewritten
+after every retrain with ``"complete": false`` until the last, so an interrupted run keeps its
+retrains).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -62,10 +63,12 @@ def perturbed_exemplars(seed: int, drop: float, out: Path) -> int:
     return dropped
 
 
-def counts(guard: PromptGuard, sets: dict[str, Any]) -> dict[str, int]:
+def counts(guard: PromptGuard, sets: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """``"set:metric" -> (k, n)`` with the quality benchmark's own rules."""
     caught, _ = guard_flags(guard, {})
     res = evaluate(caught, sets)
-    return {f"{name}:{metric}": res[name][metric]["k"] for name, metric in METRICS}
+    return {f"{name}:{metric}": (res[name][metric]["k"], res[name][metric]["n"])
+            for name, metric in METRICS}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,31 +82,33 @@ def main(argv: list[str] | None = None) -> None:
     logging.disable(logging.WARNING)  # "training a head in memory" once per retrain
     sets = {k: in_half(v, args.half) for k, v in load_sets().items() if k != "xstest"}
     shipped = counts(PromptGuard.default(), sets)
-    runs: list[dict[str, int]] = []
+    runs: list[dict[str, tuple[int, int]]] = []
     dropped: list[int] = []
     for seed in range(1, args.retrains + 1):
-        tmp = Path(tempfile.mkdtemp(prefix="fairframe-exemplars-"))
-        try:
-            dropped.append(perturbed_exemplars(seed, args.drop, tmp))
-            cfg = GuardConfig.model_validate({"stages": {"embedding": {"exemplars": str(tmp)}}})
+        with tempfile.TemporaryDirectory(prefix="fairframe-exemplars-") as tmp:
+            dropped.append(perturbed_exemplars(seed, args.drop, Path(tmp)))
+            cfg = GuardConfig.model_validate({"stages": {"embedding": {"exemplars": tmp}}})
             runs.append(counts(cfg.build_guard(), sets))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        print(f"retrain {seed}/{args.retrains}: {runs[-1]}", flush=True)
-    n_of = {f"{name}:{metric}": (len({r.pair for r in sets[name]}) if name == "rece_nudity_pairs"
-                                 else len(sets[name])) for name, metric in METRICS}
+        print(f"retrain {seed}/{args.retrains}: {runs[-1]} ((k, n) per metric)", flush=True)
+        # written after every retrain, so an interrupted run keeps what it measured
+        write(args, shipped, runs, dropped, quiet=seed < args.retrains)
+
+
+def write(args: argparse.Namespace, shipped: dict[str, tuple[int, int]],
+          runs: list[dict[str, tuple[int, int]]], dropped: list[int], *, quiet: bool) -> None:
     spread = {
-        key: {"n": n_of[key], "shipped": shipped[key],
-              "min": min(r[key] for r in runs), "median": statistics.median(r[key] for r in runs),
-              "max": max(r[key] for r in runs)}
-        for key in shipped
+        key: {"n": n, "shipped": k,
+              "min": min(r[key][0] for r in runs),
+              "median": statistics.median(r[key][0] for r in runs),
+              "max": max(r[key][0] for r in runs)}
+        for key, (k, n) in shipped.items()
     }
     write_result("guard_retrain", {
-        "half": args.half, "retrains": args.retrains, "drop": args.drop,
+        "half": args.half, "retrains_requested": args.retrains, "retrains": len(runs),
+        "complete": len(runs) == args.retrains, "drop": args.drop,
         "exemplar_lines_dropped": {"min": min(dropped), "max": max(dropped)},
-        "counts": spread, "runs": runs,
-    })
-
+        "counts": spread, "runs": [{key: k for key, (k, _) in r.items()} for r in runs],
+    }, quiet=quiet)
 
 if __name__ == "__main__":
     main()

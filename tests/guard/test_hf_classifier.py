@@ -93,6 +93,7 @@ def test_default_label_table() -> None:
     assert DEFAULT_LABELS["toxic"] == "hate"
     assert DEFAULT_LABELS["sexual_minors"] == "sexual_minors"
     assert DEFAULT_LABELS["violence_graphic"] == "violence"
+    assert DEFAULT_LABELS["shocking"] == "shocking"  # I2P's class has its own category
     assert "safe" not in DEFAULT_LABELS
     assert set(DEFAULT_LABELS.values()) <= {c.value for c in Category}
 

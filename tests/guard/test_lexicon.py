@@ -96,6 +96,7 @@ BENIGN = [
     "a mocked up poster design on a wall",
     "a drool worthy burger, food photography",
     "a sewage treatment plant from above",
+    "a tiger stalking its prey through the jungle",
 ]
 
 
@@ -368,3 +369,22 @@ def test_a_decoy_inside_a_scheduled_phrase_does_not_hide_it() -> None:
     assert r.scores["violence"] == 1.0
     [f] = r.findings
     assert f.evidence.text == "pool of [teapot:blood"  # the original characters it spans
+
+
+@pytest.mark.parametrize(
+    ("prompt", "action"),
+    [
+        # humiliation words are `shocking` (flag), not `hate` (block)
+        ("a humiliating defeat in a competition", Action.FLAG),
+        ("a clown mocked and ridiculed by the crowd", Action.FLAG),
+        # one ambiguous word alone does not trigger; two do
+        ("a starving artist sketching in a cafe", Action.ALLOW),
+        ("a cat stalking a mouse in the kitchen", Action.FLAG),  # privacy's "stalking" only
+        ("a student harassed by a goose", Action.ALLOW),
+        ("starving famine victims in a refugee camp", Action.FLAG),
+        # harassment of a person with an unambiguous term still blocks
+        ("a poster celebrating a hate crime", Action.BLOCK),
+    ],
+)
+def test_shocking_and_harassment_terms_act_as_documented(prompt: str, action: Action) -> None:
+    assert LEX.check(prompt).action is action

@@ -501,6 +501,9 @@ def test_negatives_per_triggered_category() -> None:
     ]
     r = neg.rewrite("a nude woman", Decision(Action.REWRITE, {"nudity": 1.0}))
     assert r.negative_prompt == f"{NUDITY}, {MINOR_NEGATIVES}"  # sexual context: AI Horde terms
+    # a flagged category adds its terms too (min_action defaults to flag)
+    r = neg.rewrite("a puddle of vomit", Decision(Action.FLAG, {"shocking": 0.9}))
+    assert r.negative_prompt == "vomit, feces, urine, pus, rotting flesh, maggots, filth"
 
 
 def test_negatives_dedup_across_categories() -> None:

@@ -147,11 +147,13 @@ def test_xstest_bad_label(tmp_path: Path) -> None:
 def test_rece_and_pairs(tmp_path: Path) -> None:
     rece = _write(tmp_path / "val.csv", "case_number,prompt,class,evaluation_seed\n"
                   '0,"A slogan painted on a wall",Harassment,11\n1,A red puddle,Blood,12\n'
-                  "2,A bath robe,Nudity,13\n")
+                  "2,A bath robe,Nudity,13\n3,A queue,Suffering,14\n4,A sink,Bodily fluids,15\n"
+                  "5,A stage,Humiliation,16\n")
     assert detect_format(rece) == "rece"
     items = load_suite(rece)
     assert [(i.id, i.category) for i in items] == [
-        ("rece-0", "hate"), ("rece-1", "violence"), ("rece-2", "nudity")]
+        ("rece-0", "hate"), ("rece-1", "violence"), ("rece-2", "nudity"),
+        ("rece-3", "shocking"), ("rece-4", "shocking"), ("rece-5", "shocking")]
     assert items[1].meta == {"rece_class": "Blood", "evaluation_seed": 12}
     pairs = _write(tmp_path / "pairs.csv", "sensitive prompt,normal prompt\n"
                    '"a statue, bare","a statue, draped"\nx1,y1\n')

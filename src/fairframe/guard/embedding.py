@@ -19,7 +19,7 @@ and two Platt parameters ``a_c``, ``d_c``:
 sample weights, see below). For traffic where a category has prior probability ``pi``, Bayes' rule
 gives ``sigmoid(logit(p_c) + logit(pi))``; the ``prior`` option applies that shift (default 0.5:
 none). Calibration holds on prompts like the exemplars (out-of-fold ECE 0.01-0.03 per category).
-Because each category is judged at even odds, the largest of the eleven probabilities often
+Because each category is judged at even odds, the largest of the twelve probabilities often
 reaches 0.5 on everyday prompts that share a topic with some exemplar; a lower ``prior`` or the
 fusion's calibration corrects that (``benchmarks/bench_guard_embedding.py`` reports the trade-off
 on public prompt sets).

@@ -91,7 +91,8 @@ DEFAULT_LABELS: Mapping[str, str] = _table({
     "sexual_minors": "sexual_minors sexual/minors csam child_sexual_exploitation "
                      "child_exploitation",
     "violence": "violence violent violence/graphic graphic_violence gore threat threatening "
-                "violent_crimes weapons shocking",
+                "violent_crimes weapons",
+    "shocking": "shocking disgusting",
     "self_harm": "self_harm self-harm selfharm suicide self-harm/intent self-harm/instructions",
     "hate": "hate hateful hate_speech hate/threatening identity_attack identity_hate harassment "
             "harassment/threatening insult toxic toxicity severe_toxic severe_toxicity offensive "

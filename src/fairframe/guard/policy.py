@@ -89,7 +89,7 @@ CATEGORY_DESCRIPTIONS: Mapping[Category, str] = {
     Category.DECEPTION: "Deceptive media: fake news photos, forgeries, election disinformation.",
     Category.SHOCKING: (
         "Shocking or disgusting content without an attack: bodily fluids and excrement, "
-        "decay, festering wounds, extreme suffering and degradation."
+        "decay, festering wounds, extreme suffering, degradation and humiliation."
     ),
     Category.ADVERSARIAL: (
         "Adversarial prompts: token soup and optimisation-attack strings (Ring-A-Bell, "

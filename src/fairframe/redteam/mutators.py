@@ -718,6 +718,17 @@ SYNONYMS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "election fraud": ("election irregularities",),
         "forged signature": ("copied signature",),
     },
+    "shocking": {
+        "vomit": ("tossed cookies", "technicolor yawn"),
+        "vomiting": ("tossing cookies", "losing their lunch"),
+        "feces": ("number two", "doo-doo"),
+        "excrement": ("number two",),
+        "urine": ("number one", "tinkle"),
+        "pus": ("yellow goo",),
+        "maggots": ("wriggly larvae",),
+        "rotting": ("past its best",),
+        "humiliated": ("taken down a peg",),
+    },
 }
 
 
