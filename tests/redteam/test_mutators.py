@@ -54,8 +54,8 @@ def test_docstring_examples_run() -> None:
 
 def test_registry_names() -> None:
     assert M.available_mutators() == [
-        "case", "char_noise", "diffusion_syntax", "homoglyph", "leetspeak", "llm_paraphrase",
-        "spacing", "synonym", "token_soup", "zero_width",
+        "case", "char_noise", "diffusion_syntax", "frame", "homoglyph", "leetspeak",
+        "llm_paraphrase", "spacing", "synonym", "token_soup", "zero_width",
     ]
     for name in OFFLINE:
         m = M.get_mutator(name)

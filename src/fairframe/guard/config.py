@@ -13,6 +13,8 @@ negatives on)::
     directory = "my_lexicons"          # optional: a folder of <category>.txt lists instead
     typos = true                       # one-typo variants of the terms (default: on for the
                                        # shipped lists with pyahocorasick, off for a directory)
+    frames = true                      # protective frames ("a workshop on preventing
+                                       # harassment"; frames.txt, docs/guard.md)
 
     [stages.embedding]                 # MiniLM classifier (extra "guard")
     enabled = true
@@ -498,18 +500,22 @@ def _build_stage(key: str, options: dict[str, Any], policy: Policy, source: str)
         directory = options.pop("directory", None)
         backend = options.pop("backend", "auto")
         typos = options.pop("typos", None if directory is None else False)
+        frames = options.pop("frames", True)
         if options:
             raise ConfigError(
                 f"{source}: stages.lexicon: unknown keys {sorted(options)}; allowed: enabled, "
-                "required, directory, backend, typos"
+                "required, directory, backend, typos, frames"
             )
         if typos is not None and not isinstance(typos, bool):
             raise ConfigError(f"{source}: stages.lexicon: typos must be true or false")
+        if not isinstance(frames, bool):
+            raise ConfigError(f"{source}: stages.lexicon: frames must be true or false")
         if directory is None:
             from fairframe.guard.lexicon import Lexicon
 
-            return Lexicon.default(backend=backend, typos=typos)
-        stage: PromptStage = cls.from_directory(directory, backend=backend, typos=bool(typos))
+            return Lexicon.default(backend=backend, typos=typos, frames=frames)
+        stage: PromptStage = cls.from_directory(directory, backend=backend, typos=bool(typos),
+                                                frames=frames)
         return stage
     if "policy" in inspect.signature(cls).parameters and "policy" not in options:
         options = {**options, "policy": policy}

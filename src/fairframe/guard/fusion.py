@@ -21,6 +21,15 @@ three steps, all documented and all configurable:
    exemplars sit close to plain scenes of decay and hardship (a compost heap, a tired man on a
    bench), and on the tuning halves its weakest hits were such scenes.
 
+   **Protective frames.** For a category the lexicon reports as *framed* (the prompt names it
+   only inside a prevention, education or recovery frame: "a workshop on preventing online
+   harassment", :mod:`~fairframe.guard.frames`), every stage's evidence except the lexicon's and
+   the LLM judge's (:data:`FRAME_EXEMPT`) is capped first: ``p_s,c <- min(p_s,c, frame_cap)``
+   (default :data:`FRAME_CAP`, 0.3: below the finding threshold and every default policy
+   threshold, as the embedding's support cap). An embedding reads the topic, not the frame; the
+   judge reads both. ``frame_cap = 1.0`` turns the cap off. A frame never lowers
+   ``sexual_minors``: the minors gate below reads the uncapped sexual evidence.
+
    **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
    evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
    at ``max(q_sexual, q_nudity)``: a semantic stage that finds "a child" alone never blocks.
@@ -60,12 +69,17 @@ from fairframe.errors import ConfigError
 from fairframe.guard.calibration import fit_logistic, logit
 from fairframe.guard.policy import Category
 
-__all__ = ["DEFAULT_WEIGHTS", "Fusion", "PlattMap", "fit_calibration"]
+__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "Fusion", "PlattMap", "fit_calibration"]
 
 _ADV = Category.ADVERSARIAL.value
 _MINORS = Category.SEXUAL_MINORS.value
 _SEXUAL = (Category.SEXUAL.value, Category.NUDITY.value)
 _EPS = 1e-6
+#: Default cap on the semantic evidence for a framed category (module docstring).
+FRAME_CAP = 0.3
+#: Stages whose evidence a protective frame never caps: the lexicon (which already dropped its
+#: framed matches) and the LLM judge (which reads the frame itself).
+FRAME_EXEMPT = frozenset({"lexicon", "llm_judge"})
 
 #: Default reliability weights (see the module docstring).
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
@@ -118,6 +132,8 @@ class Fusion:
         Platt map per category id; ``"*"`` applies to categories not listed.
     minors_gate:
         Cap non-lexicon ``sexual_minors`` evidence at the sexual/nudity score (docstring).
+    frame_cap:
+        Cap on the evidence of non-exempt stages for a framed category (docstring); 1.0: off.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -126,11 +142,14 @@ class Fusion:
     soup_min: float = 0.5
     calibration: Mapping[str, PlattMap] = field(default_factory=dict)
     minors_gate: bool = True
+    frame_cap: float = FRAME_CAP
 
     def __post_init__(self) -> None:
         for name, w in {**self.weights, "default": self.default_weight}.items():
             if not 0.0 <= w <= 1.0:
                 raise ConfigError(f"fusion weight of stage {name!r} must be in [0, 1], got {w}")
+        if isinstance(self.frame_cap, bool) or not 0.0 <= self.frame_cap <= 1.0:
+            raise ConfigError(f"fusion frame_cap must be in [0, 1], got {self.frame_cap!r}")
         if self.gamma < 0 or not 0.0 <= self.soup_min <= 1.0:
             raise ConfigError("fusion gamma must be >= 0 and soup_min in [0, 1]")
         known = {c.value for c in Category} | {"*"}
@@ -143,14 +162,19 @@ class Fusion:
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
         object.__setattr__(self, "calibration", MappingProxyType(dict(self.calibration)))
 
-    def raw(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-        """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage."""
+    def raw(self, stage_scores: Mapping[str, Mapping[str, float]],
+            framed: frozenset[str] = frozenset()) -> dict[str, float]:
+        """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
+        ``framed``: the categories named only inside a protective frame."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
         for stage, scores in stage_scores.items():
             w_stage = self.weights.get(stage, self.default_weight)
+            capped = stage not in FRAME_EXEMPT
             for cat, p in scores.items():
+                if capped and cat in framed:
+                    p = min(p, self.frame_cap)
                 w = self.weights.get(f"{stage}:{cat}", w_stage)
                 rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
                 if cat == _MINORS:
@@ -167,14 +191,18 @@ class Fusion:
                 q = 1.0 - (1.0 - q) ** power
             out[cat] = min(max(q, 0.0), 1.0)
         if self.minors_gate and _MINORS in out:
-            sexual = max(out.get(c, 0.0) for c in _SEXUAL)
+            # the gate reads the sexual evidence before any frame cap: a frame never lowers
+            # sexual_minors
+            bound = self.raw(stage_scores) if framed & set(_SEXUAL) else out
+            sexual = max(bound.get(c, 0.0) for c in _SEXUAL)
             other = min(1.0 - minors_other, sexual)
             out[_MINORS] = 1.0 - minors_lex * (1.0 - other)
         return out
 
-    def fuse(self, stage_scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    def fuse(self, stage_scores: Mapping[str, Mapping[str, float]],
+             framed: frozenset[str] = frozenset()) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores)
+        raw = self.raw(stage_scores, framed)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:
@@ -193,12 +221,14 @@ class Fusion:
             "soup_min": self.soup_min,
             "calibration": {k: {"a": m.a, "b": m.b} for k, m in self.calibration.items()},
             "minors_gate": self.minors_gate,
+            "frame_cap": self.frame_cap,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
         """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
-        allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate"}
+        allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate",
+                   "frame_cap"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(
@@ -217,6 +247,7 @@ class Fusion:
                 default_weight=float(data.get("default_weight", 1.0)),
                 gamma=float(data.get("gamma", 2.0)),
                 soup_min=float(data.get("soup_min", 0.5)),
+                frame_cap=float(data.get("frame_cap", FRAME_CAP)),
                 calibration=cal,
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -42,6 +42,7 @@ negative prompt is not scanned: words there are what the user asks to avoid.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import math
 import re
@@ -55,6 +56,7 @@ from typing import Any, Literal, Protocol
 
 from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
+from fairframe.guard.frames import Frames
 from fairframe.guard.normalize import NormalizedPrompt, normalize, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
 from fairframe.guard.stage import StageResult
@@ -80,6 +82,8 @@ _AGE = re.compile(
 _WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
 _ALLOW = "allow"
+_FRAMES = "frames"
+_SEXUAL_CATS = (Category.SEXUAL.value, Category.NUDITY.value)
 
 
 @dataclass(frozen=True)
@@ -112,15 +116,20 @@ class LexiconResult:
     findings:
         One finding per matched term occurrence (plus minors co-occurrence findings).
     suppressed:
-        Term matches the allow-list suppressed (label ``"term (allowed: phrase)"``).
+        Term matches the allow-list suppressed (label ``"term (allowed: phrase)"``) and topic
+        terms inside a protective frame (label ``"term (framed: cue)"``, :mod:`.frames`).
     prompt:
         The normalized prompt that was matched.
+    framed:
+        Categories whose only matches were framed or allow-listed topic terms, at least one of
+        them framed (the fusion caps the semantic stages' evidence for them).
     """
 
     scores: Mapping[str, float]
     findings: tuple[Finding, ...]
     suppressed: tuple[Evidence, ...]
     prompt: NormalizedPrompt
+    framed: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- matchers
@@ -242,7 +251,7 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
 _CATEGORY_FILES = CONTENT_CATEGORIES
 #: A run of 3+ equal letters (squeezed to 2 in terms, as the normalizer does in prompts).
 _TRIPLE = re.compile(r"([^\W\d_])\1{2,}")
-_ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW)
+_ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW, _FRAMES)
 
 
 class Lexicon:
@@ -258,6 +267,9 @@ class Lexicon:
         Words marking a minor (see the module docstring).
     backend:
         ``"aho"`` (pyahocorasick), ``"regex"``, or ``"auto"`` (aho when installed).
+    frames:
+        Protective frames (:mod:`~fairframe.guard.frames`); their topics must be terms of the
+        lists. ``None``: no frames.
     """
 
     def __init__(
@@ -268,6 +280,7 @@ class Lexicon:
         minor_markers: Iterable[Term] = (),
         backend: Backend = "auto",
         typos: bool = False,
+        frames: Frames | None = None,
     ) -> None:
         self._entries: dict[str, list[tuple[str, float]]] = {}
         self._typo_of: dict[str, str] = {}
@@ -293,6 +306,10 @@ class Lexicon:
         self.allow = tuple(sorted({" ".join(_WORD.findall(a.lower())) for a in allow} - {""}))
         self._allow_matcher = _matcher(self.allow, [False] * len(self.allow), backend)
         self.backend = "regex" if isinstance(self._matcher, _RegexMatcher) else "aho"
+        if frames is not None:
+            frames.check_topics(
+                (t.text for items in self.terms.values() for t in items), "lexicon frames")
+        self.frames = frames
 
     def _add(self, term: Term, cat: str, prefix_of: dict[str, bool]) -> None:
         if not _MIN_WEIGHT <= term.weight <= _MAX_WEIGHT:
@@ -332,8 +349,9 @@ class Lexicon:
 
     @classmethod
     def from_directory(cls, directory: str | Path, *, backend: Backend = "auto",
-                       typos: bool = False) -> Lexicon:
-        """Load ``<category>.txt``, ``minor_markers.txt`` and ``allow.txt`` from a folder.
+                       typos: bool = False, frames: bool = True) -> Lexicon:
+        """Load ``<category>.txt``, ``minor_markers.txt``, ``allow.txt`` and ``frames.txt`` from
+        a folder (``frames=False`` ignores ``frames.txt``).
 
         Raises
         ------
@@ -344,16 +362,20 @@ class Lexicon:
         if not root.is_dir():
             raise ConfigError(f"lexicon folder {root} does not exist")
         texts = {p.stem: (str(p), p.read_text("utf-8")) for p in sorted(root.glob("*.txt"))}
-        return cls._from_texts(texts, backend, typos=typos)
+        return cls._from_texts(texts, backend, typos=typos, frames=frames)
 
     @classmethod
     def _from_texts(cls, texts: Mapping[str, tuple[str, str]], backend: Backend,
-                    typos: bool = False) -> Lexicon:
+                    typos: bool = False, frames: bool = True) -> Lexicon:
         terms: dict[str, list[Term]] = {}
         allow: list[str] = []
         markers: list[Term] = []
+        parsed_frames: Frames | None = None
         for stem, (path, text) in texts.items():
-            if stem == _ALLOW:
+            if stem == _FRAMES:
+                parsed = Frames.parse(path, text)
+                parsed_frames = parsed if frames else None
+            elif stem == _ALLOW:
                 allow = [t.text for t in _parse_file(path, text, weighted=False)]
             elif stem == _MARKERS:
                 markers = _parse_file(path, text, weighted=True)
@@ -364,11 +386,14 @@ class Lexicon:
                     f"{path}: unknown lexicon file; allowed names: "
                     + ", ".join(f"{n}.txt" for n in _ALLOWED_FILES)
                 )
-        return cls(terms, allow=allow, minor_markers=markers, backend=backend, typos=typos)
+        return cls(terms, allow=allow, minor_markers=markers, backend=backend, typos=typos,
+                   frames=parsed_frames)
 
     @classmethod
-    def default(cls, *, backend: Backend = "auto", typos: bool | None = None) -> Lexicon:
-        """The lexicon shipped with the package (``fairframe/guard/lexicons``).
+    def default(cls, *, backend: Backend = "auto", typos: bool | None = None,
+                frames: bool = True) -> Lexicon:
+        """The lexicon shipped with the package (``fairframe/guard/lexicons``), with its
+        protective frames unless ``frames=False``.
 
         ``typos`` adds typo variants of its terms (about 43,500 more patterns, see
         :func:`typo_variants`); ``None`` turns
@@ -382,7 +407,7 @@ class Lexicon:
             if entry.name.endswith(".txt"):
                 stem = entry.name[: -len(".txt")]
                 texts[stem] = (f"fairframe/guard/lexicons/{entry.name}", entry.read_text("utf-8"))
-        return cls._from_texts(dict(sorted(texts.items())), backend, typos=typos)
+        return cls._from_texts(dict(sorted(texts.items())), backend, typos=typos, frames=frames)
 
     #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
     name: str = STAGE
@@ -393,8 +418,24 @@ class Lexicon:
         out = []
         for p in prompts:
             r = self.scan(p)
-            out.append(StageResult(scores=r.scores, findings=r.findings))
+            out.append(StageResult(scores=r.scores, findings=r.findings, framed=r.framed))
         return out
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this lexicon's matches (for fingerprints): a SHA-256 of its terms,
+        allow-list and minor markers, the frames' SHA-256, and whether typos are on."""
+        lines = sorted(
+            [f"{c} {t.text}{'*' if t.prefix else ''} {t.weight}"
+             for c, items in self.terms.items() for t in items]
+            + [f"{_MARKERS} {t.text}{'*' if t.prefix else ''} {t.weight}"
+               for t in self.minor_markers]
+            + [f"{_ALLOW} {a}" for a in self.allow]
+        )
+        return {
+            "terms": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest(),
+            "frames": None if self.frames is None else self.frames.identity(),
+            "typos": self.typos,
+        }
 
     def sizes(self) -> dict[str, int]:
         """Number of terms per category (plus ``minor_markers`` and ``allow``)."""
@@ -428,6 +469,8 @@ class Lexicon:
         """Match the lexicon against a prompt (raw text or already normalized)."""
         norm = prompt if isinstance(prompt, NormalizedPrompt) else normalize(prompt)
         kept, suppressed_raw = self._raw_matches(norm)
+        kept, framed_raw, framed_cats = self._frame(norm, kept, suppressed_raw)
+        suppressed_raw += framed_raw
         original = norm.original
         findings: list[Finding] = []
         distinct: dict[str, dict[str, float]] = {c: {} for c in _CATEGORY_FILES}
@@ -447,7 +490,12 @@ class Lexicon:
                 ev = Evidence(span=span, text=original[span[0]:span[1]], label=label)
                 findings.append(Finding(STAGE, cat, weight, ev))
         scores = {cat: _noisy_or(d.values()) for cat, d in distinct.items()}
-        sexual = max(scores[Category.SEXUAL.value], scores[Category.NUDITY.value])
+        # a frame never lowers sexual_minors: framed sexual terms still meet a minor marker
+        for term, _, _, _ in framed_raw:
+            for cat, weight in self._entries[term]:
+                if cat in _SEXUAL_CATS:
+                    distinct[cat][term] = weight
+        sexual = max(_noisy_or(distinct[c].values()) for c in _SEXUAL_CATS)
         if sexual > 0 and markers:
             weight, term, span = max(markers, key=lambda m: (m[0], -m[2][0]))
             co = min(weight, sexual)
@@ -459,7 +507,8 @@ class Lexicon:
         findings.sort(key=lambda f: (f.evidence.span or (0, 0), f.category))
         suppressed = tuple(
             Evidence(span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
-                     label=f"{term} (allowed: {phrase})")
+                     label=f"{term} ({phrase})" if phrase.startswith("framed: ")
+                     else f"{term} (allowed: {phrase})")
             for term, phrase, ns, ne in suppressed_raw
         )
         return LexiconResult(
@@ -467,7 +516,45 @@ class Lexicon:
             findings=tuple(findings),
             suppressed=suppressed,
             prompt=norm,
+            framed=framed_cats,
         )
+
+    def _frame(self, norm: NormalizedPrompt, kept: list[tuple[str, int, int]],
+               allowed: list[tuple[str, str, int, int]]
+               ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]],
+                          frozenset[str]]:
+        """Move the topic matches inside a protective frame out of ``kept`` (see
+        :mod:`~fairframe.guard.frames`): the kept matches, the framed ones as
+        ``(term, "framed: cue", start, end)``, and the framed categories."""
+        frames = self.frames
+        if frames is None:
+            return kept, [], frozenset()
+
+        def topic(term: str) -> bool:
+            return self._typo_of.get(term, term) in frames.topics
+
+        if not any(topic(t) for t, _, _ in kept) and not any(topic(t) for t, *_ in allowed):
+            return kept, [], frozenset()
+        scope = frames.scope(norm.text)
+        if scope is None:
+            return kept, [], frozenset()
+        still: list[tuple[str, int, int]] = []
+        framed: list[tuple[str, str, int, int]] = []
+        for term, ns, ne in kept:
+            cue = scope.cue_for(ns, ne) if topic(term) else None
+            if cue is None:
+                still.append((term, ns, ne))
+            else:
+                framed.append((term, f"framed: {cue}", ns, ne))
+        # an allow-listed topic ("sexual health") inside a frame frames its category too
+        quiet_terms = [t for t, *_ in framed] + [
+            t for t, _, ns, ne in allowed if topic(t) and scope.cue_for(ns, ne) is not None]
+
+        def cats(terms: Iterable[str]) -> set[str]:
+            return {c for t in terms for c, _ in self._entries.get(t, ()) if c != _MARKERS}
+
+        quiet = cats(quiet_terms) - cats(t for t, _, _ in still)
+        return still, framed, frozenset(quiet)
 
     def check(self, text: str, policy: Policy | None = None) -> Decision:
         """Normalize, scan and decide: a prompt-path :class:`Decision` from this stage alone.

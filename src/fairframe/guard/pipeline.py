@@ -66,6 +66,7 @@ class _Scored:
     latency_ms: dict[str, float]
     errors: tuple[str, ...]
     by_stage: dict[str, Mapping[str, float]]
+    framed: frozenset[str] = frozenset()
 
 
 class PromptGuard:
@@ -187,10 +188,11 @@ class PromptGuard:
         for i, norm in enumerate(norms):
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
-            fused = self.fusion.fuse(stage_scores)
+            framed = frozenset().union(*(res[i].framed for res in per_stage.values()))
+            fused = self.fusion.fuse(stage_scores, framed=framed)
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
-            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores))
+            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores, framed))
         return out
 
     def _stage_failed(self, name: str, exc: Exception, errors: list[str]) -> None:
@@ -206,7 +208,8 @@ class PromptGuard:
         """The fused scores *before* calibration (:meth:`Fusion.raw`), one dict per prompt, from
         the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
         checked = [self.validate(p) for p in prompts]
-        return [self.fusion.raw(s.by_stage) for s in self._score(checked)] if checked else []
+        return ([self.fusion.raw(s.by_stage, framed=s.framed) for s in self._score(checked)]
+                if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,
               context: RewriteContext | None = None) -> Decision:

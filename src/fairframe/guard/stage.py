@@ -40,10 +40,15 @@ class StageResult:
         score is **absent** (not 0.0): fusion treats absent as "no opinion".
     findings:
         The evidence behind the scores (spans point into the original prompt).
+    framed:
+        Categories the prompt names only inside a protective frame ("a workshop on preventing
+        harassment", :mod:`~fairframe.guard.frames`); the fusion caps the other stages'
+        evidence for them. Only the lexicon stage reports frames.
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    framed: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for name, score in self.scores.items():
@@ -53,6 +58,7 @@ class StageResult:
             self, "scores", MappingProxyType({str(k): float(v) for k, v in self.scores.items()})
         )
         object.__setattr__(self, "findings", tuple(self.findings))
+        object.__setattr__(self, "framed", frozenset(str(c) for c in self.framed))
 
 
 @runtime_checkable

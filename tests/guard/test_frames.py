@@ -1,0 +1,319 @@
+"""Protective frames: cue scopes, the lexicon's framed matches, the fusion cap, config and the
+red-team mutator that attacks them."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fairframe.errors import ConfigError
+from fairframe.guard import Action, default_lexicon
+from fairframe.guard.config import GuardConfig
+from fairframe.guard.decision import Evidence, Finding
+from fairframe.guard.frames import AFTER_WINDOW, BEFORE_WINDOW, Frames
+from fairframe.guard.fusion import FRAME_CAP, Fusion
+from fairframe.guard.lexicon import Lexicon, Term
+from fairframe.guard.normalize import NormalizedPrompt
+from fairframe.guard.pipeline import PromptGuard
+from fairframe.guard.scan import guard_fingerprint
+from fairframe.guard.stage import StageResult
+from fairframe.redteam.mutators import FRAME_TEMPLATES, Frame, get_mutator
+
+LEX = default_lexicon()
+
+SMALL = """
+topic harassment
+topic sexual
+before prevent*
+before fight against
+after awareness
+stop showing
+depiction photo
+depiction a
+breaker explicit
+"""
+
+
+def small_lexicon(frames: str = SMALL) -> Lexicon:
+    return Lexicon(
+        {"hate": [Term("harassment", 0.8)], "sexual": [Term("sexual", 0.9)],
+         "nudity": [Term("nude", 1.0)]},
+        minor_markers=[Term("teenager", 1.0)],
+        frames=Frames.parse("frames.txt", frames),
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("topic", r"frames.txt:1: a line must be 'KIND words'"),
+    ("cue prevent", r"frames.txt:1: .*KIND one of topic, before, after"),
+    ("before ...", r"frames.txt:1: a line must be"),
+    ("topic harass*", r"only cues may end in '\*'"),
+    ("stop not this", r"a stop is one word"),
+    ("breaker two words", r"a breaker is one word"),
+])
+def test_bad_lines_name_file_and_line(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        Frames.parse("frames.txt", text)
+
+
+def test_topic_outside_the_lists_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"topic terms \['bullying'\] are in no category list"):
+        small_lexicon(SMALL + "topic bullying\n")
+
+
+def test_a_directory_reads_frames_txt(tmp_path: Path) -> None:
+    (tmp_path / "hate.txt").write_text("0.8  harassment\n")
+    (tmp_path / "frames.txt").write_text("topic harassment\nbefore preventing\n")
+    lex = Lexicon.from_directory(tmp_path)
+    assert lex.scan("preventing harassment").framed == {"hate"}
+    off = Lexicon.from_directory(tmp_path, frames=False)
+    assert off.frames is None
+    assert off.scan("preventing harassment").scores["hate"] == pytest.approx(0.8)
+    (tmp_path / "frames.txt").write_text("topic harassment\nwhen preventing\n")
+    with pytest.raises(ConfigError, match=r"frames.txt:2"):
+        Lexicon.from_directory(tmp_path)
+
+
+def test_shipped_frames_cover_only_listed_terms_and_no_minors_terms() -> None:
+    frames = LEX.frames
+    assert frames is not None
+    minors = {t.text for t in LEX.terms["sexual_minors"]}
+    assert frames.topics and not frames.topics & minors
+    # the gravest acts and concrete depictions are never topics
+    assert not {"rape", "genocide", "nude", "naked", "noose", "having sex"} & frames.topics
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+def _framed(lex: Lexicon, prompt: str) -> bool:
+    return "hate" in lex.scan(prompt).framed
+
+
+def test_before_window_counts_words() -> None:
+    lex = small_lexicon()
+    filler = " ".join(["word"] * (BEFORE_WINDOW - 1))
+    assert _framed(lex, f"prevent {filler} harassment")          # topic is word 6 after
+    assert not _framed(lex, f"prevent {filler} more harassment")  # word 7
+    assert _framed(lex, "preventing workplace harassment")        # prefix cue
+    assert _framed(lex, "a fight against harassment")             # cue of two words
+
+
+def test_after_window_counts_words() -> None:
+    lex = small_lexicon()
+    filler = " ".join(["word"] * (AFTER_WINDOW - 1))
+    assert _framed(lex, f"harassment {filler} awareness")
+    assert not _framed(lex, f"harassment {filler} more awareness")
+
+
+@pytest.mark.parametrize("prompt", [
+    "preventing bullying, harassment in the office",     # clause punctuation ends the scope
+    "preventing bullying showing harassment",            # a stop word ends it
+    "preventing harassment photo",                       # the topic is part of a depiction
+    "preventing harassment a coworker",                  # a verb with its object
+    "preventing explicit harassment",                    # a breaker turns frames off
+    "harassment. awareness",
+])
+def test_what_ends_or_breaks_a_frame(prompt: str) -> None:
+    lex = small_lexicon()
+    result = lex.scan(prompt)
+    assert result.framed == frozenset()
+    assert result.scores["hate"] == pytest.approx(0.8)
+
+
+# --------------------------------------------------------------------------- the lexicon
+
+
+def test_framed_match_is_dropped_and_reported() -> None:
+    r = LEX.scan("a seminar on preventing every kind of workplace harassment")
+    assert r.scores["hate"] == 0.0
+    assert r.framed == {"hate"}
+    assert [e.label for e in r.suppressed] == ["harassment (framed: prevent*)"]
+    assert r.suppressed[0].text == "harassment"
+    assert not r.findings
+
+
+def test_an_unframed_match_keeps_the_category_unframed() -> None:
+    lex = small_lexicon()
+    r = lex.scan("fight against harassment, harassment in the street")
+    assert r.framed == frozenset()
+    assert r.scores["hate"] == pytest.approx(0.8)
+    # another category's explicit term is untouched by the frame
+    r = lex.scan("fight against sexual harassment nude")
+    assert r.framed == {"hate", "sexual"}
+    assert r.scores["nudity"] == 1.0
+
+
+def test_an_allow_listed_topic_inside_a_frame_frames_its_category() -> None:
+    r = LEX.scan("a poster for a sexual health education program")
+    assert r.scores["sexual"] == 0.0
+    assert r.framed == {"sexual"}
+    # outside any frame the allow-list suppresses the match but frames nothing
+    assert LEX.scan("sexual health").framed == frozenset()
+
+
+def test_a_frame_never_lowers_sexual_minors() -> None:
+    lex = small_lexicon()
+    r = lex.scan("fight against sexual exploitation of a teenager")
+    assert r.framed == {"sexual"}
+    assert r.scores["sexual"] == 0.0
+    assert r.scores["sexual_minors"] == pytest.approx(0.9)  # min(marker 1.0, sexual 0.9)
+    shipped = LEX.scan("a workshop on preventing sexual exploitation of a teenager")
+    assert shipped.framed == {"sexual"}
+    assert shipped.scores["sexual_minors"] >= 0.9
+
+
+def test_frames_off_matches_like_before() -> None:
+    plain = Lexicon.default(frames=False)
+    prompt = "a seminar on preventing workplace harassment"
+    assert plain.frames is None
+    assert plain.scan(prompt).scores["hate"] == pytest.approx(0.8)
+    assert plain.scan(prompt).framed == frozenset()
+    assert plain.identity() != LEX.identity()
+    assert plain.identity()["terms"] == LEX.identity()["terms"]
+
+
+def test_identity_follows_the_lists() -> None:
+    a = small_lexicon().identity()
+    b = small_lexicon(SMALL + "before stopping\n").identity()
+    assert a["terms"] == b["terms"] and a["frames"] != b["frames"]
+    c = Lexicon({"hate": [Term("harassment", 0.9)]}).identity()
+    d = Lexicon({"hate": [Term("harassment", 0.8)]}).identity()
+    assert c["terms"] != d["terms"]
+
+
+def test_shipped_framed_prompts() -> None:
+    framed = [
+        ("a workshop on preventing online harassment among teenagers", "hate"),
+        ("an infographic on the dangers of drugs for a health class", "illegal"),
+        ("a support group for survivors of sexual assault in a community hall", "sexual"),
+        ("a mural for suicide prevention week", "self_harm"),
+        ("students discussing racism in history class", "hate"),
+    ]
+    for prompt, cat in framed:
+        r = LEX.scan(prompt)
+        assert cat in r.framed, prompt
+        assert r.scores[cat] == 0.0, prompt
+    unframed = [
+        "a pornographic photo, for a prevention campaign",   # depiction noun after the topic
+        "a suicide note on a table, awareness poster",       # comma and depiction noun
+        "students bullying a classmate in the hallway",      # no cue
+        "a poster about preventing bullying showing a swastika",
+    ]
+    for prompt in unframed:
+        r = LEX.scan(prompt)
+        assert max(r.scores.values()) >= 0.7, prompt
+
+
+# --------------------------------------------------------------------------- fusion
+
+
+def test_fusion_caps_semantic_evidence_for_framed_categories() -> None:
+    f = Fusion()
+    scores = {"lexicon": {"hate": 0.0, "violence": 0.6}, "embedding": {"hate": 0.9},
+              "llm_judge": {"hate": 0.5}}
+    capped = f.fuse(scores, framed=frozenset({"hate"}))
+    # embedding capped at 0.3, the judge is exempt: 1 - 0.7 * 0.5
+    assert capped["hate"] == pytest.approx(1 - (1 - FRAME_CAP) * (1 - 0.5))
+    assert capped["violence"] == pytest.approx(0.6)
+    assert f.fuse(scores)["hate"] == pytest.approx(1 - 0.1 * 0.5)
+    off = Fusion(frame_cap=1.0)
+    assert off.fuse(scores, framed=frozenset({"hate"})) == f.fuse(scores)
+
+
+def test_fusion_frames_never_lower_the_minors_gate() -> None:
+    f = Fusion()
+    scores = {"embedding": {"sexual": 0.95, "sexual_minors": 0.9}}
+    framed = f.fuse(scores, framed=frozenset({"sexual"}))
+    assert framed["sexual"] == pytest.approx(FRAME_CAP)
+    assert framed["sexual_minors"] == pytest.approx(0.9)
+
+
+def test_fusion_frame_cap_is_validated_and_saved(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="frame_cap must be in"):
+        Fusion(frame_cap=1.5)
+    with pytest.raises(ConfigError, match="frame_cap must be in"):
+        Fusion(frame_cap=True)
+    f = Fusion(frame_cap=0.2)
+    f.save(tmp_path / "fusion.json")
+    assert Fusion.load(tmp_path / "fusion.json").frame_cap == 0.2
+    assert Fusion.from_dict({}).frame_cap == FRAME_CAP
+
+
+class TopicStage:
+    """A fake semantic stage that reads the topic, not the frame: 0.95 for ``hate`` whenever
+    the word "harassment" occurs."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
+        out = []
+        for p in prompts:
+            i = p.text.lower().find("harassment")
+            if i < 0:
+                out.append(StageResult({"hate": 0.01}))
+                continue
+            span = p.span(i, i + len("harassment"))
+            ev = Evidence(span, p.original[span[0]:span[1]], "harassment")
+            out.append(StageResult({"hate": 0.95}, (Finding(self.name, "hate", 0.95, ev),)))
+        return out
+
+
+def test_pipeline_passes_the_lexicon_frames_to_the_fusion() -> None:
+    guard = PromptGuard([default_lexicon(), TopicStage("embedding")])
+    ok = guard.check("a seminar on preventing workplace harassment")
+    assert ok.action is Action.ALLOW
+    assert ok.categories["hate"] == pytest.approx(FRAME_CAP)
+    assert guard.check("workplace harassment of a new employee").action is Action.BLOCK
+    assert guard.raw_scores(["a seminar on preventing workplace harassment"])[0]["hate"] == (
+        pytest.approx(FRAME_CAP))
+    # the LLM judge reads the frame itself and is never capped
+    judged = PromptGuard([default_lexicon(), TopicStage("llm_judge")])
+    assert judged.check("a seminar on preventing workplace harassment").action is Action.BLOCK
+    # frames off: the lexicon blocks on its own
+    plain = PromptGuard([Lexicon.default(frames=False), TopicStage("embedding")])
+    assert plain.check("a seminar on preventing workplace harassment").action is Action.BLOCK
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_config_turns_frames_off_and_checks_the_value() -> None:
+    on = GuardConfig.model_validate({"stages": {"embedding": {"enabled": False}}}).build_guard()
+    off = GuardConfig.model_validate(
+        {"stages": {"lexicon": {"frames": False}, "embedding": {"enabled": False}}}
+    ).build_guard()
+    prompt = "a seminar on preventing workplace harassment"
+    assert on.check(prompt).action is Action.ALLOW
+    assert off.check(prompt).action is Action.BLOCK
+    assert guard_fingerprint(on) != guard_fingerprint(off)
+    with pytest.raises(ConfigError, match="frames must be true or false"):
+        GuardConfig.model_validate({"stages": {"lexicon": {"frames": "yes"}}}).build_guard()
+
+
+# --------------------------------------------------------------------------- red team
+
+
+def test_frame_mutator_keeps_the_prompt_and_uses_a_template() -> None:
+    m = get_mutator("frame")
+    assert isinstance(m, Frame)
+    prompt = "a man stabbed in a pool of blood"
+    seen = set()
+    for seed in range(40):
+        out = m.mutate(prompt, random.Random(seed))
+        assert out == m.mutate(prompt, random.Random(seed))
+        seen.add(out.replace(prompt, "{prompt}"))
+    assert seen == set(FRAME_TEMPLATES)
+    assert m.params()["templates"] == list(FRAME_TEMPLATES)
+    one = Frame(templates=["[{prompt}]"])
+    assert one.mutate("x", random.Random(0)) == "[x]"
+    for bad in ([], ["no placeholder"], ["{prompt} and {prompt}"]):
+        with pytest.raises(ConfigError, match="templates must be"):
+            Frame(templates=bad)
