@@ -32,7 +32,8 @@ before fight against
 after awareness
 stop showing
 depiction photo
-depiction a
+depiction images
+object a
 breaker explicit
 """
 
@@ -54,8 +55,9 @@ def small_lexicon(frames: str = SMALL) -> Lexicon:
     ("cue prevent", r"frames.txt:1: .*KIND one of topic, before, after"),
     ("before ...", r"frames.txt:1: a line must be"),
     ("topic harass*", r"only cues may end in '\*'"),
-    ("stop not this", r"a stop is one word"),
-    ("breaker two words", r"a breaker is one word"),
+    ("stop not this", r"a 'stop' entry is one word"),
+    ("object two words", r"a 'object' entry is one word"),
+    ("breaker two words", r"a 'breaker' entry is one word"),
 ])
 def test_bad_lines_name_file_and_line(text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -117,6 +119,8 @@ def test_after_window_counts_words() -> None:
     "preventing bullying showing harassment",            # a stop word ends it
     "preventing harassment photo",                       # the topic is part of a depiction
     "preventing harassment a coworker",                  # a verb with its object
+    "preventing images of harassment",                   # a depiction before the topic
+    "preventing images of online harassment",            # ... one word between
     "preventing explicit harassment",                    # a breaker turns frames off
     "harassment. awareness",
 ])

@@ -1237,6 +1237,7 @@ class EmbeddingClassifier:
             "head": state.source,
             "finding_threshold": self.finding_threshold,
             "prior": self.prior,
+            "views": {"segments": self.segments, "spelling": self.spelling},
             "support": (
                 {"margin": self.support_margin, "cap": self.support_cap}
                 if self.support and state.benign is not None

@@ -21,9 +21,12 @@ prefix):
 * ``stop``: a word that ends a scope ("a class about bullying *showing* ..."); clause punctuation
   (``, ; : . ! ? | ( ) [ ]`` and line breaks) ends it too, so the tags of a comma-separated tag
   list never frame each other;
-* ``depiction``: a word that, right after a topic term, makes the term part of a depiction or a
-  verb with its object, which no cue frames: "pornographic **photo**", "suicide **note**",
-  "bullying **a** classmate";
+* ``depiction``: a noun that makes a topic term next to it part of a depiction, which no cue
+  frames: right after the term ("pornographic **photo**", "suicide **note**") or before it with
+  ``of`` and at most one word between ("**images** of sexual abuse", "**photos** of online
+  harassment");
+* ``object``: a word that, right after a topic term, makes it a verb with its object, which no
+  cue frames either ("bullying **a** classmate", "harassing **her**");
 * ``breaker``: a word that turns off every frame of the prompt ("explicit", "graphic",
   "uncensored"): whoever asks for a graphic rendering asks to see the subject.
 
@@ -60,7 +63,7 @@ BEFORE_WINDOW = 6
 #: An ``after`` cue frames topic terms that end at most this many words before its first word.
 AFTER_WINDOW = 3
 
-_KINDS = ("topic", "before", "after", "stop", "depiction", "breaker")
+_KINDS = ("topic", "before", "after", "stop", "depiction", "object", "breaker")
 _WORD = re.compile(r"[^\W_]+")
 #: Clause punctuation ends a cue's scope.
 _CLAUSE = re.compile(r"[,;:.!?|()\[\]\n]")
@@ -101,6 +104,7 @@ class Frames:
     stops: frozenset[str] = frozenset()
     breakers: frozenset[str] = frozenset()
     depictions: frozenset[str] = frozenset()
+    objects: frozenset[str] = frozenset()
     _first: dict[str, tuple[tuple[Cue, bool], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     _prefixed: tuple[tuple[Cue, bool], ...] = field(
@@ -136,8 +140,8 @@ class Frames:
             prefix = rest.rstrip().endswith("*")
             if prefix and kind not in ("before", "after"):
                 raise ConfigError(f"{path}:{lineno}: only cues may end in '*' (got {line!r})")
-            if kind in ("stop", "depiction", "breaker") and len(words) != 1:
-                raise ConfigError(f"{path}:{lineno}: a {kind} is one word (got {line!r})")
+            if kind in ("stop", "depiction", "object", "breaker") and len(words) != 1:
+                raise ConfigError(f"{path}:{lineno}: a '{kind}' entry is one word (got {line!r})")
             entries[kind].append((words, prefix))
         return cls(
             topics=frozenset(" ".join(w) for w, _ in entries["topic"]),
@@ -146,6 +150,7 @@ class Frames:
             stops=frozenset(w[0] for w, _ in entries["stop"]),
             breakers=frozenset(w[0] for w, _ in entries["breaker"]),
             depictions=frozenset(w[0] for w, _ in entries["depiction"]),
+            objects=frozenset(w[0] for w, _ in entries["object"]),
         )
 
     def check_topics(self, known: Iterable[str], source: str) -> None:
@@ -166,6 +171,7 @@ class Frames:
             + [f"stop {w}" for w in self.stops]
             + [f"breaker {w}" for w in self.breakers]
             + [f"depiction {w}" for w in self.depictions]
+            + [f"object {w}" for w in self.objects]
         )
         return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
@@ -184,7 +190,8 @@ class Frames:
                     cues.append((i, i + len(cue.words) - 1, is_before, cue.text))
         if not cues:
             return None
-        return FrameScope(low, spans, words, tuple(cues), self.stops, self.depictions)
+        return FrameScope(low, spans, words, tuple(cues), self.stops, self.depictions,
+                          self.objects)
 
 
 @dataclass(frozen=True)
@@ -197,6 +204,18 @@ class FrameScope:
     cues: tuple[tuple[int, int, bool, str], ...]
     stops: frozenset[str]
     depictions: frozenset[str] = frozenset()
+    objects: frozenset[str] = frozenset()
+
+    def _depicted(self, first: int, last: int) -> bool:
+        """Whether the topic at words ``first..last`` is part of a depiction or has an object."""
+        w = self.words
+        if last + 1 < len(w) and (w[last + 1] in self.depictions or w[last + 1] in self.objects):
+            return True
+        # "<depiction> of [one word] <topic>": "images of sexual abuse"
+        for k in (first - 1, first - 2):
+            if k >= 1 and w[k] == "of" and w[k - 1] in self.depictions:
+                return True
+        return False
 
     def _clear(self, a: int, b: int) -> bool:
         """No stop word and no clause punctuation strictly between words ``a`` and ``b``."""
@@ -211,7 +230,7 @@ class FrameScope:
         last = bisect.bisect_left(starts, end) - 1
         if first < 0 or last < first:
             return None
-        if last + 1 < len(self.words) and self.words[last + 1] in self.depictions:
+        if self._depicted(first, last):
             return None
         for c0, c1, is_before, text in self.cues:
             if is_before:
