@@ -379,7 +379,10 @@ def test_a_decoy_inside_a_scheduled_phrase_does_not_hide_it() -> None:
         ("a clown mocked and ridiculed by the crowd", Action.FLAG),
         # one ambiguous word alone does not trigger; two do
         ("a starving artist sketching in a cafe", Action.ALLOW),
-        ("a cat stalking a mouse in the kitchen", Action.FLAG),  # privacy's "stalking" only
+        ("a cat stalking a mouse in the kitchen", Action.ALLOW),  # animals stalk too
+        ("a man stalking a woman home at night", Action.FLAG),  # privacy: a person stalked
+        ("a guide to digitally stalking someone", Action.FLAG),
+        ("cyberstalking an ex on social media", Action.FLAG),
         ("a student harassed by a goose", Action.ALLOW),
         ("starving famine victims in a refugee camp", Action.FLAG),
         # harassment of a person with an unambiguous term still blocks
