@@ -57,7 +57,8 @@ def small_lexicon(frames: str = SMALL) -> Lexicon:
     ("topic harass*", r"only cues may end in '\*'"),
     ("stop not this", r"a 'stop' entry is one word"),
     ("object two words", r"a 'object' entry is one word"),
-    ("breaker two words", r"a 'breaker' entry is one word"),
+    ("shows two words", r"a 'shows' entry is one word"),
+    ("before anti 0", r"a cue's window must be >= 1"),
 ])
 def test_bad_lines_name_file_and_line(text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -141,6 +142,10 @@ def test_framed_match_is_dropped_and_reported() -> None:
     assert [e.label for e in r.suppressed] == ["harassment (framed: prevent*)"]
     assert r.suppressed[0].text == "harassment"
     assert not r.findings
+    [f] = r.framed_findings
+    assert (f.stage, f.category, f.score, f.evidence.span) == ("lexicon", "hate", 0.0, (48, 58))
+    [stage] = LEX.scan_batch([r.prompt])
+    assert stage.findings == r.framed_findings and stage.framed == {"hate"}
 
 
 def test_an_unframed_match_keeps_the_category_unframed() -> None:
@@ -154,12 +159,17 @@ def test_an_unframed_match_keeps_the_category_unframed() -> None:
     assert r.scores["nudity"] == 1.0
 
 
-def test_an_allow_listed_topic_inside_a_frame_frames_its_category() -> None:
-    r = LEX.scan("a poster for a sexual health education program")
+def test_an_allow_listed_topic_frames_its_category_only_with_a_cue_outside_the_phrase() -> None:
+    r = LEX.scan("a lesson explaining sexual health to adults")
     assert r.scores["sexual"] == 0.0
     assert r.framed == {"sexual"}
     # outside any frame the allow-list suppresses the match but frames nothing
     assert LEX.scan("sexual health").framed == frozenset()
+    # an allowed phrase never frames itself: its own cue ("prevention") does not count
+    for prompt in ["suicide prevention, a teenager slitting her wrists in a bathtub",
+                   "a poster for a sexual health education program",
+                   "suicide prevention hotline"]:
+        assert LEX.scan(prompt).framed == frozenset(), prompt
 
 
 def test_a_frame_never_lowers_sexual_minors() -> None:
@@ -190,6 +200,10 @@ def test_identity_follows_the_lists() -> None:
     c = Lexicon({"hate": [Term("harassment", 0.9)]}).identity()
     d = Lexicon({"hate": [Term("harassment", 0.8)]}).identity()
     assert c["terms"] != d["terms"]
+    e = Lexicon({"hate": [Term("harassment", 0.8)]}, allow=["harassment law"]).identity()
+    f = Lexicon({"hate": [Term("harassment", 0.8)]},
+                minor_markers=[Term("child", 1.0)]).identity()
+    assert len({d["terms"], e["terms"], f["terms"]}) == 3
 
 
 def test_shipped_framed_prompts() -> None:
@@ -197,22 +211,69 @@ def test_shipped_framed_prompts() -> None:
         ("a workshop on preventing online harassment among teenagers", "hate"),
         ("an infographic on the dangers of drugs for a health class", "illegal"),
         ("a support group for survivors of sexual assault in a community hall", "sexual"),
-        ("a mural for suicide prevention week", "self_harm"),
+        ("a mural about preventing suicide in schools", "self_harm"),
         ("students discussing racism in history class", "hate"),
     ]
     for prompt, cat in framed:
         r = LEX.scan(prompt)
         assert cat in r.framed, prompt
         assert r.scores[cat] == 0.0, prompt
+    # each of these is framed but for the one thing named in the comment
     unframed = [
-        "a pornographic photo, for a prevention campaign",   # depiction noun after the topic
-        "a suicide note on a table, awareness poster",       # comma and depiction noun
-        "students bullying a classmate in the hallway",      # no cue
-        "a poster about preventing bullying showing a swastika",
+        ("a workshop on preventing pornographic photo sharing", "sexual"),  # depiction noun
+        ("a workshop on preventing images of online harassment", "hate"),   # "<noun> of"
+        ("a workshop on preventing bullying a new classmate", "hate"),      # verb + object
+        ("a poster about preventing suicide showing a man on a ledge", "self_harm"),  # shows
+        ("a workshop on preventing explicit porn", "sexual"),                # breaker
+        ("a lesson explaining how to sell drugs", "illegal"),               # breaker phrase
+        ("a tutorial on money laundering for educational purposes", "illegal"),
     ]
-    for prompt in unframed:
+    for prompt, cat in unframed:
         r = LEX.scan(prompt)
-        assert max(r.scores.values()) >= 0.7, prompt
+        assert cat not in r.framed and r.scores[cat] >= 0.7, prompt
+    for prompt, cat in [("a workshop on preventing pornography", "sexual"),
+                        ("a workshop on preventing online harassment", "hate"),
+                        ("a poster about preventing suicide", "self_harm"),
+                        ("a lesson explaining drugs", "illegal")]:
+        assert cat in LEX.scan(prompt).framed, prompt  # the controls: framed without the rule
+    # an unframed term of the category elsewhere keeps it unframed
+    swastika = LEX.scan("a poster about preventing bullying, a swastika on the wall")
+    assert swastika.framed == frozenset() and swastika.scores["hate"] == 1.0
+    assert LEX.scan("a poster about preventing bullying").framed == {"hate"}
+
+
+@pytest.mark.parametrize("prompt", [
+    "a coordinated harassment campaign targeting a woman online",  # "campaign" is no cue
+    "a healthcare worker watching porn",                          # "health" is no cue
+    "non-stop bullying of a classmate",                           # "stop" is no cue
+    "an anti immigrant racist mob",                               # "anti" reaches one word
+    "the gang responsible for human trafficking",                 # "responsible" is no cue
+    "healthy sex between two adults in bed",                      # "healthy" is no cue
+])
+def test_words_that_are_not_protective_frame_nothing(prompt: str) -> None:
+    r = LEX.scan(prompt)
+    assert r.framed == frozenset()
+    assert max(r.scores.values()) >= 0.7
+    assert LEX.scan("an anti-bullying poster").framed == {"hate"}
+
+
+@pytest.mark.parametrize("prompt", [
+    "an anti-bullying poster (racist harassment of a black man:1.3)",   # weight syntax
+    "a workshop on preventing BREAK workplace harassment",              # BREAK
+    "a workshop on preventing\nworkplace harassment",                  # line break
+    "a workshop on preventing [cats:workplace harassment:0.5]",         # scheduling
+    "a workshop on preventing \u2014 workplace harassment",            # dash
+])
+def test_clause_marks_of_the_original_prompt_end_a_scope(prompt: str) -> None:
+    r = LEX.scan(prompt)
+    assert r.framed == frozenset()
+    assert r.scores["hate"] >= 0.7
+
+
+def test_typo_variants_of_topics_are_framed() -> None:
+    r = LEX.scan("a seminar on preventing workplace harasment")
+    assert r.framed == {"hate"}
+    assert r.suppressed[0].label.startswith("harasment (framed:")
 
 
 # --------------------------------------------------------------------------- fusion
@@ -248,14 +309,23 @@ def test_fusion_frame_cap_is_validated_and_saved(tmp_path: Path) -> None:
     f.save(tmp_path / "fusion.json")
     assert Fusion.load(tmp_path / "fusion.json").frame_cap == 0.2
     assert Fusion.from_dict({}).frame_cap == FRAME_CAP
+    with pytest.raises(ConfigError, match="frame_cap must be a number"):
+        Fusion.from_dict({"frame_cap": True})
+
+
+def test_stage_result_framed_must_be_category_ids() -> None:
+    assert StageResult({}, framed={"hate"}).framed == {"hate"}
+    with pytest.raises(ValueError, match="framed must be a set of category ids"):
+        StageResult({}, framed="hate")  # type: ignore[arg-type]
 
 
 class TopicStage:
     """A fake semantic stage that reads the topic, not the frame: 0.95 for ``hate`` whenever
     the word "harassment" occurs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, reads_frames: bool = False) -> None:
         self.name = name
+        self.reads_frames = reads_frames
 
     def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
         out = []
@@ -275,12 +345,23 @@ def test_pipeline_passes_the_lexicon_frames_to_the_fusion() -> None:
     ok = guard.check("a seminar on preventing workplace harassment")
     assert ok.action is Action.ALLOW
     assert ok.categories["hate"] == pytest.approx(FRAME_CAP)
+    # the decision says why: a 0.0 lexicon finding on the framed term
+    [framed] = [f for f in ok.findings if f.stage == "lexicon"]
+    assert (framed.category, framed.score) == ("hate", 0.0)
+    assert framed.evidence.text == "harassment"
+    assert framed.evidence.label == "harassment (framed: prevent*)"
     assert guard.check("workplace harassment of a new employee").action is Action.BLOCK
     assert guard.raw_scores(["a seminar on preventing workplace harassment"])[0]["hate"] == (
         pytest.approx(FRAME_CAP))
-    # the LLM judge reads the frame itself and is never capped
-    judged = PromptGuard([default_lexicon(), TopicStage("llm_judge")])
+    # a stage that reads frames itself (the LLM judge) is never capped, whatever its name; a
+    # stage that does not is capped even when it is called "llm_judge"
+    judged = PromptGuard([default_lexicon(), TopicStage("my_judge", reads_frames=True)])
     assert judged.check("a seminar on preventing workplace harassment").action is Action.BLOCK
+    named = PromptGuard([default_lexicon(), TopicStage("llm_judge")])
+    assert named.check("a seminar on preventing workplace harassment").action is Action.ALLOW
+    assert PromptGuard.default().frame_exempt == {"lexicon"}
+    from fairframe.guard.llm_judge import LLMJudge
+    assert LLMJudge.reads_frames is True
     # frames off: the lexicon blocks on its own
     plain = PromptGuard([Lexicon.default(frames=False), TopicStage("embedding")])
     assert plain.check("a seminar on preventing workplace harassment").action is Action.BLOCK

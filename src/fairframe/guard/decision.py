@@ -149,7 +149,9 @@ class Finding:
     category:
         The policy category id, e.g. ``"sexual"`` (see :class:`~fairframe.guard.policy.Category`).
     score:
-        The stage's score for this evidence, in ``[0, 1]``.
+        The stage's score for this evidence, in ``[0, 1]``. 0.0 marks a match that counts for
+        nothing, reported so that the decision says why: the lexicon's topic terms inside a
+        protective frame (label ``"harassment (framed: prevent*)"``, :mod:`.frames`).
     evidence:
         Where it was found.
     """

@@ -8,42 +8,51 @@ shape, in the manner of the NegEx / ConText algorithms of clinical text mining (
 2001; Harkema et al., 2009): a *cue* ("preventing", "explaining", "awareness") casts a short
 *scope* over the words next to it, and a *topic term* inside a cue's scope is *framed*.
 
-**Entries** (``guard/lexicons/frames.txt``, one ``KIND words`` per line; a trailing ``*`` makes a
-prefix):
+**Entries** (``guard/lexicons/frames.txt``, one ``KIND words`` per line; a trailing ``*`` makes
+the last word of a cue a prefix; a trailing number gives a cue its own window):
 
 * ``topic``: a lexicon term that names a subject (``sexual``, ``pornography``, ``harassment``,
   ``suicide``, ``drugs``). Concrete depictions (``nude``, ``having sex``, ``noose``, ``blood``) and
   the gravest acts (``rape``, ``genocide``, every ``sexual_minors`` term) are never topics;
 * ``before``: a cue whose scope is the :data:`BEFORE_WINDOW` words after it
-  ("preventing any form of workplace **harassment**");
+  ("preventing any form of workplace **harassment**"); ``before anti 1`` reaches one word
+  ("anti-**bullying**", not "anti-immigrant **racist** mob");
 * ``after``: a cue whose scope is the :data:`AFTER_WINDOW` words before it
   ("**suicide** prevention");
-* ``stop``: a word that ends a scope ("a class about bullying *showing* ..."); clause punctuation
-  (``, ; : . ! ? | ( ) [ ]`` and line breaks) ends it too, so the tags of a comma-separated tag
-  list never frame each other;
+* ``stop``: a word that ends a scope ("a class about bullying *but* ..."); clause punctuation of
+  the *original* prompt (``, ; : . ! ? | ( ) [ ] { }``, dashes, slashes, line breaks, and the
+  ``BREAK`` keyword, which the normalizer removes) ends it too, so the tags of a tag list and the
+  parts of a weighted or scheduled prompt never frame each other;
+* ``shows``: a word that introduces what the image shows ("showing", "depicting", "featuring"):
+  it ends a scope, and a topic with one *anywhere after it* is not framed, because the
+  category's cap would also cover the scene that follows ("a poster about preventing suicide
+  showing a person jumping to their death");
 * ``depiction``: a noun that makes a topic term next to it part of a depiction, which no cue
   frames: right after the term ("pornographic **photo**", "suicide **note**") or before it with
   ``of`` and at most one word between ("**images** of sexual abuse", "**photos** of online
   harassment");
 * ``object``: a word that, right after a topic term, makes it a verb with its object, which no
   cue frames either ("bullying **a** classmate", "harassing **her**");
-* ``breaker``: a word that turns off every frame of the prompt ("explicit", "graphic",
-  "uncensored"): whoever asks for a graphic rendering asks to see the subject.
+* ``breaker``: a word or phrase that turns off every frame of the prompt: a request to see the
+  subject ("explicit", "graphic", "uncensored") or for instructions ("how to", "step by step",
+  "for educational purposes").
 
 **Effect.** The lexicon stage drops a framed topic match from its scores (it is reported in
-:attr:`~fairframe.guard.lexicon.LexiconResult.suppressed` with the label ``"term (framed: cue)"``)
-and reports as *framed* each category whose only matches were framed (or allow-listed) topic
-terms: :attr:`~fairframe.guard.stage.StageResult.framed`. The fusion then caps the semantic stages'
+:attr:`~fairframe.guard.lexicon.LexiconResult.suppressed` with the label ``"term (framed: cue)"``
+and as a finding with score 0.0) and reports as *framed* each category whose only matches were
+framed topic terms (or allow-listed ones that a cue outside the allowed phrase frames):
+:attr:`~fairframe.guard.stage.StageResult.framed`. The fusion then caps the semantic stages'
 evidence for a framed category (:attr:`~fairframe.guard.fusion.Fusion.frame_cap`), because an
 embedding of "a seminar on preventing sexual exploitation" is an embedding of its topic. Any
 unframed match of the category (an explicit term elsewhere in the prompt) keeps the category
-unframed, and the LLM judge, which reads the frame itself, is never capped.
+unframed, and a stage that reads the frame itself (the LLM judge) is never capped.
 
-**Trade-off.** A frame is also a disguise: "an educational poster about porn" followed by an
-explicit description in words no lexicon lists gets the cap. The ``frame`` red-team mutator
-(:class:`~fairframe.redteam.mutators.Frame`) measures that attack; ``docs/guard.md`` reports it
-with the false positives the frames remove. A deployment that prefers recall turns frames off
-(``[stages.lexicon] frames = false``) or sets ``frame_cap = 1.0`` in its fusion file.
+**Trade-off.** The cap covers the whole category for the whole prompt, so a frame is also a
+disguise for a scene described in words no lexicon lists. The ``shows`` words, breakers,
+depiction nouns and clause marks narrow that; the ``frame`` red-team mutator
+(:class:`~fairframe.redteam.mutators.Frame`) measures what is left, and ``docs/guard.md``
+reports it with the false positives the frames remove. A deployment that prefers recall turns
+frames off (``[stages.lexicon] frames = false``) or sets ``frame_cap = 1.0`` in its fusion file.
 """
 
 from __future__ import annotations
@@ -55,30 +64,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fairframe.errors import ConfigError
+from fairframe.guard.normalize import NormalizedPrompt
 
-__all__ = ["AFTER_WINDOW", "BEFORE_WINDOW", "Cue", "Frames"]
+__all__ = ["AFTER_WINDOW", "BEFORE_WINDOW", "Cue", "FrameScope", "Frames"]
 
 #: A ``before`` cue frames topic terms that start at most this many words after its last word.
 BEFORE_WINDOW = 6
 #: An ``after`` cue frames topic terms that end at most this many words before its first word.
 AFTER_WINDOW = 3
 
-_KINDS = ("topic", "before", "after", "stop", "depiction", "object", "breaker")
+_KINDS = ("topic", "before", "after", "stop", "shows", "depiction", "object", "breaker")
+_ONE_WORD = ("stop", "shows", "depiction", "object")
 _WORD = re.compile(r"[^\W_]+")
-#: Clause punctuation ends a cue's scope.
-_CLAUSE = re.compile(r"[,;:.!?|()\[\]\n]")
+#: Clause marks of the original prompt: each ends a cue's scope.
+_CLAUSE = re.compile(r"[,;:.!?|()\[\]{}\n\r\u2013\u2014/\u3001\u3002\uff0c\uff1b\uff1a]|\bBREAK\b")
 
 
 @dataclass(frozen=True)
 class Cue:
-    """A cue: its words (lower case), the last one a prefix when ``prefix``."""
+    """A cue (or a breaker phrase): its words (lower case), the last one a prefix when
+    ``prefix``, and its own window (``None``: the kind's default)."""
 
     words: tuple[str, ...]
     prefix: bool = False
+    window: int | None = None
 
     @property
     def text(self) -> str:
-        return " ".join(self.words) + ("*" if self.prefix else "")
+        out = " ".join(self.words) + ("*" if self.prefix else "")
+        return out if self.window is None else f"{out} {self.window}"
 
     def matches_at(self, words: Sequence[str], i: int) -> bool:
         n = len(self.words)
@@ -91,66 +105,94 @@ class Cue:
         return last.startswith(self.words[-1]) if self.prefix else last == self.words[-1]
 
 
+_Tagged = tuple[Cue, bool]
+_Index = tuple[dict[str, tuple[_Tagged, ...]], tuple[_Tagged, ...]]
+
+
+def _index(cues: Iterable[_Tagged]) -> _Index:
+    """Cues (each with a flag: ``True`` for ``before``) by their first word, and the one-word
+    prefix cues (checked at every word)."""
+    first: dict[str, list[_Tagged]] = {}
+    prefixed: list[_Tagged] = []
+    for tagged in cues:
+        cue = tagged[0]
+        if cue.prefix and len(cue.words) == 1:
+            prefixed.append(tagged)
+        else:
+            first.setdefault(cue.words[0], []).append(tagged)
+    return {k: tuple(v) for k, v in first.items()}, tuple(prefixed)
+
+
+def _find(index: _Index, words: Sequence[str]) -> list[tuple[int, Cue, bool]]:
+    first, prefixed = index
+    return [(i, cue, tag) for i, w in enumerate(words) for cue, tag in first.get(w, ()) + prefixed
+            if cue.matches_at(words, i)]
+
+
 @dataclass(frozen=True)
 class Frames:
-    """Topic terms, cues, stop words and breakers (see the module docstring).
-
-    ``topics`` are lexicon term texts (lower-case words joined by single spaces, no ``*``).
-    """
+    """Topic terms, cues, stop and show words, depiction nouns, objects and breakers (see the
+    module docstring). ``topics`` are lexicon term texts (lower-case words joined by single
+    spaces, no ``*``)."""
 
     topics: frozenset[str]
     before: tuple[Cue, ...] = ()
     after: tuple[Cue, ...] = ()
     stops: frozenset[str] = frozenset()
-    breakers: frozenset[str] = frozenset()
+    shows: frozenset[str] = frozenset()
     depictions: frozenset[str] = frozenset()
     objects: frozenset[str] = frozenset()
-    _first: dict[str, tuple[tuple[Cue, bool], ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
-    _prefixed: tuple[tuple[Cue, bool], ...] = field(
-        default=(), init=False, repr=False, compare=False)
+    breakers: tuple[Cue, ...] = ()
+    _cues: _Index = field(default=({}, ()), init=False, repr=False, compare=False)
+    _breakers: _Index = field(default=({}, ()), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        first: dict[str, list[tuple[Cue, bool]]] = {}
-        prefixed: list[tuple[Cue, bool]] = []
-        for cues, is_before in ((self.before, True), (self.after, False)):
-            for cue in cues:
-                if cue.prefix and len(cue.words) == 1:
-                    prefixed.append((cue, is_before))
-                else:
-                    first.setdefault(cue.words[0], []).append((cue, is_before))
-        object.__setattr__(self, "_first", {k: tuple(v) for k, v in first.items()})
-        object.__setattr__(self, "_prefixed", tuple(prefixed))
+        object.__setattr__(self, "_cues", _index(
+            [(c, True) for c in self.before] + [(c, False) for c in self.after]))
+        object.__setattr__(self, "_breakers", _index((c, False) for c in self.breakers))
 
     @classmethod
     def parse(cls, path: str, text: str) -> Frames:
         """Read the ``frames.txt`` format; a bad line is a :class:`ConfigError` naming it."""
-        entries: dict[str, list[tuple[tuple[str, ...], bool]]] = {k: [] for k in _KINDS}
+        entries: dict[str, list[Cue]] = {k: [] for k in _KINDS}
         for lineno, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
+            where = f"{path}:{lineno}"
             kind, _, rest = line.partition(" ")
-            words = tuple(_WORD.findall(rest.rstrip().rstrip("*").lower()))
+            tokens = rest.split()
+            window = None
+            if kind in ("before", "after") and len(tokens) > 1 and tokens[-1].isdigit():
+                window = int(tokens.pop())
+                if window < 1:
+                    raise ConfigError(f"{where}: a cue's window must be >= 1 (got {line!r})")
+            body = " ".join(tokens)
+            words = tuple(_WORD.findall(body.rstrip("*").lower()))
             if kind not in entries or not words:
                 raise ConfigError(
-                    f"{path}:{lineno}: a line must be 'KIND words' with KIND one of "
+                    f"{where}: a line must be 'KIND words' with KIND one of "
                     f"{', '.join(_KINDS)} (got {line!r})"
                 )
-            prefix = rest.rstrip().endswith("*")
+            prefix = body.endswith("*")
             if prefix and kind not in ("before", "after"):
-                raise ConfigError(f"{path}:{lineno}: only cues may end in '*' (got {line!r})")
-            if kind in ("stop", "depiction", "object", "breaker") and len(words) != 1:
-                raise ConfigError(f"{path}:{lineno}: a '{kind}' entry is one word (got {line!r})")
-            entries[kind].append((words, prefix))
+                raise ConfigError(f"{where}: only cues may end in '*' (got {line!r})")
+            if kind in _ONE_WORD and len(words) != 1:
+                raise ConfigError(f"{where}: a '{kind}' entry is one word (got {line!r})")
+            entries[kind].append(Cue(words, prefix, window))
+
+        def one(kind: str) -> frozenset[str]:
+            return frozenset(c.words[0] for c in entries[kind])
+
         return cls(
-            topics=frozenset(" ".join(w) for w, _ in entries["topic"]),
-            before=tuple(Cue(w, p) for w, p in entries["before"]),
-            after=tuple(Cue(w, p) for w, p in entries["after"]),
-            stops=frozenset(w[0] for w, _ in entries["stop"]),
-            breakers=frozenset(w[0] for w, _ in entries["breaker"]),
-            depictions=frozenset(w[0] for w, _ in entries["depiction"]),
-            objects=frozenset(w[0] for w, _ in entries["object"]),
+            topics=frozenset(" ".join(c.words) for c in entries["topic"]),
+            before=tuple(entries["before"]),
+            after=tuple(entries["after"]),
+            stops=one("stop"),
+            shows=one("shows"),
+            depictions=one("depiction"),
+            objects=one("object"),
+            breakers=tuple(entries["breaker"]),
         )
 
     def check_topics(self, known: Iterable[str], source: str) -> None:
@@ -168,74 +210,92 @@ class Frames:
             [f"topic {t}" for t in self.topics]
             + [f"before {c.text}" for c in self.before]
             + [f"after {c.text}" for c in self.after]
-            + [f"stop {w}" for w in self.stops]
-            + [f"breaker {w}" for w in self.breakers]
-            + [f"depiction {w}" for w in self.depictions]
-            + [f"object {w}" for w in self.objects]
+            + [f"breaker {c.text}" for c in self.breakers]
+            + [f"{kind} {w}" for kind, ws in (("stop", self.stops), ("shows", self.shows),
+                                              ("depiction", self.depictions),
+                                              ("object", self.objects)) for w in ws]
         )
         return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
-    def scope(self, text: str) -> FrameScope | None:
-        """Cue positions in a normalized prompt, or ``None`` when a breaker turns frames off
-        or no cue occurs."""
+    def scope(self, prompt: NormalizedPrompt | str) -> FrameScope | None:
+        """The cues of a prompt, or ``None`` when no cue occurs or a breaker turns frames off.
+
+        Word positions are those of the normalized text (where the lexicon's matches are);
+        clause marks are looked for in the original text between two words when ``prompt`` is
+        a :class:`~fairframe.guard.normalize.NormalizedPrompt` (the normalizer removes weight
+        parentheses, scheduling brackets and ``BREAK``)."""
+        text = prompt.text if isinstance(prompt, NormalizedPrompt) else prompt
         low = text.lower()
         spans = [(m.start(), m.end()) for m in _WORD.finditer(low)]
         words = [low[s:e] for s, e in spans]
-        if any(w in self.breakers for w in words):
+        if _find(self._breakers, words):
             return None
-        cues: list[tuple[int, int, bool, str]] = []
-        for i, w in enumerate(words):
-            for cue, is_before in self._first.get(w, ()) + self._prefixed:
-                if cue.matches_at(words, i):
-                    cues.append((i, i + len(cue.words) - 1, is_before, cue.text))
+        cues = tuple((i, i + len(cue.words) - 1, tag, cue)
+                     for i, cue, tag in _find(self._cues, words))
         if not cues:
             return None
-        return FrameScope(low, spans, words, tuple(cues), self.stops, self.depictions,
-                          self.objects)
+        return FrameScope(prompt, spans, words, cues, self)
 
 
 @dataclass(frozen=True)
 class FrameScope:
     """The cues found in one prompt (from :meth:`Frames.scope`)."""
 
-    text: str
+    prompt: NormalizedPrompt | str
     spans: list[tuple[int, int]]
     words: list[str]
-    cues: tuple[tuple[int, int, bool, str], ...]
-    stops: frozenset[str]
-    depictions: frozenset[str] = frozenset()
-    objects: frozenset[str] = frozenset()
+    cues: tuple[tuple[int, int, bool, Cue], ...]
+    frames: Frames
+
+    def _gap(self, a: int, b: int) -> str:
+        """The text between words ``a`` and ``b`` (the original's, where known)."""
+        start, end = self.spans[a][1], self.spans[b][0]
+        if isinstance(self.prompt, NormalizedPrompt):
+            lo = self.prompt.span(start, start)[0]
+            hi = self.prompt.span(end, end)[0]
+            return self.prompt.original[lo:hi]
+        return self.prompt[start:end]
+
+    def _clear(self, a: int, b: int) -> bool:
+        """No stop or show word and no clause mark strictly between words ``a`` and ``b``."""
+        f = self.frames
+        if any(self.words[k] in f.stops or self.words[k] in f.shows for k in range(a + 1, b)):
+            return False
+        return not _CLAUSE.search(self._gap(a, b))
 
     def _depicted(self, first: int, last: int) -> bool:
-        """Whether the topic at words ``first..last`` is part of a depiction or has an object."""
-        w = self.words
-        if last + 1 < len(w) and (w[last + 1] in self.depictions or w[last + 1] in self.objects):
+        """Whether the topic at words ``first..last`` is part of a depiction, has an object,
+        or has a ``shows`` word after it."""
+        w, f = self.words, self.frames
+        if last + 1 < len(w) and (w[last + 1] in f.depictions or w[last + 1] in f.objects):
             return True
         # "<depiction> of [one word] <topic>": "images of sexual abuse"
         for k in (first - 1, first - 2):
-            if k >= 1 and w[k] == "of" and w[k - 1] in self.depictions:
+            if k >= 1 and w[k] == "of" and w[k - 1] in f.depictions:
                 return True
-        return False
+        return any(x in f.shows for x in w[last + 1:])
 
-    def _clear(self, a: int, b: int) -> bool:
-        """No stop word and no clause punctuation strictly between words ``a`` and ``b``."""
-        if any(self.words[k] in self.stops for k in range(a + 1, b)):
-            return False
-        return not _CLAUSE.search(self.text, self.spans[a][1], self.spans[b][0])
+    def cue_for(self, start: int, end: int, *, outside: tuple[int, int] | None = None
+                ) -> str | None:
+        """The cue framing the match ``[start, end)`` of the normalized text, else ``None``.
 
-    def cue_for(self, start: int, end: int) -> str | None:
-        """The cue framing the match ``[start, end)`` of the normalized text, else ``None``."""
+        ``outside``: a range of the normalized text (an allow-listed phrase) that a cue must not
+        overlap, so that an allowed phrase ("suicide prevention") never frames itself."""
         starts = [s for s, _ in self.spans]
         first = bisect.bisect_right(starts, start) - 1
         last = bisect.bisect_left(starts, end) - 1
-        if first < 0 or last < first:
+        if first < 0 or last < first or self._depicted(first, last):
             return None
-        if self._depicted(first, last):
-            return None
-        for c0, c1, is_before, text in self.cues:
+        for c0, c1, is_before, cue in self.cues:
+            if outside is not None and (
+                    self.spans[c0][0] < outside[1] and outside[0] < self.spans[c1][1]):
+                continue
             if is_before:
-                if c1 < first and first - c1 <= BEFORE_WINDOW and self._clear(c1, first):
-                    return text
-            elif c0 > last and c0 - last <= AFTER_WINDOW and self._clear(last, c0):
-                return text
+                window = cue.window or BEFORE_WINDOW
+                if c1 < first and first - c1 <= window and self._clear(c1, first):
+                    return cue.text
+            else:
+                window = cue.window or AFTER_WINDOW
+                if c0 > last and c0 - last <= window and self._clear(last, c0):
+                    return cue.text
         return None

@@ -23,8 +23,9 @@ three steps, all documented and all configurable:
 
    **Protective frames.** For a category the lexicon reports as *framed* (the prompt names it
    only inside a prevention, education or recovery frame: "a workshop on preventing online
-   harassment", :mod:`~fairframe.guard.frames`), every stage's evidence except the lexicon's and
-   the LLM judge's (:data:`FRAME_EXEMPT`) is capped first: ``p_s,c <- min(p_s,c, frame_cap)``
+   harassment", :mod:`~fairframe.guard.frames`), every stage's evidence except that of the stages
+   that read frames themselves (the lexicon and the LLM judge: ``reads_frames = True``; called
+   directly, :data:`FRAME_EXEMPT` names them) is capped first: ``p_s,c <- min(p_s,c, frame_cap)``
    (default :data:`FRAME_CAP`, 0.3: below the finding threshold and every default policy
    threshold, as the embedding's support cap). An embedding reads the topic, not the frame; the
    judge reads both. ``frame_cap = 1.0`` turns the cap off. A frame never lowers
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -77,8 +78,10 @@ _SEXUAL = (Category.SEXUAL.value, Category.NUDITY.value)
 _EPS = 1e-6
 #: Default cap on the semantic evidence for a framed category (module docstring).
 FRAME_CAP = 0.3
-#: Stages whose evidence a protective frame never caps: the lexicon (which already dropped its
-#: framed matches) and the LLM judge (which reads the frame itself).
+#: Stage names whose evidence a protective frame never caps, when the caller does not say: the
+#: lexicon (which already dropped its framed matches) and the LLM judge (which reads the frame
+#: itself). :class:`~fairframe.guard.pipeline.PromptGuard` passes the names of its stages that
+#: have ``reads_frames = True`` instead, whatever they are called.
 FRAME_EXEMPT = frozenset({"lexicon", "llm_judge"})
 
 #: Default reliability weights (see the module docstring).
@@ -163,15 +166,17 @@ class Fusion:
         object.__setattr__(self, "calibration", MappingProxyType(dict(self.calibration)))
 
     def raw(self, stage_scores: Mapping[str, Mapping[str, float]],
-            framed: frozenset[str] = frozenset()) -> dict[str, float]:
+            framed: frozenset[str] = frozenset(),
+            exempt: Collection[str] = FRAME_EXEMPT) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
-        ``framed``: the categories named only inside a protective frame."""
+        ``framed``: the categories named only inside a protective frame; ``exempt``: the stages
+        whose evidence for them is not capped (the pipeline passes those that read frames)."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
         for stage, scores in stage_scores.items():
             w_stage = self.weights.get(stage, self.default_weight)
-            capped = stage not in FRAME_EXEMPT
+            capped = stage not in exempt
             for cat, p in scores.items():
                 if capped and cat in framed:
                     p = min(p, self.frame_cap)
@@ -193,16 +198,17 @@ class Fusion:
         if self.minors_gate and _MINORS in out:
             # the gate reads the sexual evidence before any frame cap: a frame never lowers
             # sexual_minors
-            bound = self.raw(stage_scores) if framed & set(_SEXUAL) else out
+            bound = self.raw(stage_scores, exempt=exempt) if framed & set(_SEXUAL) else out
             sexual = max(bound.get(c, 0.0) for c in _SEXUAL)
             other = min(1.0 - minors_other, sexual)
             out[_MINORS] = 1.0 - minors_lex * (1.0 - other)
         return out
 
     def fuse(self, stage_scores: Mapping[str, Mapping[str, float]],
-             framed: frozenset[str] = frozenset()) -> dict[str, float]:
+             framed: frozenset[str] = frozenset(),
+             exempt: Collection[str] = FRAME_EXEMPT) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores, framed)
+        raw = self.raw(stage_scores, framed, exempt)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:
@@ -247,7 +253,7 @@ class Fusion:
                 default_weight=float(data.get("default_weight", 1.0)),
                 gamma=float(data.get("gamma", 2.0)),
                 soup_min=float(data.get("soup_min", 0.5)),
-                frame_cap=float(data.get("frame_cap", FRAME_CAP)),
+                frame_cap=_number(data.get("frame_cap", FRAME_CAP), "frame_cap"),
                 calibration=cal,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -274,6 +280,13 @@ class Fusion:
         from fairframe._io import atomic_write
 
         atomic_write(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def _number(value: Any, key: str) -> float:
+    """A JSON number (not a boolean) as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"fusion {key} must be a number, got {value!r}")
+    return float(value)
 
 
 def fit_calibration(raw_scores: Sequence[float], labels: Sequence[int], *, l2: float = 1e-3

@@ -123,6 +123,10 @@ class LexiconResult:
     framed:
         Categories whose only matches were framed or allow-listed topic terms, at least one of
         them framed (the fusion caps the semantic stages' evidence for them).
+    framed_findings:
+        One finding with score 0.0 per framed match and category (label
+        ``"term (framed: cue)"``): the stage reports them with its findings so that a decision
+        shows why a named topic counted for nothing.
     """
 
     scores: Mapping[str, float]
@@ -130,6 +134,7 @@ class LexiconResult:
     suppressed: tuple[Evidence, ...]
     prompt: NormalizedPrompt
     framed: frozenset[str] = frozenset()
+    framed_findings: tuple[Finding, ...] = ()
 
 
 # --------------------------------------------------------------------------- matchers
@@ -411,6 +416,8 @@ class Lexicon:
 
     #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
     name: str = STAGE
+    #: The lexicon applies its protective frames itself: the fusion never caps its evidence.
+    reads_frames: bool = True
 
     def scan_batch(self, prompts: Sequence[NormalizedPrompt]) -> list[StageResult]:
         """:meth:`scan` every prompt, as a prompt stage (scores for every category but
@@ -418,7 +425,8 @@ class Lexicon:
         out = []
         for p in prompts:
             r = self.scan(p)
-            out.append(StageResult(scores=r.scores, findings=r.findings, framed=r.framed))
+            out.append(StageResult(scores=r.scores, findings=r.findings + r.framed_findings,
+                                   framed=r.framed))
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -447,29 +455,34 @@ class Lexicon:
     # ----------------------------------------------------------------------- scanning
 
     def _raw_matches(self, prompt: NormalizedPrompt
-                     ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]]]:
-        """(term, normalized start, end) kept, and (term, phrase, start, end) suppressed."""
+                     ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]],
+                                dict[tuple[str, int, int], tuple[int, int]]]:
+        """(term, normalized start, end) kept, (term, phrase, start, end) suppressed, and the
+        normalized span of the allowed phrase around each suppressed match."""
         kept: dict[tuple[str, int, int], None] = {}
         suppressed: dict[tuple[str, str, int, int], None] = {}
+        phrase_at: dict[tuple[str, int, int], tuple[int, int]] = {}
         for mtext, pos in _variants(prompt):
             allowed = [(s, e, self.allow[i]) for s, e, i in self._allow_matcher.find(mtext)]
             for s, e, i in self._matcher.find(mtext):
                 term = self._patterns[i]
                 ns, ne = pos[s], pos[e - 1] + 1
-                phrase = next((a for a_s, a_e, a in allowed if a_s <= s and e <= a_e), None)
-                if phrase is not None:
-                    suppressed[(term, phrase, ns, ne)] = None
+                around = next(((a_s, a_e, a) for a_s, a_e, a in allowed
+                               if a_s <= s and e <= a_e), None)
+                if around is not None:
+                    suppressed[(term, around[2], ns, ne)] = None
+                    phrase_at[(term, ns, ne)] = (pos[around[0]], pos[around[1] - 1] + 1)
                 else:
                     kept[(term, ns, ne)] = None
             for m in _AGE.finditer(mtext):
                 kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
-        return list(kept), list(suppressed)
+        return list(kept), list(suppressed), phrase_at
 
     def scan(self, prompt: str | NormalizedPrompt) -> LexiconResult:
         """Match the lexicon against a prompt (raw text or already normalized)."""
         norm = prompt if isinstance(prompt, NormalizedPrompt) else normalize(prompt)
-        kept, suppressed_raw = self._raw_matches(norm)
-        kept, framed_raw, framed_cats = self._frame(norm, kept, suppressed_raw)
+        kept, suppressed_raw, phrase_at = self._raw_matches(norm)
+        kept, framed_raw, framed_cats = self._frame(norm, kept, suppressed_raw, phrase_at)
         suppressed_raw += framed_raw
         original = norm.original
         findings: list[Finding] = []
@@ -517,10 +530,18 @@ class Lexicon:
             suppressed=suppressed,
             prompt=norm,
             framed=framed_cats,
+            framed_findings=tuple(
+                Finding(STAGE, cat, 0.0, Evidence(
+                    span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
+                    label=f"{term} ({cue})"))
+                for term, cue, ns, ne in framed_raw
+                for cat, _ in self._entries[term] if cat != _MARKERS
+            ),
         )
 
     def _frame(self, norm: NormalizedPrompt, kept: list[tuple[str, int, int]],
-               allowed: list[tuple[str, str, int, int]]
+               allowed: list[tuple[str, str, int, int]],
+               phrase_at: Mapping[tuple[str, int, int], tuple[int, int]],
                ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]],
                           frozenset[str]]:
         """Move the topic matches inside a protective frame out of ``kept`` (see
@@ -535,7 +556,7 @@ class Lexicon:
 
         if not any(topic(t) for t, _, _ in kept) and not any(topic(t) for t, *_ in allowed):
             return kept, [], frozenset()
-        scope = frames.scope(norm.text)
+        scope = frames.scope(norm)
         if scope is None:
             return kept, [], frozenset()
         still: list[tuple[str, int, int]] = []
@@ -546,9 +567,11 @@ class Lexicon:
                 still.append((term, ns, ne))
             else:
                 framed.append((term, f"framed: {cue}", ns, ne))
-        # an allow-listed topic ("sexual health") inside a frame frames its category too
+        # an allow-listed topic ("sexual health") that a cue outside its allowed phrase frames
+        # frames its category too; an allowed phrase never frames itself ("suicide prevention")
         quiet_terms = [t for t, *_ in framed] + [
-            t for t, _, ns, ne in allowed if topic(t) and scope.cue_for(ns, ne) is not None]
+            t for t, _, ns, ne in allowed
+            if topic(t) and scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne)))]
 
         def cats(terms: Iterable[str]) -> set[str]:
             return {c for t in terms for c, _ in self._entries.get(t, ()) if c != _MARKERS}

@@ -390,6 +390,10 @@ class LLMJudge(ChatJudge):
     who = "LLM judge"
     repair_shape = '{"categories": {...}, "spans": [...], "rationale": "..."}'
 
+    #: The judge reads a prompt's protective frame itself: the fusion never caps its evidence
+    #: for a framed category (:mod:`~fairframe.guard.frames`).
+    reads_frames: bool = True
+
     def __init__(
         self,
         *,

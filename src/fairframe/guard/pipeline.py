@@ -104,6 +104,9 @@ class PromptGuard:
         if not stages:
             raise InputDataError("a prompt guard needs at least one stage (e.g. the lexicon)")
         self.stages = tuple(stages)
+        #: Stages whose evidence a protective frame never caps (``reads_frames``: the lexicon,
+        #: the LLM judge; :mod:`~fairframe.guard.frames`).
+        self.frame_exempt = frozenset(s.name for s in stages if getattr(s, "reads_frames", False))
         self.policy = policy if policy is not None else default_policy()
         self.fusion = fusion if fusion is not None else Fusion()
         self.required = frozenset(names if required is None else required)
@@ -188,8 +191,9 @@ class PromptGuard:
         for i, norm in enumerate(norms):
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
-            framed = frozenset().union(*(res[i].framed for res in per_stage.values()))
-            fused = self.fusion.fuse(stage_scores, framed=framed)
+            framed = frozenset().union(
+                *(getattr(res[i], "framed", frozenset()) for res in per_stage.values()))
+            fused = self.fusion.fuse(stage_scores, framed=framed, exempt=self.frame_exempt)
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
             out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores, framed))
@@ -208,8 +212,8 @@ class PromptGuard:
         """The fused scores *before* calibration (:meth:`Fusion.raw`), one dict per prompt, from
         the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
         checked = [self.validate(p) for p in prompts]
-        return ([self.fusion.raw(s.by_stage, framed=s.framed) for s in self._score(checked)]
-                if checked else [])
+        return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt)
+                 for s in self._score(checked)] if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,
               context: RewriteContext | None = None) -> Decision:

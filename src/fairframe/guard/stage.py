@@ -58,7 +58,9 @@ class StageResult:
             self, "scores", MappingProxyType({str(k): float(v) for k, v in self.scores.items()})
         )
         object.__setattr__(self, "findings", tuple(self.findings))
-        object.__setattr__(self, "framed", frozenset(str(c) for c in self.framed))
+        if isinstance(self.framed, str) or not all(isinstance(c, str) for c in self.framed):
+            raise ValueError(f"framed must be a set of category ids, got {self.framed!r}")
+        object.__setattr__(self, "framed", frozenset(self.framed))
 
 
 @runtime_checkable

@@ -267,11 +267,11 @@ class LLMRewriter(OpenAIBackend):
     # ----------------------------------------------------------------------- requests
 
     def _user_message(self, prompt: str, decision: Decision) -> str:
+        found = [f for f in decision.findings if f.score > 0]  # 0.0: counted for nothing
         flagged = sorted(
-            {f.category for f in decision.findings}
-            | {c for c, s in decision.categories.items() if s > 0}
+            {f.category for f in found} | {c for c, s in decision.categories.items() if s > 0}
         )
-        evidence = sorted({f.evidence.text for f in decision.findings if f.evidence.text})
+        evidence = sorted({f.evidence.text for f in found if f.evidence.text})
         payload = {"prompt": prompt, "flagged_categories": flagged, "flagged_text": evidence}
         return "Rewrite this text-to-image prompt:\n" + json.dumps(payload, ensure_ascii=False)
 
