@@ -76,8 +76,10 @@ AFTER_WINDOW = 3
 _KINDS = ("topic", "before", "after", "stop", "shows", "depiction", "object", "breaker")
 _ONE_WORD = ("stop", "shows", "depiction", "object")
 _WORD = re.compile(r"[^\W_]+")
-#: Clause marks of the original prompt: each ends a cue's scope.
-_CLAUSE = re.compile(r"[,;:.!?|()\[\]{}\n\r\u2013\u2014/\u3001\u3002\uff0c\uff1b\uff1a]|\bBREAK\b")
+#: What may stand between two words of one clause: spaces, or one hyphen or apostrophe joining
+#: them ("anti-bullying", "children's"). Anything else (punctuation, symbols, line breaks,
+#: ``BREAK``) ends a cue's scope.
+_SAME_CLAUSE = re.compile(r"[ \t]*|[-\u2010\u2011'\u2019]")
 
 
 @dataclass(frozen=True)
@@ -261,7 +263,7 @@ class FrameScope:
         f = self.frames
         if any(self.words[k] in f.stops or self.words[k] in f.shows for k in range(a + 1, b)):
             return False
-        return not _CLAUSE.search(self._gap(a, b))
+        return all(_SAME_CLAUSE.fullmatch(self._gap(k, k + 1)) for k in range(a, b))
 
     def _depicted(self, first: int, last: int) -> bool:
         """Whether the topic at words ``first..last`` is part of a depiction, has an object,
@@ -276,8 +278,10 @@ class FrameScope:
         return any(x in f.shows for x in w[last + 1:])
 
     def cue_for(self, start: int, end: int, *, outside: tuple[int, int] | None = None
-                ) -> str | None:
-        """The cue framing the match ``[start, end)`` of the normalized text, else ``None``.
+                ) -> tuple[str, int, int] | None:
+        """The cue framing the match ``[start, end)`` of the normalized text, with the range of
+        the normalized text the frame covers (from the cue to the topic, both included), else
+        ``None``.
 
         ``outside``: a range of the normalized text (an allow-listed phrase) that a cue must not
         overlap, so that an allowed phrase ("suicide prevention") never frames itself."""
@@ -293,9 +297,9 @@ class FrameScope:
             if is_before:
                 window = cue.window or BEFORE_WINDOW
                 if c1 < first and first - c1 <= window and self._clear(c1, first):
-                    return cue.text
+                    return cue.text, self.spans[c0][0], end
             else:
                 window = cue.window or AFTER_WINDOW
                 if c0 > last and c0 - last <= window and self._clear(last, c0):
-                    return cue.text
+                    return cue.text, start, self.spans[c1][1]
         return None

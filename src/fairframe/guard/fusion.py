@@ -25,11 +25,16 @@ three steps, all documented and all configurable:
    only inside a prevention, education or recovery frame: "a workshop on preventing online
    harassment", :mod:`~fairframe.guard.frames`), every stage's evidence except that of the stages
    that read frames themselves (the lexicon and the LLM judge: ``reads_frames = True``; called
-   directly, :data:`FRAME_EXEMPT` names them) is capped first: ``p_s,c <- min(p_s,c, frame_cap)``
+   directly, :data:`FRAME_EXEMPT` names them) is capped first, except for what the stage finds in
+   the prompt with its frames cut out (``u_s,c``; the pipeline scores that text again)::
+
+       p_s,c <- max(min(p_s,c, frame_cap), u_s,c)
+
    (default :data:`FRAME_CAP`, 0.3: below the finding threshold and every default policy
    threshold, as the embedding's support cap). An embedding reads the topic, not the frame; the
    judge reads both. ``frame_cap = 1.0`` turns the cap off. A frame never lowers
-   ``sexual_minors``: the minors gate below reads the uncapped sexual evidence.
+   ``sexual_minors``: when ``sexual`` or ``nudity`` is framed, the minors gate below is lifted
+   (the other stages' ``sexual_minors`` evidence counts in full).
 
    **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
    evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
@@ -167,19 +172,23 @@ class Fusion:
 
     def raw(self, stage_scores: Mapping[str, Mapping[str, float]],
             framed: frozenset[str] = frozenset(),
-            exempt: Collection[str] = FRAME_EXEMPT) -> dict[str, float]:
+            exempt: Collection[str] = FRAME_EXEMPT,
+            unframed: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
         ``framed``: the categories named only inside a protective frame; ``exempt``: the stages
-        whose evidence for them is not capped (the pipeline passes those that read frames)."""
+        whose evidence for them is not capped (the pipeline passes those that read frames);
+        ``unframed``: per stage, its scores for the prompt with the frames cut out, which are
+        not capped (module docstring)."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
         for stage, scores in stage_scores.items():
             w_stage = self.weights.get(stage, self.default_weight)
             capped = stage not in exempt
+            cut = (unframed or {}).get(stage, {})
             for cat, p in scores.items():
                 if capped and cat in framed:
-                    p = min(p, self.frame_cap)
+                    p = max(min(p, self.frame_cap), cut.get(cat, 0.0))
                 w = self.weights.get(f"{stage}:{cat}", w_stage)
                 rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
                 if cat == _MINORS:
@@ -196,19 +205,19 @@ class Fusion:
                 q = 1.0 - (1.0 - q) ** power
             out[cat] = min(max(q, 0.0), 1.0)
         if self.minors_gate and _MINORS in out:
-            # the gate reads the sexual evidence before any frame cap: a frame never lowers
-            # sexual_minors
-            bound = self.raw(stage_scores, exempt=exempt) if framed & set(_SEXUAL) else out
-            sexual = max(bound.get(c, 0.0) for c in _SEXUAL)
+            # a frame never lowers sexual_minors: when sexual content is framed, the gate is
+            # lifted (the lexicon dropped the framed term, so no sexual score can bound it)
+            sexual = 1.0 if framed & set(_SEXUAL) else max(out.get(c, 0.0) for c in _SEXUAL)
             other = min(1.0 - minors_other, sexual)
             out[_MINORS] = 1.0 - minors_lex * (1.0 - other)
         return out
 
     def fuse(self, stage_scores: Mapping[str, Mapping[str, float]],
              framed: frozenset[str] = frozenset(),
-             exempt: Collection[str] = FRAME_EXEMPT) -> dict[str, float]:
+             exempt: Collection[str] = FRAME_EXEMPT,
+             unframed: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores, framed, exempt)
+        raw = self.raw(stage_scores, framed, exempt, unframed)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:

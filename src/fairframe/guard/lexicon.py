@@ -127,6 +127,9 @@ class LexiconResult:
         One finding with score 0.0 per framed match and category (label
         ``"term (framed: cue)"``): the stage reports them with its findings so that a decision
         shows why a named topic counted for nothing.
+    unframed_text:
+        When a category is framed: the normalized text with every frame (from its cue to its
+        topic) cut out, for the pipeline to score again (:mod:`~fairframe.guard.frames`).
     """
 
     scores: Mapping[str, float]
@@ -135,6 +138,7 @@ class LexiconResult:
     prompt: NormalizedPrompt
     framed: frozenset[str] = frozenset()
     framed_findings: tuple[Finding, ...] = ()
+    unframed_text: str | None = None
 
 
 # --------------------------------------------------------------------------- matchers
@@ -426,7 +430,7 @@ class Lexicon:
         for p in prompts:
             r = self.scan(p)
             out.append(StageResult(scores=r.scores, findings=r.findings + r.framed_findings,
-                                   framed=r.framed))
+                                   framed=r.framed, unframed_text=r.unframed_text))
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -482,7 +486,8 @@ class Lexicon:
         """Match the lexicon against a prompt (raw text or already normalized)."""
         norm = prompt if isinstance(prompt, NormalizedPrompt) else normalize(prompt)
         kept, suppressed_raw, phrase_at = self._raw_matches(norm)
-        kept, framed_raw, framed_cats = self._frame(norm, kept, suppressed_raw, phrase_at)
+        kept, framed_raw, framed_cats, unframed = self._frame(norm, kept, suppressed_raw,
+                                                               phrase_at)
         suppressed_raw += framed_raw
         original = norm.original
         findings: list[Finding] = []
@@ -530,6 +535,7 @@ class Lexicon:
             suppressed=suppressed,
             prompt=norm,
             framed=framed_cats,
+            unframed_text=unframed,
             framed_findings=tuple(
                 Finding(STAGE, cat, 0.0, Evidence(
                     span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
@@ -543,41 +549,49 @@ class Lexicon:
                allowed: list[tuple[str, str, int, int]],
                phrase_at: Mapping[tuple[str, int, int], tuple[int, int]],
                ) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int, int]],
-                          frozenset[str]]:
+                          frozenset[str], str | None]:
         """Move the topic matches inside a protective frame out of ``kept`` (see
         :mod:`~fairframe.guard.frames`): the kept matches, the framed ones as
-        ``(term, "framed: cue", start, end)``, and the framed categories."""
+        ``(term, "framed: cue", start, end)``, the framed categories, and the normalized text
+        with every frame (cue to topic) cut out (``None`` when nothing is framed)."""
         frames = self.frames
         if frames is None:
-            return kept, [], frozenset()
+            return kept, [], frozenset(), None
 
         def topic(term: str) -> bool:
             return self._typo_of.get(term, term) in frames.topics
 
         if not any(topic(t) for t, _, _ in kept) and not any(topic(t) for t, *_ in allowed):
-            return kept, [], frozenset()
+            return kept, [], frozenset(), None
         scope = frames.scope(norm)
         if scope is None:
-            return kept, [], frozenset()
+            return kept, [], frozenset(), None
         still: list[tuple[str, int, int]] = []
         framed: list[tuple[str, str, int, int]] = []
+        cuts: list[tuple[int, int]] = []
         for term, ns, ne in kept:
-            cue = scope.cue_for(ns, ne) if topic(term) else None
-            if cue is None:
+            hit = scope.cue_for(ns, ne) if topic(term) else None
+            if hit is None:
                 still.append((term, ns, ne))
             else:
-                framed.append((term, f"framed: {cue}", ns, ne))
+                framed.append((term, f"framed: {hit[0]}", ns, ne))
+                cuts.append(hit[1:])
         # an allow-listed topic ("sexual health") that a cue outside its allowed phrase frames
         # frames its category too; an allowed phrase never frames itself ("suicide prevention")
-        quiet_terms = [t for t, *_ in framed] + [
-            t for t, _, ns, ne in allowed
-            if topic(t) and scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne)))]
+        quiet_terms = [t for t, *_ in framed]
+        for t, _, ns, ne in allowed:
+            hit = scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne))) if topic(t) else None
+            if hit is not None:
+                quiet_terms.append(t)
+                cuts.append(hit[1:])
 
         def cats(terms: Iterable[str]) -> set[str]:
             return {c for t in terms for c, _ in self._entries.get(t, ()) if c != _MARKERS}
 
         quiet = cats(quiet_terms) - cats(t for t, _, _ in still)
-        return still, framed, frozenset(quiet)
+        if not quiet:
+            return still, framed, frozenset(), None
+        return still, framed, frozenset(quiet), _cut(norm.text, cuts)
 
     def check(self, text: str, policy: Policy | None = None) -> Decision:
         """Normalize, scan and decide: a prompt-path :class:`Decision` from this stage alone.
@@ -729,6 +743,15 @@ def _variants(prompt: NormalizedPrompt) -> list[tuple[str, list[int]]]:
         keep = [i for i in identity if i not in drop]
         out.append(_match_text("".join(text[i] for i in keep), keep))
     return out
+
+
+def _cut(text: str, cuts: Sequence[tuple[int, int]]) -> str:
+    """``text`` without the ranges ``cuts`` (which may overlap), runs of spaces made one."""
+    drop = [False] * len(text)
+    for start, end in cuts:
+        for k in range(start, end):
+            drop[k] = True
+    return " ".join("".join(c for c, d in zip(text, drop, strict=True) if not d).split())
 
 
 @functools.cache

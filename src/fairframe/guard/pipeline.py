@@ -67,6 +67,7 @@ class _Scored:
     errors: tuple[str, ...]
     by_stage: dict[str, Mapping[str, float]]
     framed: frozenset[str] = frozenset()
+    unframed: Mapping[str, Mapping[str, float]] | None = None
 
 
 class PromptGuard:
@@ -187,16 +188,56 @@ class PromptGuard:
                 )
             per_stage[stage.name] = results
             latency[stage.name] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
+        framed_of = [frozenset[str]().union(
+            *(getattr(res[i], "framed", frozenset()) for res in per_stage.values()))
+            for i in range(len(norms))]
+        unframed = self._unframed_scores(per_stage, framed_of, errors)
         out = []
         for i, norm in enumerate(norms):
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
-            framed = frozenset().union(
-                *(getattr(res[i], "framed", frozenset()) for res in per_stage.values()))
-            fused = self.fusion.fuse(stage_scores, framed=framed, exempt=self.frame_exempt)
+            framed = framed_of[i] if i in unframed else frozenset()
+            fused = self.fusion.fuse(stage_scores, framed=framed, exempt=self.frame_exempt,
+                                     unframed=unframed.get(i))
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
-            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores, framed))
+            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores, framed,
+                               unframed.get(i)))
+        return out
+
+    def _unframed_scores(self, per_stage: Mapping[str, Sequence[StageResult]],
+                         framed_of: Sequence[frozenset[str]], errors: list[str]
+                         ) -> dict[int, dict[str, Mapping[str, float]]]:
+        """For each prompt with a framed category: the scores that the stages the fusion caps
+        give the prompt with its frames cut out (:mod:`~fairframe.guard.frames`), keyed by the
+        prompt's index. A prompt left out is judged without frames: when a stage fails on the
+        cut text, or when no stage says what the cut text is."""
+        todo: dict[int, str] = {}
+        for i, framed in enumerate(framed_of):
+            if not framed:
+                continue
+            texts = [t for res in per_stage.values()
+                     if (t := getattr(res[i], "unframed_text", None)) is not None]
+            if texts:
+                todo[i] = texts[0]
+        out: dict[int, dict[str, Mapping[str, float]]] = {i: {} for i in todo}
+        if not todo:
+            return out
+        keys = [i for i, text in todo.items() if text.strip()]
+        norms = [normalize(todo[i]) for i in keys]
+        for stage in self.stages:
+            if stage.name in self.frame_exempt or stage.name not in per_stage or not keys:
+                continue
+            try:
+                results = stage.scan_batch(norms)
+                if len(results) != len(norms):
+                    raise GuardUnavailableError(f"{len(results)} results for {len(norms)}")
+            except Exception as exc:  # noqa: BLE001 - any failure: judge without frames
+                errors.append(f"frames: {stage.name} failed on the prompt without its frames "
+                              f"({type(exc).__name__}); frames not applied")
+                return {}
+            for i, res in zip(keys, results, strict=True):
+                out[i][stage.name] = res.scores
         return out
 
     def _stage_failed(self, name: str, exc: Exception, errors: list[str]) -> None:
@@ -212,7 +253,8 @@ class PromptGuard:
         """The fused scores *before* calibration (:meth:`Fusion.raw`), one dict per prompt, from
         the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
         checked = [self.validate(p) for p in prompts]
-        return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt)
+        return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt,
+                                 unframed=s.unframed)
                  for s in self._score(checked)] if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,

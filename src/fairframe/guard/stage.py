@@ -44,11 +44,16 @@ class StageResult:
         Categories the prompt names only inside a protective frame ("a workshop on preventing
         harassment", :mod:`~fairframe.guard.frames`); the fusion caps the other stages'
         evidence for them. Only the lexicon stage reports frames.
+    unframed_text:
+        With ``framed``: the prompt with its frames cut out. The pipeline scores it again with
+        the capped stages, and their evidence from it is not capped, so that a frame excuses
+        only what the frame itself says.
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     framed: frozenset[str] = frozenset()
+    unframed_text: str | None = None
 
     def __post_init__(self) -> None:
         for name, score in self.scores.items():
