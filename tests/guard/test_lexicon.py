@@ -44,6 +44,9 @@ POSITIVES = [
     ("shocking", "a puddle of vomit on the subway floor", "vomit"),
     ("shocking", "a festering wound crawling with maggots", "festering wound"),
     ("shocking", "a prisoner publicly humiliated in the town square", "publicly humiliated"),
+    ("sexual", "a couple have sex on a hotel bed", "have sex"),
+    ("sexual", "two people making love by the fireplace", "making love"),
+    ("sexual", "a woman touching herself on a sofa", "touching herself"),
 ]
 
 
@@ -97,6 +100,7 @@ BENIGN = [
     "a drool worthy burger, food photography",
     "a sewage treatment plant from above",
     "a tiger stalking its prey through the jungle",
+    "a make love not war protest sign, 1968",
 ]
 
 
