@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from fairframe.errors import ConfigError
 from fairframe.guard.normalize import NormalizedPrompt
 
-__all__ = ["AFTER_WINDOW", "BEFORE_WINDOW", "Cue", "FrameScope", "Frames"]
+__all__ = ["AFTER_WINDOW", "BEFORE_WINDOW", "Cue", "FrameScope", "Frames", "has_content"]
 
 #: A ``before`` cue frames topic terms that start at most this many words after its last word.
 BEFORE_WINDOW = 6
@@ -80,6 +80,22 @@ _WORD = re.compile(r"[^\W_]+")
 #: them ("anti-bullying", "children's"). Anything else (punctuation, symbols, line breaks,
 #: ``BREAK``) ends a cue's scope.
 _SAME_CLAUSE = re.compile(r"[ \t]*|[-\u2010\u2011'\u2019]")
+
+
+#: Words of four or more letters that say nothing about what an image shows.
+_FUNCTION_WORDS = frozenset({
+    "about", "from", "into", "onto", "with", "that", "this", "these", "those", "their", "them",
+    "they", "your", "what", "when", "where", "which", "while", "then", "than", "there", "here",
+    "some", "very", "more", "most", "such", "also", "just", "each", "every",
+})
+
+
+def has_content(text: str) -> bool:
+    """Whether ``text`` holds a word that can describe something to show: four or more letters
+    and not a function word. A prompt that is nothing but its frames ("explaining porn") has
+    none left once they are cut, so nothing excuses the topic: it is what the image would show.
+    """
+    return any(len(w) >= 4 and w not in _FUNCTION_WORDS for w in _WORD.findall(text.lower()))
 
 
 @dataclass(frozen=True)
@@ -278,10 +294,10 @@ class FrameScope:
         return any(x in f.shows for x in w[last + 1:])
 
     def cue_for(self, start: int, end: int, *, outside: tuple[int, int] | None = None
-                ) -> tuple[str, int, int] | None:
-        """The cue framing the match ``[start, end)`` of the normalized text, with the range of
-        the normalized text the frame covers (from the cue to the topic, both included), else
-        ``None``.
+                ) -> tuple[str, tuple[int, int]] | None:
+        """The cue framing the match ``[start, end)`` of the normalized text and the cue's own
+        range of the normalized text, else ``None``. A match whose words are not one clause
+        (a phrase assembled from two parts of a scheduled prompt) is never framed.
 
         ``outside``: a range of the normalized text (an allow-listed phrase) that a cue must not
         overlap, so that an allowed phrase ("suicide prevention") never frames itself."""
@@ -290,6 +306,8 @@ class FrameScope:
         last = bisect.bisect_left(starts, end) - 1
         if first < 0 or last < first or self._depicted(first, last):
             return None
+        if last > first and not self._clear(first, last):
+            return None
         for c0, c1, is_before, cue in self.cues:
             if outside is not None and (
                     self.spans[c0][0] < outside[1] and outside[0] < self.spans[c1][1]):
@@ -297,9 +315,9 @@ class FrameScope:
             if is_before:
                 window = cue.window or BEFORE_WINDOW
                 if c1 < first and first - c1 <= window and self._clear(c1, first):
-                    return cue.text, self.spans[c0][0], end
+                    return cue.text, (self.spans[c0][0], self.spans[c1][1])
             else:
                 window = cue.window or AFTER_WINDOW
                 if c0 > last and c0 - last <= window and self._clear(last, c0):
-                    return cue.text, start, self.spans[c1][1]
+                    return cue.text, (self.spans[c0][0], self.spans[c1][1])
         return None

@@ -33,8 +33,9 @@ three steps, all documented and all configurable:
    (default :data:`FRAME_CAP`, 0.3: below the finding threshold and every default policy
    threshold, as the embedding's support cap). An embedding reads the topic, not the frame; the
    judge reads both. ``frame_cap = 1.0`` turns the cap off. A frame never lowers
-   ``sexual_minors``: when ``sexual`` or ``nudity`` is framed, the minors gate below is lifted
-   (the other stages' ``sexual_minors`` evidence counts in full).
+   ``sexual_minors``: the minors gate below reads the sexual evidence before any cap, and what
+   the framed topic terms would have scored (``framed_scores``, e.g. 0.9 for "sex") counts as
+   sexual evidence there too.
 
    **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
    evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
@@ -173,12 +174,15 @@ class Fusion:
     def raw(self, stage_scores: Mapping[str, Mapping[str, float]],
             framed: frozenset[str] = frozenset(),
             exempt: Collection[str] = FRAME_EXEMPT,
-            unframed: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+            unframed: Mapping[str, Mapping[str, float]] | None = None,
+            framed_scores: Mapping[str, float] | None = None) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
         ``framed``: the categories named only inside a protective frame; ``exempt``: the stages
         whose evidence for them is not capped (the pipeline passes those that read frames);
         ``unframed``: per stage, its scores for the prompt with the frames cut out, which are
-        not capped (module docstring)."""
+        not capped (a stage or category absent from ``stage_scores`` is ignored);
+        ``framed_scores``: what the framed topic terms would have scored, which bound the
+        minors gate like any sexual evidence (module docstring)."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
@@ -205,9 +209,12 @@ class Fusion:
                 q = 1.0 - (1.0 - q) ** power
             out[cat] = min(max(q, 0.0), 1.0)
         if self.minors_gate and _MINORS in out:
-            # a frame never lowers sexual_minors: when sexual content is framed, the gate is
-            # lifted (the lexicon dropped the framed term, so no sexual score can bound it)
-            sexual = 1.0 if framed & set(_SEXUAL) else max(out.get(c, 0.0) for c in _SEXUAL)
+            # a frame never lowers sexual_minors: the gate reads the sexual evidence before any
+            # cap, and the framed sexual terms still count (the lexicon dropped them)
+            named = framed_scores or {}
+            whole = self.raw(stage_scores, exempt=exempt) if framed & set(_SEXUAL) else out
+            sexual = max(max(out.get(c, 0.0), whole.get(c, 0.0), named.get(c, 0.0))
+                         for c in _SEXUAL)
             other = min(1.0 - minors_other, sexual)
             out[_MINORS] = 1.0 - minors_lex * (1.0 - other)
         return out
@@ -215,9 +222,10 @@ class Fusion:
     def fuse(self, stage_scores: Mapping[str, Mapping[str, float]],
              framed: frozenset[str] = frozenset(),
              exempt: Collection[str] = FRAME_EXEMPT,
-             unframed: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+             unframed: Mapping[str, Mapping[str, float]] | None = None,
+             framed_scores: Mapping[str, float] | None = None) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores, framed, exempt, unframed)
+        raw = self.raw(stage_scores, framed, exempt, unframed, framed_scores)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:

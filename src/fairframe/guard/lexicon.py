@@ -48,7 +48,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -56,7 +56,7 @@ from typing import Any, Literal, Protocol
 
 from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
-from fairframe.guard.frames import Frames
+from fairframe.guard.frames import Frames, has_content
 from fairframe.guard.normalize import NormalizedPrompt, normalize, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
 from fairframe.guard.stage import StageResult
@@ -128,8 +128,11 @@ class LexiconResult:
         ``"term (framed: cue)"``): the stage reports them with its findings so that a decision
         shows why a named topic counted for nothing.
     unframed_text:
-        When a category is framed: the normalized text with every frame (from its cue to its
-        topic) cut out, for the pipeline to score again (:mod:`~fairframe.guard.frames`).
+        When a category is framed: the normalized text with every frame's cue and topic cut out,
+        for the pipeline to score again (:mod:`~fairframe.guard.frames`).
+    framed_scores:
+        Per category, the noisy-OR of the weights of the framed topic terms: what they would
+        have scored (the fusion's minors gate counts it as sexual evidence).
     """
 
     scores: Mapping[str, float]
@@ -139,6 +142,7 @@ class LexiconResult:
     framed: frozenset[str] = frozenset()
     framed_findings: tuple[Finding, ...] = ()
     unframed_text: str | None = None
+    framed_scores: Mapping[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- matchers
@@ -430,7 +434,8 @@ class Lexicon:
         for p in prompts:
             r = self.scan(p)
             out.append(StageResult(scores=r.scores, findings=r.findings + r.framed_findings,
-                                   framed=r.framed, unframed_text=r.unframed_text))
+                                   framed=r.framed, unframed_text=r.unframed_text,
+                                   framed_scores=r.framed_scores))
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -509,8 +514,12 @@ class Lexicon:
                 findings.append(Finding(STAGE, cat, weight, ev))
         scores = {cat: _noisy_or(d.values()) for cat, d in distinct.items()}
         # a frame never lowers sexual_minors: framed sexual terms still meet a minor marker
+        named: dict[str, dict[str, float]] = {}
         for term, _, _, _ in framed_raw:
             for cat, weight in self._entries[term]:
+                if cat == _MARKERS:
+                    continue
+                named.setdefault(cat, {})[term] = weight
                 if cat in _SEXUAL_CATS:
                     distinct[cat][term] = weight
         sexual = max(_noisy_or(distinct[c].values()) for c in _SEXUAL_CATS)
@@ -536,6 +545,8 @@ class Lexicon:
             prompt=norm,
             framed=framed_cats,
             unframed_text=unframed,
+            framed_scores=MappingProxyType(
+                {cat: _noisy_or(d.values()) for cat, d in named.items()}),
             framed_findings=tuple(
                 Finding(STAGE, cat, 0.0, Evidence(
                     span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
@@ -575,7 +586,7 @@ class Lexicon:
                 still.append((term, ns, ne))
             else:
                 framed.append((term, f"framed: {hit[0]}", ns, ne))
-                cuts.append(hit[1:])
+                cuts += [hit[1], (ns, ne)]
         # an allow-listed topic ("sexual health") that a cue outside its allowed phrase frames
         # frames its category too; an allowed phrase never frames itself ("suicide prevention")
         quiet_terms = [t for t, *_ in framed]
@@ -583,7 +594,7 @@ class Lexicon:
             hit = scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne))) if topic(t) else None
             if hit is not None:
                 quiet_terms.append(t)
-                cuts.append(hit[1:])
+                cuts += [hit[1], (ns, ne)]
 
         def cats(terms: Iterable[str]) -> set[str]:
             return {c for t in terms for c, _ in self._entries.get(t, ()) if c != _MARKERS}
@@ -591,7 +602,11 @@ class Lexicon:
         quiet = cats(quiet_terms) - cats(t for t, _, _ in still)
         if not quiet:
             return still, framed, frozenset(), None
-        return still, framed, frozenset(quiet), _cut(norm.text, cuts)
+        unframed = _cut(norm.text, cuts)
+        if not has_content(unframed):
+            # nothing but frames ("explaining porn"): the topic is what the image would show
+            return kept, [], frozenset(), None
+        return still, framed, frozenset(quiet), unframed
 
     def check(self, text: str, policy: Policy | None = None) -> Decision:
         """Normalize, scan and decide: a prompt-path :class:`Decision` from this stage alone.

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,16 @@ class _Scored:
     by_stage: dict[str, Mapping[str, float]]
     framed: frozenset[str] = frozenset()
     unframed: Mapping[str, Mapping[str, float]] | None = None
+    named: Mapping[str, float] | None = None
+
+
+def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The largest score per category over several score maps."""
+    out: dict[str, float] = {}
+    for m in maps:
+        for cat, v in m.items():
+            out[cat] = max(out.get(cat, 0.0), v)
+    return out
 
 
 class PromptGuard:
@@ -188,57 +198,93 @@ class PromptGuard:
                 )
             per_stage[stage.name] = results
             latency[stage.name] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
-        framed_of = [frozenset[str]().union(
-            *(getattr(res[i], "framed", frozenset()) for res in per_stage.values()))
-            for i in range(len(norms))]
-        unframed = self._unframed_scores(per_stage, framed_of, errors)
+        # frames count only from stages that read them (the lexicon): no other stage can cap
+        readers = [res for name, res in per_stage.items() if name in self.frame_exempt]
+        framed_of = [frozenset[str]().union(*(getattr(res[i], "framed", ()) for res in readers))
+                     for i in range(len(norms))]
+        named_of = [_max_scores(getattr(res[i], "framed_scores", {}) for res in readers)
+                    for i in range(len(norms))]
+        t = time.perf_counter()
+        notes: dict[int, list[str]] = {}
+        unframed = self._unframed_scores(per_stage, readers, framed_of, notes)
+        if unframed:
+            latency["frames"] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
         out = []
         for i, norm in enumerate(norms):
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
-            framed = framed_of[i] if i in unframed else frozenset()
-            fused = self.fusion.fuse(stage_scores, framed=framed, exempt=self.frame_exempt,
-                                     unframed=unframed.get(i))
+            fused = self.fusion.fuse(stage_scores, framed=framed_of[i], exempt=self.frame_exempt,
+                                     unframed=unframed.get(i), framed_scores=named_of[i])
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
-            out.append(_Scored(norm, fused, findings, lat, tuple(errors), stage_scores, framed,
-                               unframed.get(i)))
+            out.append(_Scored(norm, fused, findings, lat, (*errors, *notes.get(i, ())),
+                               stage_scores, framed_of[i], unframed.get(i), named_of[i]))
         return out
 
     def _unframed_scores(self, per_stage: Mapping[str, Sequence[StageResult]],
-                         framed_of: Sequence[frozenset[str]], errors: list[str]
+                         readers: Sequence[Sequence[StageResult]],
+                         framed_of: Sequence[frozenset[str]], notes: dict[int, list[str]]
                          ) -> dict[int, dict[str, Mapping[str, float]]]:
-        """For each prompt with a framed category: the scores that the stages the fusion caps
-        give the prompt with its frames cut out (:mod:`~fairframe.guard.frames`), keyed by the
-        prompt's index. A prompt left out is judged without frames: when a stage fails on the
-        cut text, or when no stage says what the cut text is."""
+        """For each prompt with a framed category: per capped stage, its scores for the prompt
+        with the frames cut out (:mod:`~fairframe.guard.frames`), keyed by the prompt's index.
+
+        When an optional stage fails on the cut prompts, they are scored one by one, and for a
+        prompt it still fails on, the stage's scores of the whole prompt stand in (so its
+        evidence is not capped for that prompt) and the prompt's decision says so; other
+        prompts are not affected. A required stage's failure fails closed, as in the first
+        pass."""
         todo: dict[int, str] = {}
         for i, framed in enumerate(framed_of):
-            if not framed:
-                continue
-            texts = [t for res in per_stage.values()
-                     if (t := getattr(res[i], "unframed_text", None)) is not None]
-            if texts:
-                todo[i] = texts[0]
+            texts = [getattr(r[i], "unframed_text", None) for r in readers] if framed else []
+            text = next((t for t in texts if t is not None), None)
+            if text is not None:
+                todo[i] = text
         out: dict[int, dict[str, Mapping[str, float]]] = {i: {} for i in todo}
-        if not todo:
+        keys = list(todo)
+        if not keys:
             return out
-        keys = [i for i, text in todo.items() if text.strip()]
         norms = [normalize(todo[i]) for i in keys]
         for stage in self.stages:
-            if stage.name in self.frame_exempt or stage.name not in per_stage or not keys:
+            if stage.name in self.frame_exempt or stage.name not in per_stage:
                 continue
             try:
-                results = stage.scan_batch(norms)
-                if len(results) != len(norms):
-                    raise GuardUnavailableError(f"{len(results)} results for {len(norms)}")
-            except Exception as exc:  # noqa: BLE001 - any failure: judge without frames
-                errors.append(f"frames: {stage.name} failed on the prompt without its frames "
-                              f"({type(exc).__name__}); frames not applied")
-                return {}
+                results = self._rescore(stage, norms)
+            except GuardUnavailableError:
+                raise
+            except Exception:  # an optional stage's failure: isolate the prompts it fails on
+                results = []
+                for i, norm in zip(keys, norms, strict=True):
+                    try:
+                        results.append(self._rescore(stage, [norm])[0])
+                    except GuardUnavailableError:
+                        raise
+                    except Exception as exc:
+                        notes.setdefault(i, []).append(
+                            f"frames: {stage.name} failed on the prompt without its frames "
+                            f"({type(exc).__name__}); its evidence was not capped")
+                        results.append(per_stage[stage.name][i])
             for i, res in zip(keys, results, strict=True):
                 out[i][stage.name] = res.scores
         return out
+
+    def _rescore(self, stage: PromptStage, norms: Sequence[NormalizedPrompt]
+                 ) -> list[StageResult]:
+        """One stage on the cut prompts; a required stage that fails fails closed."""
+        try:
+            results = stage.scan_batch(norms)
+        except Exception as exc:
+            if stage.name in self.required:
+                raise GuardUnavailableError(
+                    f"required guard stage {stage.name} failed on a prompt without its "
+                    f"protective frames ({type(exc).__name__}); refusing to decide (fail closed)"
+                ) from exc
+            raise
+        if len(results) != len(norms):
+            raise GuardUnavailableError(
+                f"guard stage {stage.name!r} returned {len(results)} results for "
+                f"{len(norms)} prompts; the stage is broken"
+            )
+        return results
 
     def _stage_failed(self, name: str, exc: Exception, errors: list[str]) -> None:
         line = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -254,7 +300,7 @@ class PromptGuard:
         the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
         checked = [self.validate(p) for p in prompts]
         return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt,
-                                 unframed=s.unframed)
+                                 unframed=s.unframed, framed_scores=s.named)
                  for s in self._score(checked)] if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,

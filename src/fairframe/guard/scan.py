@@ -119,7 +119,8 @@ def guard_fingerprint(guard: PromptGuard, extra: Mapping[str, Any] | None = None
     """A short fingerprint (16 hex digits of a SHA-256) of what decides a scan's lines.
 
     It covers the stages (name, type, and ``identity()`` where a stage has one: models, files,
-    options), the policy, the fusion, the required stages, the rewriters, ``max_prompt_chars``,
+    options), the policy, the fusion, the required stages, the stages that read protective frames,
+    the rewriters, ``max_prompt_chars``,
     and ``extra`` (the CLI passes :meth:`GuardConfig.decision_config`), hashed as a cache key
     (:func:`fairframe.store.keys.make_key`).
     """
@@ -134,6 +135,7 @@ def guard_fingerprint(guard: PromptGuard, extra: Mapping[str, Any] | None = None
         "policy": guard.policy.model_dump(mode="json"),
         "fusion": repr(guard.fusion),
         "required": sorted(guard.required),
+        "frame_exempt": sorted(guard.frame_exempt),
         "max_prompt_chars": guard.max_prompt_chars,
         "extra": extra or {},
     }

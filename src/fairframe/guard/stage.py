@@ -18,13 +18,14 @@ and goes on without it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from fairframe.guard.decision import Finding
 from fairframe.guard.normalize import NormalizedPrompt
+from fairframe.guard.policy import Category
 
 __all__ = ["PromptStage", "StageResult"]
 
@@ -48,12 +49,16 @@ class StageResult:
         With ``framed``: the prompt with its frames cut out. The pipeline scores it again with
         the capped stages, and their evidence from it is not capped, so that a frame excuses
         only what the frame itself says.
+    framed_scores:
+        What the framed topic terms would have scored, per category: the fusion's minors gate
+        counts them as sexual evidence, so that a frame never lowers ``sexual_minors``.
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
     framed: frozenset[str] = frozenset()
     unframed_text: str | None = None
+    framed_scores: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, score in self.scores.items():
@@ -63,9 +68,21 @@ class StageResult:
             self, "scores", MappingProxyType({str(k): float(v) for k, v in self.scores.items()})
         )
         object.__setattr__(self, "findings", tuple(self.findings))
-        if isinstance(self.framed, str) or not all(isinstance(c, str) for c in self.framed):
+        if isinstance(self.framed, str | bytes) or not isinstance(self.framed, Iterable):
             raise ValueError(f"framed must be a set of category ids, got {self.framed!r}")
-        object.__setattr__(self, "framed", frozenset(self.framed))
+        framed = frozenset(self.framed)
+        known = {c.value for c in Category}
+        if not all(isinstance(c, str) and c in known for c in framed):
+            raise ValueError(
+                f"framed must be a set of category ids, got {sorted(map(str, framed))}")
+        object.__setattr__(self, "framed", framed)
+        if self.unframed_text is not None and not isinstance(self.unframed_text, str):
+            raise ValueError(f"unframed_text must be a string or None, got {self.unframed_text!r}")
+        for name, score in self.framed_scores.items():
+            if not (isinstance(score, int | float) and 0.0 <= float(score) <= 1.0):
+                raise ValueError(f"framed score of {name!r} must be in [0, 1], got {score!r}")
+        object.__setattr__(self, "framed_scores", MappingProxyType(
+            {str(k): float(v) for k, v in self.framed_scores.items()}))
 
 
 @runtime_checkable
