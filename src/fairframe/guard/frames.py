@@ -45,11 +45,15 @@ framed topic terms (or allow-listed ones that a cue outside the allowed phrase f
 evidence for a framed category (:attr:`~fairframe.guard.fusion.Fusion.frame_cap`), because an
 embedding of "a seminar on preventing sexual exploitation" is an embedding of its topic. Any
 unframed match of the category (an explicit term elsewhere in the prompt) keeps the category
-unframed, and a stage that reads the frame itself (the LLM judge) is never capped.
+unframed, and a stage that reads the frame itself (the LLM judge) is never capped. The pipeline
+also scores the prompt with every frame's cue and topic cut out
+(:attr:`~fairframe.guard.stage.StageResult.unframed_text`), and that evidence is not capped: a
+frame excuses only what it says. A prompt that is nothing but frames (:func:`has_content` finds
+no word left) is not framed.
 
-**Trade-off.** The cap covers the whole category for the whole prompt, so a frame is also a
-disguise for a scene described in words no lexicon lists. The ``shows`` words, breakers,
-depiction nouns and clause marks narrow that; the ``frame`` red-team mutator
+**Trade-off.** A frame is also a disguise: where the topic word was what made the embedding
+classifier sure, the rest of the prompt alone may score below the thresholds. The ``shows``
+words, breakers, depiction nouns and clause marks narrow that; the ``frame`` red-team mutator
 (:class:`~fairframe.redteam.mutators.Frame`) measures what is left, and ``docs/guard.md``
 reports it with the false positives the frames remove. A deployment that prefers recall turns
 frames off (``[stages.lexicon] frames = false``) or sets ``frame_cap = 1.0`` in its fusion file.
