@@ -159,6 +159,12 @@ def test_an_unframed_match_keeps_the_category_unframed() -> None:
     assert r.scores["nudity"] == 1.0
 
 
+def test_a_framed_match_still_counts_when_its_category_has_an_unframed_one() -> None:
+    r = LEX.scan("a seminar on preventing harassment at work, a kid bullied in the hallway")
+    assert r.framed == frozenset() and not r.framed_findings and not r.suppressed
+    assert r.scores["hate"] == pytest.approx(1 - 0.2 * 0.4)  # harassment 0.8 and bullied 0.6
+
+
 def test_an_allow_listed_topic_frames_its_category_only_with_a_cue_outside_the_phrase() -> None:
     r = LEX.scan("a lesson explaining sexual health to adults")
     assert r.scores["sexual"] == 0.0

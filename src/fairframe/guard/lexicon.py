@@ -563,8 +563,9 @@ class Lexicon:
                           frozenset[str], str | None]:
         """Move the topic matches inside a protective frame out of ``kept`` (see
         :mod:`~fairframe.guard.frames`): the kept matches, the framed ones as
-        ``(term, "framed: cue", start, end)``, the framed categories, and the normalized text
-        with every frame (cue to topic) cut out (``None`` when nothing is framed)."""
+        ``(term, "framed: cue", start, end)``, the framed categories (those with no unframed
+        match), and the normalized text with every frame's cue and topic cut out (``None``
+        when nothing is framed)."""
         frames = self.frames
         if frames is None:
             return kept, [], frozenset(), None
@@ -577,36 +578,45 @@ class Lexicon:
         scope = frames.scope(norm)
         if scope is None:
             return kept, [], frozenset(), None
-        still: list[tuple[str, int, int]] = []
-        framed: list[tuple[str, str, int, int]] = []
-        cuts: list[tuple[int, int]] = []
+        # every topic match a cue frames, with its cue's range; an allow-listed topic ("sexual
+        # health") counts when a cue outside its allowed phrase frames it ("suicide
+        # prevention" never frames itself)
+        hits: dict[tuple[str, int, int], tuple[str, tuple[int, int]]] = {}
         for term, ns, ne in kept:
             hit = scope.cue_for(ns, ne) if topic(term) else None
-            if hit is None:
-                still.append((term, ns, ne))
-            else:
-                framed.append((term, f"framed: {hit[0]}", ns, ne))
-                cuts += [hit[1], (ns, ne)]
-        # an allow-listed topic ("sexual health") that a cue outside its allowed phrase frames
-        # frames its category too; an allowed phrase never frames itself ("suicide prevention")
-        quiet_terms = [t for t, *_ in framed]
-        for t, _, ns, ne in allowed:
-            hit = scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne))) if topic(t) else None
             if hit is not None:
-                quiet_terms.append(t)
-                cuts += [hit[1], (ns, ne)]
+                hits[(term, ns, ne)] = hit
+        allowed_hits = {
+            (t, ns, ne): hit for t, _, ns, ne in allowed if topic(t)
+            if (hit := scope.cue_for(ns, ne, outside=phrase_at.get((t, ns, ne)))) is not None
+        }
 
-        def cats(terms: Iterable[str]) -> set[str]:
-            return {c for t in terms for c, _ in self._entries.get(t, ()) if c != _MARKERS}
+        def cats(term: str) -> set[str]:
+            return {c for c, _ in self._entries.get(term, ()) if c != _MARKERS}
 
-        quiet = cats(quiet_terms) - cats(t for t, _, _ in still)
+        # a frame applies only to categories with no unframed match: a framed match of a
+        # category that also has an unframed one stays a match (repeat until nothing moves,
+        # since a term may belong to several categories)
+        while True:
+            loud = set().union(*(cats(t) for t, ns, ne in kept if (t, ns, ne) not in hits))
+            back = [k for k in hits if cats(k[0]) & loud]
+            if not back:
+                break
+            for k in back:
+                del hits[k]
+        quiet = frozenset(set().union(
+            *(cats(k[0]) for k in (*hits, *allowed_hits) if not cats(k[0]) & loud)))
         if not quiet:
-            return still, framed, frozenset(), None
+            return kept, [], frozenset(), None
+        cuts = [r for k, (_, cue) in (*hits.items(), *allowed_hits.items())
+                if not cats(k[0]) & loud for r in (cue, k[1:])]
         unframed = _cut(norm.text, cuts)
         if not has_content(unframed):
             # nothing but frames ("explaining porn"): the topic is what the image would show
             return kept, [], frozenset(), None
-        return still, framed, frozenset(quiet), unframed
+        still = [k for k in kept if k not in hits]
+        framed = [(t, f"framed: {cue}", ns, ne) for (t, ns, ne), (cue, _) in hits.items()]
+        return still, framed, quiet, unframed
 
     def check(self, text: str, policy: Policy | None = None) -> Decision:
         """Normalize, scan and decide: a prompt-path :class:`Decision` from this stage alone.

@@ -61,12 +61,7 @@ class StageResult:
     framed_scores: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, score in self.scores.items():
-            if not (isinstance(score, int | float) and 0.0 <= float(score) <= 1.0):
-                raise ValueError(f"stage score of {name!r} must be in [0, 1], got {score!r}")
-        object.__setattr__(
-            self, "scores", MappingProxyType({str(k): float(v) for k, v in self.scores.items()})
-        )
+        object.__setattr__(self, "scores", _probabilities(self.scores, "stage score"))
         object.__setattr__(self, "findings", tuple(self.findings))
         if isinstance(self.framed, str | bytes) or not isinstance(self.framed, Iterable):
             raise ValueError(f"framed must be a set of category ids, got {self.framed!r}")
@@ -78,11 +73,16 @@ class StageResult:
         object.__setattr__(self, "framed", framed)
         if self.unframed_text is not None and not isinstance(self.unframed_text, str):
             raise ValueError(f"unframed_text must be a string or None, got {self.unframed_text!r}")
-        for name, score in self.framed_scores.items():
-            if not (isinstance(score, int | float) and 0.0 <= float(score) <= 1.0):
-                raise ValueError(f"framed score of {name!r} must be in [0, 1], got {score!r}")
-        object.__setattr__(self, "framed_scores", MappingProxyType(
-            {str(k): float(v) for k, v in self.framed_scores.items()}))
+        object.__setattr__(self, "framed_scores",
+                           _probabilities(self.framed_scores, "framed score"))
+
+
+def _probabilities(scores: Mapping[str, float], what: str) -> Mapping[str, float]:
+    """``scores`` as a read-only map of floats, each checked to lie in ``[0, 1]``."""
+    for name, score in scores.items():
+        if not (isinstance(score, int | float) and 0.0 <= float(score) <= 1.0):
+            raise ValueError(f"{what} of {name!r} must be in [0, 1], got {score!r}")
+    return MappingProxyType({str(k): float(v) for k, v in scores.items()})
 
 
 @runtime_checkable
