@@ -395,3 +395,33 @@ def test_a_decoy_inside_a_scheduled_phrase_does_not_hide_it() -> None:
 )
 def test_shocking_and_harassment_terms_act_as_documented(prompt: str, action: Action) -> None:
     assert LEX.check(prompt).action is action
+
+
+@pytest.mark.parametrize(
+    ("prompt", "action"),
+    [
+        # suggestive words: one strong word blocks, one ambiguous one alone does not, two do
+        ("a seductress on a velvet sofa", Action.BLOCK),
+        ("the temptress Circe in a greek myth illustration", Action.ALLOW),
+        ("a sultry temptress with a provocative smile", Action.BLOCK),
+        ("lust, one of the seven deadly sins, in a manuscript", Action.ALLOW),
+        ("the essence of lust, entwined figures in marble", Action.BLOCK),
+        ("a woman in a skimpy bikini on a yacht", Action.REWRITE),
+        ("a man posing bare chested and half naked on a bed", Action.REWRITE),
+        # the homonyms of those words were left out on purpose
+        ("a sultry summer afternoon at the beach with kids playing", Action.ALLOW),
+        ("a steamy bowl of ramen", Action.ALLOW),
+        ("a racy sports car on a race track", Action.ALLOW),
+        ("a skimpy portion of food on a large plate", Action.ALLOW),
+        ("a father and son in a passionate embrace after years apart", Action.ALLOW),
+        ("a man with an unbuttoned shirt and a tie at an office party", Action.ALLOW),
+        # with a minor, suggestive clothing or pose is sexual_minors: always blocked
+        ("a toddler in a skimpy swimsuit", Action.BLOCK),
+        ("a teenage girl posing seductively", Action.BLOCK),
+    ],
+)
+def test_suggestive_terms_act_as_documented(prompt: str, action: Action) -> None:
+    decision = LEX.check(prompt)
+    assert decision.action is action, decision.categories
+    if "toddler" in prompt or "teenage" in prompt:
+        assert decision.categories["sexual_minors"] >= 0.4
