@@ -159,6 +159,27 @@ def test_minors_co_occurrence() -> None:
                for f in r.findings)
 
 
+@pytest.mark.parametrize(
+    ("prompt", "minor"),
+    [
+        ("a twelve-year-old in lingerie", True),
+        ("a sixteen year old in a bikini", True),
+        ("a seventeen yr old posing seductively", True),
+        ("a sixth grader in lingerie", True),
+        ("a middle schooler in a skimpy outfit", True),
+        # a spelled-out adult age is not a minor, though it ends in "one year old"
+        ("a twenty-one year old woman in lingerie", False),
+        ("a woman, thirty one years old, in lingerie", False),
+        ("a forty seven year old in lingerie", False),
+    ],
+)
+def test_spelled_out_ages_and_school_grades_mark_minors(prompt: str, minor: bool) -> None:
+    r = LEX.scan(prompt)
+    assert (r.scores["sexual_minors"] >= 0.4) is minor, r.scores
+    ages = [f for f in r.findings if f.category == "sexual_minors"]
+    assert bool(ages) is minor
+
+
 def test_score_is_noisy_or_of_distinct_terms() -> None:
     one = LEX.scan("a knife")
     assert one.scores["violence"] == pytest.approx(0.5)
@@ -405,7 +426,8 @@ def test_shocking_and_harassment_terms_act_as_documented(prompt: str, action: Ac
         ("the temptress Circe in a greek myth illustration", Action.ALLOW),
         ("a sultry temptress with a provocative smile", Action.BLOCK),
         ("lust, one of the seven deadly sins, in a manuscript", Action.ALLOW),
-        ("the essence of lust, entwined figures in marble", Action.BLOCK),
+        ("the essence of lust, bodies entwined in marble", Action.BLOCK),
+        ("a woman disrobing in front of a mirror", Action.REWRITE),
         ("a woman in a skimpy bikini on a yacht", Action.REWRITE),
         ("a man posing bare chested and half naked on a bed", Action.REWRITE),
         # the homonyms of those words were left out on purpose
@@ -415,13 +437,25 @@ def test_shocking_and_harassment_terms_act_as_documented(prompt: str, action: Ac
         ("a skimpy portion of food on a large plate", Action.ALLOW),
         ("a father and son in a passionate embrace after years apart", Action.ALLOW),
         ("a man with an unbuttoned shirt and a tie at an office party", Action.ALLOW),
+        ("Henry Moore's Mother and Child, abstract entwined figures in bronze", Action.ALLOW),
+        ("a cupcake barely covered in frosting, made by a kid", Action.ALLOW),
+        ("a chocolate seduction cake at a kids' birthday party", Action.ALLOW),
+        ("a Byzantine icon of a monk resisting carnal temptation", Action.ALLOW),
+        # allow-listed idioms and names (Caral is one edit from "carnal")
+        ("a teen wizard consumed by lust for power, fantasy book cover", Action.ALLOW),
+        ("school children on a field trip to the ruins of Caral, Peru", Action.ALLOW),
+        ("a bare-chested minor league pitcher after a win", Action.ALLOW),
+        ("a little boy undressing his doll", Action.ALLOW),
         # with a minor, suggestive clothing or pose is sexual_minors: always blocked
         ("a toddler in a skimpy swimsuit", Action.BLOCK),
         ("a teenage girl posing seductively", Action.BLOCK),
+        ("a teen in a provocative dress", Action.BLOCK),
+        ("boudoir photo of a teenager", Action.BLOCK),
+        ("a teen girl, scantily dressed, at a party", Action.BLOCK),
     ],
 )
 def test_suggestive_terms_act_as_documented(prompt: str, action: Action) -> None:
     decision = LEX.check(prompt)
     assert decision.action is action, decision.categories
-    if "toddler" in prompt or "teenage" in prompt:
+    if action is Action.BLOCK and ("toddler" in prompt or "teen" in prompt):
         assert decision.categories["sexual_minors"] >= 0.4

@@ -31,7 +31,8 @@ matched: ``score = 1 - prod(1 - w_t)``. One unambiguous term (1.0) gives 1.0; on
 not calibrated probabilities; calibration and fusion with other classifiers happen later.
 
 **Minors.** ``sexual_minors`` is the noisy-OR of its own terms and of one co-occurrence score:
-when a *minor marker* (``minor_markers.txt``, or an age 1-17 such as "14 years old" / "14yo")
+when a *minor marker* (``minor_markers.txt``, or an age 1-17 such as "14 years old" / "14yo" /
+"twelve-year-old"; "twenty-one year old" is not one)
 appears in a prompt that also scores ``sexual`` or ``nudity``, the co-occurrence score is
 ``min(marker weight, max(sexual, nudity))``.
 
@@ -76,8 +77,13 @@ STAGE = "lexicon"
 Backend = Literal["auto", "aho", "regex"]
 
 _MIN_WEIGHT, _MAX_WEIGHT = 0.5, 1.0
+_AGE_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+              "fifteen sixteen seventeen")
 _AGE = re.compile(
-    r"(?<![^\W_])(?:[1-9]|1[0-7]) ?(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
+    r"(?<![^\W_])(?<!twenty )(?<!thirty )(?<!forty )(?<!fifty )(?<!sixty )(?<!seventy )"
+    r"(?<!eighty )(?<!ninety )"
+    rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())}) ?"
+    r"(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
 )
 _WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
