@@ -99,6 +99,18 @@ def test_other_4xx_is_not_retried(client: OpenAIClient, server: OpenAICompatible
     assert len(server.requests) == 1
 
 
+def test_a_403_names_a_cool_down_or_a_permission(
+        client: OpenAIClient, server: OpenAICompatibleServer) -> None:
+    server.fail_next(1, status=403, body={"error": {
+        "type": "account_cooldown", "message": "this API key is in a cool-down until ..."}})
+    with pytest.raises(EndpointStatusError, match="action_weights = {}") as info:
+        client.post_json("chat/completions", chat_body())
+    assert "may not use this model" not in str(info.value)
+    server.fail_next(1, status=403, body={"error": {"message": "model not allowed"}})
+    with pytest.raises(EndpointStatusError, match="may not use this model"):
+        client.post_json("chat/completions", chat_body())
+
+
 def test_retry_after_overrides_backoff(server: OpenAICompatibleServer) -> None:
     server.fail_next(1, status=429, headers={"Retry-After": "0"})
     with OpenAIClient(server.base_url, backoff_s=30.0, max_retries=1) as c:

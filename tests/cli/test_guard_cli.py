@@ -54,13 +54,17 @@ def test_scan_jsonl_and_resume(config: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary == {"total": 4, "checked": 4, "resumed": 0, "errors": 1,  # too long
-                       "actions": {"allow": 1, "block": 1, "rewrite": 1}}
+                       "resumed_errors": 0, "actions": {"allow": 1, "block": 1, "rewrite": 1}}
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x.get("action") for x in lines] == ["allow", "block", "rewrite", None]
     again = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
                                 str(config)])
     assert again.exit_code == 0
-    assert "4 already in" in again.stdout
+    assert "4 prompts: 0 checked, 4 already in" in again.stdout
+    assert "(1 with an error), 0 errors" in again.stdout
+    strict = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                                 str(config), "--fail-on-error"])  # the too-long prompt's line
+    assert strict.exit_code == 1 and "1 prompt could not be checked" in strict.output
     fast = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
                                str(config), "--fast"])  # --fast on top of this config: no change
     assert fast.exit_code == 0 and "4 already in" in fast.stdout
@@ -156,6 +160,50 @@ def test_serve_fails_fast_in_one_line(config: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "65535" in r.output
 
 
+def test_serve_logs_its_store_and_guard_then_serves(config: Path, tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    open_cfg = tmp_path / "open.toml"
+    open_cfg.write_text(config.read_text() + "require_api_key = false\n")
+    err = tmp_path / "output.txt"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with err.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fairframe", "guard", "serve", "--config", str(open_cfg),
+             "--host", "127.0.0.1", "--port", str(port), "--access-log"],
+            stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(err.read_text())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    log = err.read_text()
+    assert "INFO:     enforcement store: sqlite:///" in log  # uvicorn's format
+    assert "loading the guard (stages: lexicon, gibberish" in log
+    assert "guard ready in" in log and "policy fairframe-default/" in log
+    assert "require_api_key = false" in log  # an open service says so
+    assert "GET /readyz" in log  # --access-log
+    r = runner.invoke(app, ["guard", "serve", "--config", str(config), "--log-level", "loud"])
+    assert r.exit_code == 2 and "unknown log level 'loud'" in r.output
+
+
 def test_scan_resumes_whatever_the_config_path_looks_like(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "cfg").mkdir()
@@ -229,3 +277,33 @@ def test_a_moved_project_still_resumes_its_scan(tmp_path: Path,
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["resumed"] == 2
+
+
+def test_check_marks_findings_the_fusion_does_not_count(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from fairframe.cli.guard import _show
+    from fairframe.guard.decision import Action, Decision, Evidence, Finding
+    from fairframe.guard.fusion import Fusion
+    from fairframe.guard.policy import default_policy
+
+    text = "a photo of a real woman"
+    decision = Decision(Action.FLAG, {"privacy": 0.0, "nudity": 0.8}, findings=(
+        Finding("embedding", "privacy", 1.0, Evidence((0, len(text)), text, "nearest")),
+        Finding("embedding", "nudity", 0.8, Evidence((0, len(text)), text, "nearest"))))
+    _show(decision, default_policy(), False, Fusion())
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "embedding:" in ln]
+    assert len(lines) == 2
+    assert "not counted" in lines[0] and "not counted" not in lines[1]
+
+
+def test_check_reads_the_prompt_from_stdin(config: Path) -> None:
+    r = runner.invoke(app, ["guard", "check", "-", "--config", str(config), "--json"],
+                      input="hardcore porn\n")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["prompt_in"] == "hardcore porn"
+    huge = runner.invoke(app, ["guard", "check", "-", "--config", str(config)],
+                         input="x" * 2_000_000)
+    assert huge.exit_code == 2 and "2000000 characters; the limit is 4000" in huge.output
+    bad = runner.invoke(app, ["guard", "check", "-", "--config", str(config)],
+                        input=b"a \xff b")
+    assert bad.exit_code == 2 and "stdin is not UTF-8" in bad.output

@@ -236,6 +236,30 @@ def test_class_weights_balance_and_benign_share() -> None:
     assert proportional[2:] == pytest.approx([0.125] * 4)
 
 
+def test_hard_negatives_take_a_fixed_share_by_hand() -> None:
+    y = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    benign = np.array([False, False, True, True, True, False, False])
+    hard = np.array([False, False, False, False, False, False, True])  # one neighbour exemplar
+    w = emb._class_weights(y, benign, 0.75, [(hard, 0.2)])
+    assert w.sum() == pytest.approx(1.0)
+    assert w[y == 1] == pytest.approx([0.25, 0.25])
+    assert w[6] == pytest.approx(0.5 * 0.2)  # its share of the negatives' half
+    # the other negatives keep their weights without hard negatives (0.125 per benign row,
+    # 0.0625 per other row: 0.4375 in all), scaled to 0.5 * 0.8 = 0.4
+    assert w[2:5] == pytest.approx([0.125 * 0.4 / 0.4375] * 3)
+    assert w[5] == pytest.approx(0.0625 * 0.4 / 0.4375)
+    assert emb._class_weights(y, benign, 0.75, [(np.zeros(7, bool), 0.2)]) == pytest.approx(
+        emb._class_weights(y, benign, 0.75))  # an empty group changes nothing
+    with pytest.raises(ConfigError, match="less than 1"):
+        emb._class_weights(y, benign, 0.75, [(hard, 1.0)])
+
+
+def test_the_shipped_head_records_its_hard_negatives() -> None:
+    data = json.loads((Path(emb.__file__).parent / "embedding_head.json").read_text())
+    assert data["training"]["hard_negatives"] == {
+        k: dict(v) for k, v in emb.HARD_NEGATIVES.items()}
+
+
 def test_folds_are_stratified_and_seeded() -> None:
     y = np.array([1.0] * 10 + [0.0] * 23)
     f1, f2 = emb._folds(y, 5, 0), emb._folds(y, 5, 0)

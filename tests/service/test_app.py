@@ -141,8 +141,12 @@ def test_blocks_escalate_to_a_cooldown_then_admin_reinstates(
     assert r.json()["error"]["type"] == "account_cooldown"
     # a readable UTC time (the test clock is at Unix 1,000,000 s: 1970-01-12)
     assert "is in a cool-down until 1970-01-12T" in r.json()["error"]["message"]
-    assert r.json()["error"]["message"].endswith("Z") and int(r.headers["Retry-After"]) >= 1
+    message = r.json()["error"]["message"]
+    assert "effective strikes >= cooldown_at 3" in message  # why
+    assert "POST /v1/appeals" in message  # and the ways out
     key_id = keys["client"].split("_")[1]
+    assert f"POST /v1/keys/{key_id}/reinstate" in message
+    assert int(r.headers["Retry-After"]) >= 1
     forbidden = client.post(f"/v1/keys/{key_id}/reinstate", headers=auth(keys["client"]))
     assert forbidden.status_code == 403
     ok = client.post(f"/v1/keys/{key_id}/reinstate", headers=auth(keys["admin"]))
@@ -189,6 +193,34 @@ def test_incident_report_enqueues_a_review(client: TestClient, keys: dict[str, s
     assert r.json()["status"] == "open"
     queue = client.get("/v1/reviews", headers=auth(keys["reviewer"])).json()
     assert any(i.get("incident_id") == r.json()["id"] for i in queue)
+
+
+def test_reviewers_read_incidents_and_decisions(client: TestClient,
+                                                keys: dict[str, str]) -> None:
+    served = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                         headers=auth(keys["client"])).json()
+    report = client.post("/v1/incidents", json={
+        "decision_id": served["decision_id"], "category": "sexual",
+        "description": "explicit image served"}, headers=auth(keys["client"])).json()
+    rev = auth(keys["reviewer"])
+    listed = client.get("/v1/incidents", params={"status": "open"}, headers=rev)
+    assert listed.status_code == 200
+    assert [i["id"] for i in listed.json()] == [report["id"]]
+    assert client.get("/v1/incidents", params={"status": "dismissed"}, headers=rev).json() == []
+    assert client.get("/v1/incidents", params={"after_id": report["id"]}, headers=rev).json() == []
+    one = client.get(f"/v1/incidents/{report['id']}", headers=rev)
+    assert one.status_code == 200 and one.json()["decision_id"] == served["decision_id"]
+    decision = client.get(f"/v1/decisions/{served['decision_id']}", headers=rev)
+    assert decision.status_code == 200
+    assert decision.json()["action"] == "block" and "sexual" in decision.json()["categories"]
+    # clients may not read them; unknown ids are 404 naming the id; bad statuses are 422
+    assert client.get("/v1/incidents", headers=auth(keys["client"])).status_code == 403
+    assert client.get(f"/v1/decisions/{served['decision_id']}",
+                      headers=auth(keys["client"])).status_code == 403
+    missing = client.get("/v1/decisions/999", headers=rev)
+    assert missing.status_code == 404 and "no decision 999" in missing.json()["error"]["message"]
+    assert client.get("/v1/incidents/999", headers=rev).status_code == 404
+    assert client.get("/v1/incidents", params={"status": "closed"}, headers=rev).status_code == 422
 
 
 def test_admin_creates_and_revokes_keys(client: TestClient, keys: dict[str, str]) -> None:

@@ -403,6 +403,11 @@ class OpenAIClient:
             head += f" after {attempts} attempts"
         if status == 401:
             fix = self._key_hint()
+        elif status == 403 and ("cool-down" in detail or "suspended" in detail):
+            fix = ("the server refuses this key for now (a Fairframe guard puts a key that "
+                   "collected strikes for blocked prompts in a cool-down); red-team a service "
+                   "whose config turns strikes off ([service.enforcement.strikes] "
+                   "action_weights = {}), or have an administrator reinstate the key")
         elif status == 403:
             fix = f"the key may not use this model or endpoint; {self._key_hint()}"
         elif status == 404:

@@ -54,8 +54,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print(
-                "[yellow]interrupted[/]: finished work is cached; rerun the same command to resume",
-                highlight=False,
+                "[yellow]interrupted[/]: finished work is saved (in the cache or the output file); "
+                "rerun the same command to resume",
+                highlight=False, soft_wrap=True,
             )
             raise typer.Exit(130) from None
         except OSError as exc:
@@ -68,7 +69,7 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                                     "file and the disk has room")
             err_console.print(
                 f"[bold red]error:[/] cannot use{escape(where)}: {escape(exc.strerror or str(exc))}"
-                f"; {hint} (finished work is cached; rerun to resume)", highlight=False,
+                f"; {hint} (finished work is saved; rerun to resume)", highlight=False,
                 soft_wrap=True)
             raise typer.Exit(StoreError.exit_code) from None
 

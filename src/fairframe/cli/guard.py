@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fairframe.cli._common import (
     RichProgress,
+    err_console,
     handle_errors,
     out_console,
     print_json,
@@ -55,20 +56,37 @@ def _guard(config: Path | None, fast: bool) -> Any:
 @guard_app.command("check")
 @handle_errors
 def check_command(
-    prompt: str = typer.Argument(..., help="The prompt to check."),
+    prompt: str = typer.Argument(..., help="The prompt to check; - reads it from stdin."),
     negative: str | None = typer.Option(None, "--negative", help="The user's negative prompt."),
     config: Path | None = _CONFIG,
     as_json: bool = _JSON,
     fast: bool = _FAST,
 ) -> None:
     """Check one prompt and print the decision."""
+    if prompt == "-":
+        prompt = _stdin_text()
     _, guard = _guard(config, fast)
     decision = guard.check(prompt, negative_prompt=negative)
-    _show(decision, guard.policy, as_json)
+    _show(decision, guard.policy, as_json, guard.fusion)
 
 
-def _show(decision: Any, policy: Any, as_json: bool) -> None:
-    """Print a decision as JSON or as a table with its evidence."""
+def _stdin_text() -> str:
+    """The prompt piped on stdin (one trailing newline dropped)."""
+    import sys
+
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"stdin is not UTF-8 (bad byte at offset {exc.start}); send the prompt as UTF-8 "
+            "text") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _show(decision: Any, policy: Any, as_json: bool, fusion: Any = None) -> None:
+    """Print a decision as JSON or as a table with its evidence (a finding whose stage has
+    weight 0 for its category in ``fusion`` is marked as not counted)."""
     if as_json:
         print_json(decision.to_dict())
         return
@@ -92,8 +110,11 @@ def _show(decision: Any, policy: Any, as_json: bool) -> None:
     for f in decision.findings:
         where = "" if f.evidence.box is None else f" at {list(f.evidence.box)}"
         label = escape(_short_label(f.evidence.label))
+        ignored = fusion is not None and f.score > 0 and fusion.weight(f.stage, f.category) == 0
+        note = " [dim](weight 0 in the fusion: not counted)[/]" if ignored else ""
         out_console.print(f"  {escape(f.stage)}: {escape(f.category)} {f.score:.2f} "
-                          f"\"{escape(f.evidence.text[:80])}\" ({label}){where}", highlight=False)
+                          f"\"{escape(f.evidence.text[:80])}\" ({label}){where}{note}",
+                          highlight=False, soft_wrap=True)
     if decision.prompt_out is not None:
         out_console.print(f"prompt_out: {escape(decision.prompt_out)}", highlight=False)
     if decision.negative_prompt_out:
@@ -163,7 +184,7 @@ def check_image_command(
     decision = check_image(_read_image_file(path), image_guard=image_guard, prompt=prompt,
                            provenance=not no_provenance, watermark=watermark,
                            trust_anchors_pem=anchors, source=str(path))
-    _show(decision, image_guard.policy, as_json)
+    _show(decision, image_guard.policy, as_json, getattr(image_guard, "fusion", None))
 
 
 @guard_app.command("check-transform")
@@ -184,7 +205,7 @@ def check_transform_command(
         _read_image_file(input_path), _read_image_file(output_path), prompt=prompt,
         image_guard=image_guard, transform_check=cfg.build_transform_check(),
         provenance=not no_provenance, watermark=watermark, trust_anchors_pem=anchors)
-    _show(decision, image_guard.policy, as_json)
+    _show(decision, image_guard.policy, as_json, getattr(image_guard, "fusion", None))
 
 
 @guard_app.command("generate")
@@ -217,7 +238,7 @@ def generate_command(
             out.write_bytes(outcome.image)
         except OSError as exc:
             raise InputDataError(f"cannot write {out}: {exc.strerror}") from exc
-    _show(outcome.decision, gen.prompt_guard.policy, as_json)
+    _show(outcome.decision, gen.prompt_guard.policy, as_json, gen.prompt_guard.fusion)
     if outcome.image is None:
         raise typer.Exit(1)
     if not as_json:
@@ -234,6 +255,10 @@ def scan_command(
         None, "--column", help="Prompt column/field (default: prompt, caption or text)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Prompts per batch."),
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming."),
+    fail_on_error: bool = typer.Option(
+        False, "--fail-on-error",
+        help="Exit with code 1 when a prompt could not be checked (too long, empty); its "
+             "output line holds the error either way."),
     fast: bool = _FAST,
     as_json: bool = _JSON,
 ) -> None:
@@ -252,11 +277,24 @@ def scan_command(
                             progress=bar.advance, guard_extra=extra)
     if as_json:
         print_json(summary.to_dict())
-        return
-    acts = ", ".join(f"{k} {v}" for k, v in sorted(summary.actions.items())) or "none"
-    out_console.print(
-        f"{summary.total} prompts: {summary.checked} checked, {summary.resumed} already in "
-        f"{escape(str(out))}, {summary.errors} errors; actions: {acts}", highlight=False)
+    else:
+        acts = ", ".join(f"{k} {v}" for k, v in sorted(summary.actions.items())) or "none"
+        out_console.print(
+            f"{_count(summary.total, 'prompt')}: {summary.checked} checked, {summary.resumed} "
+            f"already in {escape(str(out))} ({summary.resumed_errors} with an error), "
+            f"{_count(summary.errors, 'error')}; actions: {acts}", highlight=False,
+            soft_wrap=True)
+    failed = summary.errors + summary.resumed_errors
+    if failed and fail_on_error:
+        err_console.print(
+            f"[bold red]error:[/] {_count(failed, 'prompt')} could not be checked; their lines in "
+            f"{escape(str(out))} have an \"error\" field", highlight=False)
+        raise typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 prompt"``, ``"2 prompts"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @guard_app.command("serve")
@@ -266,12 +304,18 @@ def serve_command(
     host: str | None = typer.Option(None, "--host", help="Overrides service.host."),
     port: int | None = typer.Option(None, "--port", min=1, max=65535,
                                     help="Overrides service.port."),
+    log_level: str = typer.Option("info", "--log-level",
+                                  help="critical, error, warning, info or debug."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="Log one line per request (off by default: it costs "
+                                         "throughput)."),
 ) -> None:
     """Run the HTTP guard service (FastAPI + uvicorn) until interrupted."""
     from fairframe.guard.config import load_guard_config
     from fairframe.service import serve
 
-    serve(load_guard_config(config), host=host, port=port)
+    serve(load_guard_config(config), host=host, port=port, log_level=log_level.lower(),
+          access_log=access_log)
 
 
 def _enforcer(config: Path | None) -> Any:

@@ -70,6 +70,12 @@ shipped 3,072 on 2 cores in bfloat16).
 * sample weights balance the classes: the positives share half of the weight equally; the
   negatives share the other half, three quarters of it (:data:`BENIGN_SHARE`) on the benign
   exemplars and a quarter on the other categories' exemplars;
+* *hard negatives* (:data:`HARD_NEGATIVES`): for a category whose boundary runs through a
+  neighbour's exemplars, those exemplars get a fixed share of the negatives' weight and the
+  other negatives keep the rest in the proportions above. For ``sexual`` the nudity exemplars
+  get 0.2 (with their bare share, about 0.03, "a nude woman" scored 0.73 for ``sexual`` and was
+  refused, while "a naked man" scored 0.23); for ``sexual_minors`` nudity gets 0.15 and
+  sexual content between adults 0.1;
 * an L2-penalised logistic regression (:func:`~fairframe.guard.calibration.fit_logistic`, penalty
   :data:`L2`) on the embeddings gives ``w_c, b_c``;
 * ``K``-fold (stratified, seeded) out-of-fold logits ``z`` are fitted by Platt scaling,
@@ -142,6 +148,7 @@ from fairframe.types import JSONValue
 __all__ = [
     "CATEGORIES",
     "DEFAULT_MODEL_NAME",
+    "HARD_NEGATIVES",
     "HEAD_FORMAT",
     "BENIGN_SHARE",
     "L2",
@@ -201,6 +208,14 @@ RELATED: Mapping[str, frozenset[str]] = MappingProxyType(
         "privacy": frozenset({"sexual"}),
     }
 )
+
+#: For each category, other categories whose exemplars are *hard negatives*, with the share of
+#: the negatives' training weight they get (module docstring): a nude adult is nudity, not sexual
+#: content, and adult nudity or sex is not sexual content involving minors.
+HARD_NEGATIVES: Mapping[str, Mapping[str, float]] = MappingProxyType({
+    "sexual": MappingProxyType({"nudity": 0.2}),
+    "sexual_minors": MappingProxyType({"nudity": 0.15, "sexual": 0.1}),
+})
 
 #: Exemplar support gate (module docstring): the margin by which the nearest benign exemplar
 #: must be nearer than the category's nearest exemplar, and the cap applied then.
@@ -516,6 +531,7 @@ class Head:
                 "max_tokens": self.max_tokens,
                 "embedding_dtype": self.embedding_dtype,
                 "related": {k: sorted(v) for k, v in RELATED.items()},
+                "hard_negatives": {k: dict(v) for k, v in HARD_NEGATIVES.items()},
             },
             "categories": {c: h.to_dict() for c, h in self.categories.items()},
         }
@@ -598,11 +614,17 @@ _ONE_LINE_LISTS = re.compile(r"\[\s*((?:-?[0-9][0-9.e+-]*,\s*)*-?[0-9][0-9.e+-]*
 
 
 def _class_weights(
-    y: NDArray[np.float64], benign: NDArray[np.bool_], benign_share: float | None
+    y: NDArray[np.float64], benign: NDArray[np.bool_], benign_share: float | None,
+    hard: Sequence[tuple[NDArray[np.bool_], float]] = (),
 ) -> NDArray[np.float64]:
     """Sample weights summing to 1: positives share 1/2 equally; negatives share the other 1/2,
     of which benign exemplars get ``benign_share`` (``None``: in proportion to their count) and
-    other categories' exemplars the rest."""
+    other categories' exemplars the rest.
+
+    ``hard``: ``(mask, share)`` pairs of hard negatives (disjoint masks over negative rows);
+    each non-empty mask's rows share ``share`` of the negatives' half equally (``share / 2`` of
+    the whole), and the other negatives are scaled to ``(1 - sum(share)) / 2`` in their
+    proportions above."""
     pos = y == 1
     w = np.where(pos, 0.5 / pos.sum(), 0.0)
     neg_benign = ~pos & benign
@@ -613,6 +635,15 @@ def _class_weights(
     else:
         w[neg_benign] = 0.5 * share / neg_benign.sum()
         w[neg_other] = 0.5 * (1.0 - share) / neg_other.sum()
+    groups = [(mask & ~pos, part) for mask, part in hard if (mask & ~pos).any()]
+    if groups:
+        taken = sum(part for _, part in groups)
+        if not 0.0 < taken < 1.0:
+            raise ConfigError(f"hard-negative shares must sum to less than 1, got {taken}")
+        rest = ~pos & ~np.logical_or.reduce([m for m, _ in groups])
+        w[rest] *= 0.5 * (1.0 - taken) / w[rest].sum()
+        for mask, part in groups:
+            w[mask] = 0.5 * part / mask.sum()
     return w
 
 
@@ -732,7 +763,14 @@ def fit_head(
         rows = [row[t] for t in exemplars.positives[cat]] + [row[t] for t in neg]
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
         benign = np.concatenate([np.zeros(len(pos), bool), [t in benign_set for t in neg]])
-        w = _class_weights(y, benign, benign_share)
+        hard: list[tuple[NDArray[np.bool_], float]] = []
+        seen: set[str] = set()
+        for other, part in HARD_NEGATIVES.get(cat, {}).items():
+            members = set(exemplars.positives.get(other, ())) - seen
+            seen |= members
+            hard.append((np.concatenate([np.zeros(len(pos), bool),
+                                         [t in members for t in neg]]), part))
+        w = _class_weights(y, benign, benign_share, hard)
         full, slope, offset, metrics = _fit_category(emb[rows], y, w, l2=l2, folds=folds, seed=seed)
         heads[cat] = CategoryHead(
             category=cat,

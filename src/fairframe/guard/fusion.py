@@ -40,6 +40,18 @@ three steps, all documented and all configurable:
    **Minors gate.** ``sexual_minors`` is the intersection of a minor and sexual content, so the
    evidence of every stage but the lexicon (which already requires the co-occurrence) is capped
    at ``max(q_sexual, q_nudity)``: a semantic stage that finds "a child" alone never blocks.
+   And when the stages that read the prompt's wording (the exempt ones above; in practice the
+   lexicon) report that the prompt has **no minor cue** at all (no minor marker, no age 1-17,
+   no youth word such as "girl", "young", "school": ``minor_cue = False``), every other stage's
+   ``sexual_minors`` evidence is first capped at ``minor_cue_cap``
+   (:data:`MINOR_CUE_CAP`, 0.3)::
+
+       p_s,minors <- min(p_s,minors, minor_cue_cap)      when minor_cue is False
+
+   An embedding classifier reads "a photo of a naked woman" close to its exemplars of nude
+   children (0.56 before this cap); with no word that could describe a minor, that is nudity.
+   ``minor_cue = None`` (no stage says, e.g. the lexicon is off or failed) caps nothing, and
+   ``minor_cue_cap = 1.0`` turns the cap off.
 
 2. **Token-soup amplification.** Optimisation attacks (Ring-A-Bell, MMA-Diffusion) hide a concept
    in token soup, so every semantic stage sees it only weakly. With the gibberish probability
@@ -76,7 +88,8 @@ from fairframe.errors import ConfigError
 from fairframe.guard.calibration import fit_logistic, logit
 from fairframe.guard.policy import Category
 
-__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "Fusion", "PlattMap", "fit_calibration"]
+__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "MINOR_CUE_CAP", "Fusion", "PlattMap",
+           "fit_calibration"]
 
 _ADV = Category.ADVERSARIAL.value
 _MINORS = Category.SEXUAL_MINORS.value
@@ -84,6 +97,8 @@ _SEXUAL = (Category.SEXUAL.value, Category.NUDITY.value)
 _EPS = 1e-6
 #: Default cap on the semantic evidence for a framed category (module docstring).
 FRAME_CAP = 0.3
+#: Default cap on the semantic ``sexual_minors`` evidence of a prompt without a minor cue.
+MINOR_CUE_CAP = 0.3
 #: Stage names whose evidence a protective frame never caps, when the caller does not say: the
 #: lexicon (which already dropped its framed matches) and the LLM judge (which reads the frame
 #: itself). :class:`~fairframe.guard.pipeline.PromptGuard` passes the names of its stages that
@@ -143,6 +158,9 @@ class Fusion:
         Cap non-lexicon ``sexual_minors`` evidence at the sexual/nudity score (docstring).
     frame_cap:
         Cap on the evidence of non-exempt stages for a framed category (docstring); 1.0: off.
+    minor_cue_cap:
+        Cap on the ``sexual_minors`` evidence of non-exempt stages for a prompt without a minor
+        cue (docstring); 1.0: off.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -152,13 +170,16 @@ class Fusion:
     calibration: Mapping[str, PlattMap] = field(default_factory=dict)
     minors_gate: bool = True
     frame_cap: float = FRAME_CAP
+    minor_cue_cap: float = MINOR_CUE_CAP
 
     def __post_init__(self) -> None:
         for name, w in {**self.weights, "default": self.default_weight}.items():
             if not 0.0 <= w <= 1.0:
                 raise ConfigError(f"fusion weight of stage {name!r} must be in [0, 1], got {w}")
-        if isinstance(self.frame_cap, bool) or not 0.0 <= self.frame_cap <= 1.0:
-            raise ConfigError(f"fusion frame_cap must be in [0, 1], got {self.frame_cap!r}")
+        for key in ("frame_cap", "minor_cue_cap"):
+            cap = getattr(self, key)
+            if isinstance(cap, bool) or not 0.0 <= cap <= 1.0:
+                raise ConfigError(f"fusion {key} must be in [0, 1], got {cap!r}")
         if self.gamma < 0 or not 0.0 <= self.soup_min <= 1.0:
             raise ConfigError("fusion gamma must be >= 0 and soup_min in [0, 1]")
         known = {c.value for c in Category} | {"*"}
@@ -171,29 +192,39 @@ class Fusion:
         object.__setattr__(self, "weights", MappingProxyType(dict(self.weights)))
         object.__setattr__(self, "calibration", MappingProxyType(dict(self.calibration)))
 
+    def weight(self, stage: str, category: str) -> float:
+        """The reliability weight ``w_s,c``: the key ``"stage:category"`` if given, else
+        ``"stage"``, else ``default_weight``."""
+        return self.weights.get(f"{stage}:{category}",
+                                self.weights.get(stage, self.default_weight))
+
     def raw(self, stage_scores: Mapping[str, Mapping[str, float]],
             framed: frozenset[str] = frozenset(),
             exempt: Collection[str] = FRAME_EXEMPT,
             unframed: Mapping[str, Mapping[str, float]] | None = None,
-            framed_scores: Mapping[str, float] | None = None) -> dict[str, float]:
+            framed_scores: Mapping[str, float] | None = None,
+            minor_cue: bool | None = None) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
         ``framed``: the categories named only inside a protective frame; ``exempt``: the stages
         whose evidence for them is not capped (the pipeline passes those that read frames);
         ``unframed``: per stage, its scores for the prompt with the frames cut out, which are
         not capped (a stage or category absent from ``stage_scores`` is ignored);
         ``framed_scores``: what the framed topic terms would have scored, which bound the
-        minors gate like any sexual evidence (module docstring)."""
+        minors gate like any sexual evidence; ``minor_cue``: whether the exempt stages found a
+        word that may describe a minor (``False`` caps the others' ``sexual_minors`` evidence
+        at ``minor_cue_cap``; ``None`` caps nothing) (module docstring)."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
         for stage, scores in stage_scores.items():
-            w_stage = self.weights.get(stage, self.default_weight)
             capped = stage not in exempt
             cut = (unframed or {}).get(stage, {})
             for cat, p in scores.items():
                 if capped and cat in framed:
                     p = max(min(p, self.frame_cap), cut.get(cat, 0.0))
-                w = self.weights.get(f"{stage}:{cat}", w_stage)
+                if capped and cat == _MINORS and minor_cue is False:
+                    p = min(p, self.minor_cue_cap)
+                w = self.weight(stage, cat)
                 rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
                 if cat == _MINORS:
                     if stage == "lexicon":
@@ -223,9 +254,10 @@ class Fusion:
              framed: frozenset[str] = frozenset(),
              exempt: Collection[str] = FRAME_EXEMPT,
              unframed: Mapping[str, Mapping[str, float]] | None = None,
-             framed_scores: Mapping[str, float] | None = None) -> dict[str, float]:
+             framed_scores: Mapping[str, float] | None = None,
+             minor_cue: bool | None = None) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores, framed, exempt, unframed, framed_scores)
+        raw = self.raw(stage_scores, framed, exempt, unframed, framed_scores, minor_cue)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:
@@ -245,13 +277,14 @@ class Fusion:
             "calibration": {k: {"a": m.a, "b": m.b} for k, m in self.calibration.items()},
             "minors_gate": self.minors_gate,
             "frame_cap": self.frame_cap,
+            "minor_cue_cap": self.minor_cue_cap,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
         """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
         allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate",
-                   "frame_cap"}
+                   "frame_cap", "minor_cue_cap"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(
@@ -271,6 +304,7 @@ class Fusion:
                 gamma=float(data.get("gamma", 2.0)),
                 soup_min=float(data.get("soup_min", 0.5)),
                 frame_cap=_number(data.get("frame_cap", FRAME_CAP), "frame_cap"),
+                minor_cue_cap=_number(data.get("minor_cue_cap", MINOR_CUE_CAP), "minor_cue_cap"),
                 calibration=cal,
             )
         except (KeyError, TypeError, ValueError) as exc:

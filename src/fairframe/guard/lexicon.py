@@ -87,6 +87,9 @@ _AGE = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
+_YOUTH = "youth_cues"
+#: Entry kinds that are matched but score no category of their own.
+_NOT_SCORED = frozenset({_MARKERS, _YOUTH})
 _ALLOW = "allow"
 _FRAMES = "frames"
 _SEXUAL_CATS = (Category.SEXUAL.value, Category.NUDITY.value)
@@ -139,6 +142,10 @@ class LexiconResult:
     framed_scores:
         Per category, the noisy-OR of the weights of the framed topic terms: what they would
         have scored (the fusion's minors gate counts it as sexual evidence).
+    minor_cue:
+        Whether the prompt has a minor marker, an age 1-17 or a youth cue (not allow-listed);
+        ``None`` when the lexicon has no youth cues (then it does not say). Without one, the
+        fusion caps the other stages' ``sexual_minors`` evidence (module docstring).
     """
 
     scores: Mapping[str, float]
@@ -149,6 +156,7 @@ class LexiconResult:
     framed_findings: tuple[Finding, ...] = ()
     unframed_text: str | None = None
     framed_scores: Mapping[str, float] = field(default_factory=dict)
+    minor_cue: bool | None = None
 
 
 # --------------------------------------------------------------------------- matchers
@@ -267,10 +275,19 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
     return terms
 
 
+def _no_weights(path: str, text: str) -> None:
+    """Refuse a weighted line (``"0.5 girl"``) in a file of unweighted terms."""
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        head = raw.strip().split(" ", 1)[0]
+        if raw.strip() and not raw.strip().startswith("#") and re.fullmatch(r"[01]?\.\d+|1", head):
+            raise ConfigError(f"{path}:{lineno}: this file takes one term per line, without a "
+                              f"weight (got {raw.strip()!r})")
+
+
 _CATEGORY_FILES = CONTENT_CATEGORIES
 #: A run of 3+ equal letters (squeezed to 2 in terms, as the normalizer does in prompts).
 _TRIPLE = re.compile(r"([^\W\d_])\1{2,}")
-_ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _ALLOW, _FRAMES)
+_ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _YOUTH, _ALLOW, _FRAMES)
 
 
 class Lexicon:
@@ -284,6 +301,10 @@ class Lexicon:
         Benign phrases that suppress the term matches inside them.
     minor_markers:
         Words marking a minor (see the module docstring).
+    youth_cues:
+        Words that may describe a minor ("girl", "young", "school*"); they score nothing and
+        only make the prompt's :attr:`LexiconResult.minor_cue`. ``None``: the lexicon reports
+        no minor cue (``minor_cue`` is ``None``) and the fusion caps nothing for it.
     backend:
         ``"aho"`` (pyahocorasick), ``"regex"``, or ``"auto"`` (aho when installed).
     frames:
@@ -297,6 +318,7 @@ class Lexicon:
         *,
         allow: Iterable[str] = (),
         minor_markers: Iterable[Term] = (),
+        youth_cues: Iterable[Term] | None = None,
         backend: Backend = "auto",
         typos: bool = False,
         frames: Frames | None = None,
@@ -317,6 +339,9 @@ class Lexicon:
         self.minor_markers = tuple(minor_markers)
         for t in self.minor_markers:
             self._add(t, _MARKERS, prefix_of)
+        self.youth_cues = None if youth_cues is None else tuple(youth_cues)
+        for t in self.youth_cues or ():
+            self._add(t, _YOUTH, prefix_of)
         self.typos = bool(typos)
         if self.typos:
             self._add_typos(prefix_of)
@@ -369,8 +394,9 @@ class Lexicon:
     @classmethod
     def from_directory(cls, directory: str | Path, *, backend: Backend = "auto",
                        typos: bool = False, frames: bool = True) -> Lexicon:
-        """Load ``<category>.txt``, ``minor_markers.txt``, ``allow.txt`` and ``frames.txt`` from
-        a folder (``frames=False`` ignores ``frames.txt``).
+        """Load ``<category>.txt``, ``minor_markers.txt``, ``youth_cues.txt``, ``allow.txt`` and
+        ``frames.txt`` from a folder (``frames=False`` ignores ``frames.txt``; without
+        ``youth_cues.txt`` the lexicon reports no minor cue).
 
         Raises
         ------
@@ -389,6 +415,7 @@ class Lexicon:
         terms: dict[str, list[Term]] = {}
         allow: list[str] = []
         markers: list[Term] = []
+        youth: list[Term] | None = None
         parsed_frames: Frames | None = None
         for stem, (path, text) in texts.items():
             if stem == _FRAMES:
@@ -398,6 +425,9 @@ class Lexicon:
                 allow = [t.text for t in _parse_file(path, text, weighted=False)]
             elif stem == _MARKERS:
                 markers = _parse_file(path, text, weighted=True)
+            elif stem == _YOUTH:
+                youth = _parse_file(path, text, weighted=False)
+                _no_weights(path, text)
             elif stem in _CATEGORY_FILES:
                 terms[stem] = _parse_file(path, text, weighted=True)
             else:
@@ -405,8 +435,8 @@ class Lexicon:
                     f"{path}: unknown lexicon file; allowed names: "
                     + ", ".join(f"{n}.txt" for n in _ALLOWED_FILES)
                 )
-        return cls(terms, allow=allow, minor_markers=markers, backend=backend, typos=typos,
-                   frames=parsed_frames)
+        return cls(terms, allow=allow, minor_markers=markers, youth_cues=youth, backend=backend,
+                   typos=typos, frames=parsed_frames)
 
     @classmethod
     def default(cls, *, backend: Backend = "auto", typos: bool | None = None,
@@ -441,7 +471,7 @@ class Lexicon:
             r = self.scan(p)
             out.append(StageResult(scores=r.scores, findings=r.findings + r.framed_findings,
                                    framed=r.framed, unframed_text=r.unframed_text,
-                                   framed_scores=r.framed_scores))
+                                   framed_scores=r.framed_scores, minor_cue=r.minor_cue))
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -453,6 +483,8 @@ class Lexicon:
             + [f"{_MARKERS} {t.text}{'*' if t.prefix else ''} {t.weight}"
                for t in self.minor_markers]
             + [f"{_ALLOW} {a}" for a in self.allow]
+            + [f"{_YOUTH} {t.text}{'*' if t.prefix else ''}" for t in self.youth_cues or ()]
+            + ([] if self.youth_cues is not None else [f"{_YOUTH} off"])
         )
         return {
             "terms": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest(),
@@ -461,9 +493,10 @@ class Lexicon:
         }
 
     def sizes(self) -> dict[str, int]:
-        """Number of terms per category (plus ``minor_markers`` and ``allow``)."""
+        """Number of terms per category (plus ``minor_markers``, ``youth_cues`` and ``allow``)."""
         out = {c: len(self.terms.get(c, ())) for c in _CATEGORY_FILES}
         out[_MARKERS] = len(self.minor_markers)
+        out[_YOUTH] = len(self.youth_cues or ())
         out[_ALLOW] = len(self.allow)
         return out
 
@@ -504,6 +537,7 @@ class Lexicon:
         findings: list[Finding] = []
         distinct: dict[str, dict[str, float]] = {c: {} for c in _CATEGORY_FILES}
         markers: list[tuple[float, str, tuple[int, int]]] = []
+        youth = False
         for term, ns, ne in kept:
             span = norm.span(ns, ne)
             if term == "<age>":
@@ -512,6 +546,9 @@ class Lexicon:
             for cat, weight in self._entries[term]:
                 if cat == _MARKERS:
                     markers.append((weight, term, span))
+                    continue
+                if cat == _YOUTH:
+                    youth = True
                     continue
                 distinct[cat][term] = weight
                 typo_of = self._typo_of.get(term)
@@ -523,7 +560,7 @@ class Lexicon:
         named: dict[str, dict[str, float]] = {}
         for term, _, _, _ in framed_raw:
             for cat, weight in self._entries[term]:
-                if cat == _MARKERS:
+                if cat in _NOT_SCORED:
                     continue
                 named.setdefault(cat, {})[term] = weight
                 if cat in _SEXUAL_CATS:
@@ -553,12 +590,13 @@ class Lexicon:
             unframed_text=unframed,
             framed_scores=MappingProxyType(
                 {cat: _noisy_or(d.values()) for cat, d in named.items()}),
+            minor_cue=None if self.youth_cues is None else youth or bool(markers),
             framed_findings=tuple(
                 Finding(STAGE, cat, 0.0, Evidence(
                     span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
                     label=f"{term} ({cue})"))
                 for term, cue, ns, ne in framed_raw
-                for cat, _ in self._entries[term] if cat != _MARKERS
+                for cat, _ in self._entries[term] if cat not in _NOT_SCORED
             ),
         )
 
@@ -598,7 +636,7 @@ class Lexicon:
         }
 
         def cats(term: str) -> set[str]:
-            return {c for c, _ in self._entries.get(term, ()) if c != _MARKERS}
+            return {c for c, _ in self._entries.get(term, ()) if c not in _NOT_SCORED}
 
         # a frame applies only to categories with no unframed match: a framed match of a
         # category that also has an unframed one stays a match (repeat until nothing moves,

@@ -69,6 +69,13 @@ class _Scored:
     framed: frozenset[str] = frozenset()
     unframed: Mapping[str, Mapping[str, float]] | None = None
     named: Mapping[str, float] | None = None
+    minor_cue: bool | None = None
+
+
+def _minor_cue(results: Iterable[StageResult]) -> bool | None:
+    """Whether any stage found a word that may describe a minor; ``None`` when none says."""
+    said = [cue for r in results if (cue := getattr(r, "minor_cue", None)) is not None]
+    return any(said) if said else None
 
 
 def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -198,12 +205,14 @@ class PromptGuard:
                 )
             per_stage[stage.name] = results
             latency[stage.name] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
-        # frames count only from stages that read them (the lexicon): no other stage can cap
+        # frames and minor cues count only from stages that read them (the lexicon): no other
+        # stage can cap
         readers = [res for name, res in per_stage.items() if name in self.frame_exempt]
         framed_of = [frozenset[str]().union(*(getattr(res[i], "framed", ()) for res in readers))
                      for i in range(len(norms))]
         named_of = [_max_scores(getattr(res[i], "framed_scores", {}) for res in readers)
                     for i in range(len(norms))]
+        cue_of = [_minor_cue(res[i] for res in readers) for i in range(len(norms))]
         t = time.perf_counter()
         notes: dict[int, list[str]] = {}
         unframed = self._unframed_scores(per_stage, readers, framed_of, notes)
@@ -214,11 +223,13 @@ class PromptGuard:
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
             fused = self.fusion.fuse(stage_scores, framed=framed_of[i], exempt=self.frame_exempt,
-                                     unframed=unframed.get(i), framed_scores=named_of[i])
+                                     unframed=unframed.get(i), framed_scores=named_of[i],
+                                     minor_cue=cue_of[i])
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
             out.append(_Scored(norm, fused, findings, lat, (*errors, *notes.get(i, ())),
-                               stage_scores, framed_of[i], unframed.get(i), named_of[i]))
+                               stage_scores, framed_of[i], unframed.get(i), named_of[i],
+                               cue_of[i]))
         return out
 
     def _unframed_scores(self, per_stage: Mapping[str, Sequence[StageResult]],
@@ -300,7 +311,8 @@ class PromptGuard:
         the same stages and failure rules as :meth:`check`; for fitting a calibration map."""
         checked = [self.validate(p) for p in prompts]
         return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt,
-                                 unframed=s.unframed, framed_scores=s.named)
+                                 unframed=s.unframed, framed_scores=s.named,
+                                 minor_cue=s.minor_cue)
                  for s in self._score(checked)] if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,

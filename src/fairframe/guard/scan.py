@@ -67,9 +67,11 @@ class ScanSummary:
     resumed:
         Prompts already in the output file (not checked again).
     errors:
-        Prompts that could not be checked (an ``error`` line was written).
+        Prompts of this run that could not be checked (an ``error`` line was written).
     actions:
         Count per action among the prompts checked in this run.
+    resumed_errors:
+        ``error`` lines among the prompts already in the output file.
     """
 
     total: int
@@ -77,11 +79,13 @@ class ScanSummary:
     resumed: int
     errors: int
     actions: dict[str, int]
+    resumed_errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"total": self.total, "checked": self.checked, "resumed": self.resumed,
-                "errors": self.errors, "actions": dict(self.actions)}
+                "errors": self.errors, "resumed_errors": self.resumed_errors,
+                "actions": dict(self.actions)}
 
 
 def read_prompts(path: str | Path, *, column: str | None = None) -> list[PromptRow]:
@@ -148,14 +152,16 @@ def prompt_sha256(prompt: str) -> str:
     return hash_bytes(prompt.encode("utf-8"))
 
 
-def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> set[str]:
-    """The ids ``out`` already holds a decision for, after checking that each of its lines is a
-    decision of this guard for the same prompt (else :class:`InputDataError`)."""
-    done: set[str] = set()
+def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> dict[str, bool]:
+    """The ids ``out`` already holds a decision for (``True`` for an ``error`` line), after
+    checking that each of its lines is a decision of this guard for the same prompt (else
+    :class:`InputDataError`)."""
+    done: dict[str, bool] = {}
     if not out.exists():
         return done
     prompts = {r.id: r.prompt for r in rows}
-    fix = "pass --no-resume (resume=False) to start over, or choose another output file"
+    fix = ("start over with --no-resume (library: resume=False), or choose another output "
+           "file")
     with out.open("r", encoding="utf-8", errors="replace") as fh:
         lines = fh.read().split("\n")
     last = len(lines) - 1  # the text after the last newline: empty, or a torn line
@@ -189,7 +195,7 @@ def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> set[str]:
             raise InputDataError(
                 f"{out} line {number} decides id {rid!r} for another prompt than the input's "
                 f"(the input changed since); {fix}")
-        done.add(rid)
+        done[rid] = "error" in obj
     return done
 
 
@@ -239,7 +245,7 @@ def scan_file(
         if out_path.is_dir():
             raise IsADirectoryError(21, "is a folder")
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        done = _done_ids(out_path, rows, guard_id) if resume else set()
+        done = _done_ids(out_path, rows, guard_id) if resume else {}
         if not resume and out_path.exists():
             out_path.unlink()
         _repair_tail(out_path)
@@ -264,7 +270,8 @@ def scan_file(
             if progress is not None:
                 progress(len(batch))
     return ScanSummary(total=len(rows), checked=len(todo), resumed=len(rows) - len(todo),
-                       errors=errors, actions=actions)
+                       errors=errors, actions=actions,
+                       resumed_errors=sum(1 for r in rows if done.get(r.id)))
 
 
 def _check_batch(guard: PromptGuard, batch: Sequence[PromptRow], actions: dict[str, int],

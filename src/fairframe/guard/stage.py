@@ -52,6 +52,11 @@ class StageResult:
     framed_scores:
         What the framed topic terms would have scored, per category: the fusion's minors gate
         counts them as sexual evidence, so that a frame never lowers ``sexual_minors``.
+    minor_cue:
+        Whether the prompt has any word that may describe a minor (a minor marker, an age 1-17,
+        a youth cue such as "girl" or "young"); ``None``: the stage does not say. When the
+        stages that read the prompt's wording say ``False``, the fusion caps the other stages'
+        ``sexual_minors`` evidence (:mod:`~fairframe.guard.fusion`). Only the lexicon says.
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
@@ -59,6 +64,7 @@ class StageResult:
     framed: frozenset[str] = frozenset()
     unframed_text: str | None = None
     framed_scores: Mapping[str, float] = field(default_factory=dict)
+    minor_cue: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", _probabilities(self.scores, "stage score"))
@@ -75,6 +81,8 @@ class StageResult:
             raise ValueError(f"unframed_text must be a string or None, got {self.unframed_text!r}")
         object.__setattr__(self, "framed_scores",
                            _probabilities(self.framed_scores, "framed score"))
+        if self.minor_cue is not None and not isinstance(self.minor_cue, bool):
+            raise ValueError(f"minor_cue must be True, False or None, got {self.minor_cue!r}")
 
 
 def _probabilities(scores: Mapping[str, float], what: str) -> Mapping[str, float]:

@@ -71,6 +71,7 @@ from fairframe.service.schemas import (
     GenerateResponse,
     ImageCheckRequest,
     IncidentRequest,
+    IncidentStatusName,
     KeyCreateRequest,
     ResolveRequest,
     ReviewStatusName,
@@ -257,6 +258,8 @@ def create_app(
     max_chars = guard.max_prompt_chars if guard is not None else cfg.max_prompt_chars
     Check = check_request_model(max_chars)
     _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
+    _INCIDENT_ID = Path(ge=1, le=MAX_ID, description="Incident id")
+    _DECISION_ID = Path(ge=1, le=MAX_ID, description="Decision-log entry id (decision_id)")
     limiter = anyio.CapacityLimiter(settings.workers_threads)
 
     # prompt checks get their own worker threads (without micro-batching), so that image and
@@ -284,11 +287,20 @@ def create_app(
                 )
                 warm_up = batcher.started.result
                 app.state.guard_batcher = batcher
+            log.info("loading the guard (stages: %s; micro-batching %s)",
+                     ", ".join(guard_now.stage_names), "on" if batching_on(guard_now) else "off")
+            t0 = time.perf_counter()
             try:
                 await anyio.to_thread.run_sync(warm_up, limiter=limiter)
             except FairframeError as exc:  # keep serving: checks fail closed, /readyz says why
                 state["warm_error"] = str(exc)
                 log.error("guard warm-up failed: %s", exc)
+            else:
+                log.info("guard ready in %.1f s (policy %s)", time.perf_counter() - t0,
+                         guard_now.policy.version)
+            if not settings.require_api_key:
+                log.warning("require_api_key = false: requests without an API key are served "
+                            "and no rate limit or strike applies to them")
             yield
         finally:
             state["stopping"] = True  # a batch that starts now answers 503 and touches nothing
@@ -472,8 +484,14 @@ def create_app(
             when = (f" until {_utc(until)}" if until
                     else " until an administrator reinstates it")
             what = "in a cool-down" if status.state == "cooldown" else str(status.state)
-            raise _HTTPError(403, f"account_{status.state}",
-                             f"this API key is {what}{when}", _retry_after(until))
+            why = f" ({status.reason})" if getattr(status, "reason", None) else ""
+            raise _HTTPError(
+                403, f"account_{status.state}",
+                f"this API key is {what}{when}{why} after strikes for refused or rewritten "
+                "requests; appeal a decision you think wrong with POST /v1/appeals "
+                '{"decision_id": N} (a reviewer who overturns it lifts the strike), or ask an '
+                f"administrator to reinstate the key (POST /v1/keys/{adm.key.id}/reinstate)",
+                _retry_after(until))
         rate = adm.rate
         if rate is not None and not rate.allowed:
             retry = max(1, int(rate.retry_after_s + 0.999))
@@ -765,6 +783,39 @@ def create_app(
                                                   **body.model_dump())
         return _dump(await in_thread(job))
 
+    @app.get("/v1/incidents", tags=["incidents"], summary="Incident reports, oldest first")
+    async def list_incidents(
+        status: IncidentStatusName | None = None,
+        after_id: int = Query(0, ge=0, le=MAX_ID),
+        limit: int = Query(100, ge=1, le=1000),
+        token: Any = Depends(caller),
+    ) -> Any:
+        def job() -> Any:
+            need_role(token, "reviewer")
+            return the_enforcer().list_incidents(status, after_id=after_id, limit=limit)
+        return [_dump(i) for i in await in_thread(job)]
+
+    @app.get("/v1/incidents/{incident_id}", tags=["incidents"], summary="One incident report")
+    async def get_incident(incident_id: int = _INCIDENT_ID, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "reviewer")
+            return the_enforcer().get_incident(incident_id)
+        found = await in_thread(job)
+        if found is None:
+            raise _HTTPError(404, "not_found", f"no incident {incident_id}")
+        return _dump(found)
+
+    @app.get("/v1/decisions/{decision_id}", tags=["review"],
+             summary="One decision-log entry (the prompt text too when store_prompts is on)")
+    async def get_decision(decision_id: int = _DECISION_ID, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            need_role(token, "reviewer")
+            return the_enforcer().log_entry(decision_id)
+        found = await in_thread(job)
+        if found is None:
+            raise _HTTPError(404, "not_found", f"no decision {decision_id} in the decision log")
+        return _dump(found)
+
     @app.get("/v1/reviews", tags=["review"], summary="The human-review queue")
     async def list_reviews(
         status: ReviewStatusName | None = None,
@@ -942,6 +993,20 @@ def _dump(obj: Any) -> Any:
     return obj
 
 
+def _log_to_stderr(level: str) -> None:
+    """Send the ``fairframe`` loggers to stderr like uvicorn's own lines (``INFO:     ...``),
+    unless the application already configured logging (a handler on ``fairframe`` or root)."""
+    pkg = logging.getLogger("fairframe")
+    pkg.setLevel(level.upper())
+    if pkg.handlers or logging.getLogger().handlers:
+        return
+    from uvicorn.logging import DefaultFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s", use_colors=None))
+    pkg.addHandler(handler)
+
+
 def _version() -> str:
     from fairframe._version import __version__
 
@@ -949,11 +1014,19 @@ def _version() -> str:
 
 
 def serve(config: GuardConfig, *, host: str | None = None, port: int | None = None,
-          log_level: str = "info") -> None:
-    """Run the service with uvicorn until interrupted (``fairframe guard serve``)."""
+          log_level: str = "info", access_log: bool = False) -> None:
+    """Run the service with uvicorn until interrupted (``fairframe guard serve``).
+
+    Fairframe's own log lines (the store, the guard's stages and warm-up, warnings) go to
+    stderr in uvicorn's format at ``log_level``; ``access_log`` adds uvicorn's line per request.
+    """
     require("uvicorn", extra="service", purpose="the guard HTTP service")
     import uvicorn
 
+    levels = ("critical", "error", "warning", "info", "debug")
+    if log_level not in levels:
+        raise ConfigError(f"unknown log level {log_level!r}; use one of {', '.join(levels)}")
+    _log_to_stderr(log_level)
     host = host or config.service.host
     port = config.service.port if port is None else port
     if not 0 <= port <= 65535:
@@ -963,7 +1036,7 @@ def serve(config: GuardConfig, *, host: str | None = None, port: int | None = No
     log.info("enforcement store: %s", enforcer.url)
     app = create_app(config, enforcer=enforcer)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log)
     finally:
         batcher = getattr(app.state, "guard_batcher", None)
         if batcher is None or not batcher.running:  # never under a batch still running

@@ -23,6 +23,7 @@ def _json_number_or_none(cls: Any, value: Any) -> Any:
 MAX_ID = 2**53 - 1
 #: Review item states (``fairframe.guard.enforcement.ReviewStatus``).
 ReviewStatusName = Literal["pending", "claimed", "appealed", "resolved"]
+IncidentStatusName = Literal["open", "investigating", "confirmed", "dismissed"]
 _ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "IncidentRequest",
     "KeyCreateRequest",
     "ResolveRequest",
+    "IncidentStatusName",
     "ReviewStatusName",
     "check_request_model",
 ]
