@@ -97,13 +97,18 @@ def test_keys_and_log(config: Path) -> None:
     assert created["token"].startswith("ff_")
     key_id = created["key"]["id"]
     listed = json.loads(runner.invoke(app, ["guard", "keys", "list", "--config",
-                                            str(config)]).stdout)
+                                            str(config), "--json"]).stdout)
     assert [k["id"] for k in listed] == [key_id]
     assert "token" not in listed[0] and "secret" not in json.dumps(listed)
     assert runner.invoke(app, ["guard", "keys", "revoke", key_id, "--config",
                                str(config)]).exit_code == 0
-    verify = runner.invoke(app, ["guard", "log", "verify", "--config", str(config)])
+    table = runner.invoke(app, ["guard", "keys", "list", "--config", str(config)]).stdout
+    assert key_id in table and "admin" in table
+    assert table.count(" 20") >= 2  # created and revoked, as readable UTC times
+    verify = runner.invoke(app, ["guard", "log", "verify", "--config", str(config), "--json"])
     assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
+    plain = runner.invoke(app, ["guard", "log", "verify", "--config", str(config)])
+    assert plain.exit_code == 0 and "ok: 0 entries, hash chain intact" in plain.stdout
 
 
 @pytest.mark.parametrize(

@@ -346,13 +346,34 @@ def keys_create(
 
 @keys_app.command("list")
 @handle_errors
-def keys_list(config: Path | None = _CONFIG) -> None:
+def keys_list(config: Path | None = _CONFIG, as_json: bool = _JSON) -> None:
     """List API keys (never their secrets)."""
     enf = _enforcer(config)
     try:
-        print_json([k.to_dict() for k in enf.list_keys()])
+        keys = enf.list_keys()
     finally:
         enf.close()
+    if as_json:
+        print_json([k.to_dict() for k in keys])
+        return
+    table = Table("name", "roles", "rate/s (burst)")
+    for column in ("created (UTC)", "revoked (UTC)", "id"):
+        table.add_column(column, no_wrap=True)
+    for k in keys:
+        table.add_row(escape(k.name), ", ".join(sorted(r.value for r in k.roles)),
+                      f"{k.rate_per_s:g} ({k.burst:g})", _utc_text(k.created),
+                      _utc_text(k.revoked_at), k.id)
+    out_console.print(table if keys else "no API keys; create one with `fairframe guard keys "
+                      "create NAME`")
+
+
+def _utc_text(ts: float | None) -> str:
+    """Unix seconds as ``2026-11-28 08:40`` (UTC), or ``-``."""
+    import datetime as dt
+
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @keys_app.command("revoke")
@@ -369,14 +390,24 @@ def keys_revoke(key_id: str = typer.Argument(...), config: Path | None = _CONFIG
 
 @log_app.command("verify")
 @handle_errors
-def log_verify(config: Path | None = _CONFIG) -> None:
+def log_verify(config: Path | None = _CONFIG, as_json: bool = _JSON) -> None:
     """Verify the decision log's hash chain; exit 1 when it was tampered with."""
     enf = _enforcer(config)
     try:
         result = enf.verify_log()
     finally:
         enf.close()
-    print_json(result.to_dict())
+    if as_json:
+        print_json(result.to_dict())
+    elif result.ok:
+        out_console.print(f"[green]ok[/]: {result.n_entries} entries, hash chain intact; last "
+                          f"hash {result.last_hash} (keep a copy elsewhere to detect a rewritten "
+                          "log)", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"[bold red]tampered[/]: the chain breaks at entry "
+                          f"{result.first_bad_id}: {escape(str(result.reason))} "
+                          f"({result.n_entries} entries before it verified)", highlight=False,
+                          soft_wrap=True)
     if not result.ok:
         raise typer.Exit(1)
 

@@ -109,7 +109,8 @@ import math
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -852,6 +853,20 @@ def train_head(
 
 # ------------------------------------------------------------------------------------ the stage
 
+@contextmanager
+def _quiet_progress(transformers: Any) -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar while the small MiniLM loads (it would print on
+    stderr at every guard start, from the library and the service alike)."""
+    hf_logging = transformers.utils.logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 _SHA_LOCK = threading.Lock()
 
@@ -1131,7 +1146,7 @@ class EmbeddingClassifier:
         dtype_name = DTYPES[dtype_name]
         if dtype_name == "float16" and device == "cpu":
             raise ConfigError("embedding classifier: float16 is not supported on CPU; use auto")
-        with loading_model(source):
+        with loading_model(source), _quiet_progress(transformers):
             tokenizer = transformers.AutoTokenizer.from_pretrained(source)
             model = transformers.AutoModel.from_pretrained(
                 source, **{dtype_kwarg(transformers): torch.float32}

@@ -85,6 +85,8 @@ _AGE = re.compile(
     rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())}) ?"
     r"(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
 )
+#: A bare number 1-17: a youth cue (it may be an age), never a marker.
+_SMALL_NUMBER = re.compile(r"(?<![^\W_])(?:[1-9]|1[0-7])(?![^\W_])")
 _WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
 _YOUTH = "youth_cues"
@@ -524,6 +526,9 @@ class Lexicon:
                     kept[(term, ns, ne)] = None
             for m in _AGE.finditer(mtext):
                 kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
+            if self.youth_cues is not None:
+                for m in _SMALL_NUMBER.finditer(mtext):
+                    kept[("<number>", pos[m.start()], pos[m.end() - 1] + 1)] = None
         return list(kept), list(suppressed), phrase_at
 
     def scan(self, prompt: str | NormalizedPrompt) -> LexiconResult:
@@ -542,6 +547,9 @@ class Lexicon:
             span = norm.span(ns, ne)
             if term == "<age>":
                 markers.append((1.0, "age under 18", span))
+                continue
+            if term == "<number>":  # "a nude woman, 15": a bare number may be an age
+                youth = True
                 continue
             for cat, weight in self._entries[term]:
                 if cat == _MARKERS:

@@ -171,8 +171,8 @@ class PromptGuard:
             prompt.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InputDataError(
-                f"the prompt holds invalid Unicode (a lone surrogate at character {exc.start}); "
-                "send valid UTF-8 text"
+                f"the prompt holds bytes that are not valid UTF-8 (a lone surrogate at character "
+                f"{exc.start}, as when a shell passes undecodable bytes); send valid UTF-8 text"
             ) from exc
         if len(prompt) > self.max_prompt_chars:
             raise InputDataError(
