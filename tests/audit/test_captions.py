@@ -149,7 +149,7 @@ def test_unknown_column_lists_the_available_ones(tmp_path: Path) -> None:
 def test_unreadable_encoding(tmp_path: Path) -> None:
     path = tmp_path / "caps.txt"
     path.write_bytes("un caf\xe9\n".encode("latin-1"))
-    with pytest.raises(InputDataError, match=r"is not UTF-8 text \(bad byte at offset 6\)"):
+    with pytest.raises(InputDataError, match=r"is not UTF-8 text \(bad byte at offset 6, line 1\)"):
         load_captions(str(path))
 
 

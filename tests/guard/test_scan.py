@@ -27,7 +27,12 @@ def test_read_jsonl_csv_tsv_and_text(tmp_path: Path) -> None:
     (tmp_path / "c.tsv").write_text("Prompt\tCategory\na cat\tAnimals\n")
     assert read_prompts(tmp_path / "c.tsv") == [PromptRow("1", "a cat")]
     (tmp_path / "d.txt").write_text("a cat\n\n  \n# note\na dog\n")
-    assert read_prompts(tmp_path / "d.txt") == [PromptRow("1", "a cat"), PromptRow("2", "a dog")]
+    # ids are line numbers (a decision points at its line); prompts appended at the end keep
+    # every earlier id, so an appended file resumes
+    assert read_prompts(tmp_path / "d.txt") == [PromptRow("1", "a cat"), PromptRow("5", "a dog")]
+    (tmp_path / "d.txt").write_text("a cat\n\n  \n# note\na dog\na bird\n")
+    assert read_prompts(tmp_path / "d.txt")[:2] == [PromptRow("1", "a cat"),
+                                                    PromptRow("5", "a dog")]
 
 
 @pytest.mark.parametrize(

@@ -221,6 +221,10 @@ def test_reviewers_read_incidents_and_decisions(client: TestClient,
     assert missing.status_code == 404 and "no decision 999" in missing.json()["error"]["message"]
     assert client.get("/v1/incidents/999", headers=rev).status_code == 404
     assert client.get("/v1/incidents", params={"status": "closed"}, headers=rev).status_code == 422
+    # a 405 lists every method of the path, from all its routes
+    wrong = client.put("/v1/incidents", headers=rev)
+    assert wrong.status_code == 405
+    assert {"GET", "POST"} <= {m.strip() for m in wrong.headers["Allow"].split(",")}
 
 
 def test_admin_creates_and_revokes_keys(client: TestClient, keys: dict[str, str]) -> None:

@@ -235,9 +235,10 @@ def read_text_file(path: Path, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
         raise InputDataError(
-            f"{what} file {str(path)!r} is not UTF-8 text (bad byte at offset {exc.start}); "
-            "re-save it as UTF-8"
+            f"{what} file {str(path)!r} is not UTF-8 text (bad byte at offset {exc.start}, line "
+            f"{line}); re-save it as UTF-8"
         ) from exc
 
 

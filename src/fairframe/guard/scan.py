@@ -10,7 +10,9 @@ Input formats, by file extension (the same reader as audit captions):
     A header row; the prompt column is ``column`` or the first named ``prompt``, ``caption`` or
     ``text``, the id column ``id`` when present (else the position).
 ``.txt``
-    One prompt per line; blank lines and lines starting with ``#`` are skipped.
+    One prompt per line; blank lines and lines starting with ``#`` are skipped. The id is the
+    line number (a decision points at its line; prompts appended at the end keep every earlier
+    id, while a line inserted above shifts the ids below it and a resume is then refused).
 
 Empty prompts are skipped; repeated prompts are kept (each gets its own line).
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,13 +103,18 @@ def read_prompts(path: str | Path, *, column: str | None = None) -> list[PromptR
         Missing, unreadable or non-UTF-8 file, invalid JSON on a line (naming the line), no
         prompt column (naming the columns there are), duplicate ids, or no prompts at all.
     """
-    from fairframe.audit.captions import iter_text_rows
+    from fairframe.audit.captions import iter_text_rows, read_text_file
 
     rows: list[PromptRow] = []
     seen: set[str] = set()
-    for position, (row_id, text) in enumerate(
-        iter_text_rows(path, column=column, what="prompt"), start=1
-    ):
+    source: Iterable[tuple[int, tuple[str | None, str]]]
+    if Path(path).suffix.lower() == ".txt":  # ids are line numbers, stable under edits
+        lines = read_text_file(Path(path), "prompt").splitlines()
+        source = ((n, (str(n), ln.strip())) for n, ln in enumerate(lines, start=1)
+                  if ln.strip() and not ln.strip().startswith("#"))
+    else:
+        source = enumerate(iter_text_rows(path, column=column, what="prompt"), start=1)
+    for position, (row_id, text) in source:
         rid = row_id if row_id is not None else str(position)
         if rid in seen:
             raise InputDataError(f"prompt file {str(path)!r}: id {rid!r} appears twice; ids "

@@ -375,8 +375,15 @@ def create_app(
             return error(400, "malformed_json",
                          "the request body could not be parsed: send UTF-8 JSON")
         kinds = {404: "not_found", 405: "method_not_allowed"}
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            methods = {m for r in app.routes if getattr(r, "path_regex", None) is not None
+                       and r.path_regex.match(request.url.path)  # type: ignore[attr-defined]
+                       for m in getattr(r, "methods", None) or ()}
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
         return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail),
-                     dict(exc.headers) if exc.headers else None)
+                     headers or None)
 
     @app.exception_handler(InputDataError)
     async def _bad_input(request: Request, exc: InputDataError) -> JSONResponse:
@@ -795,26 +802,26 @@ def create_app(
             return the_enforcer().list_incidents(status, after_id=after_id, limit=limit)
         return [_dump(i) for i in await in_thread(job)]
 
-    @app.get("/v1/incidents/{incident_id}", tags=["incidents"], summary="One incident report")
-    async def get_incident(incident_id: int = _INCIDENT_ID, token: Any = Depends(caller)) -> Any:
+    async def reviewer_read(token: Any, read: Callable[[], Any], missing: str) -> Any:
+        """One record for a reviewer: 403 without the role, 404 (``missing``) when absent."""
         def job() -> Any:
             need_role(token, "reviewer")
-            return the_enforcer().get_incident(incident_id)
+            return read()
         found = await in_thread(job)
         if found is None:
-            raise _HTTPError(404, "not_found", f"no incident {incident_id}")
+            raise _HTTPError(404, "not_found", missing)
         return _dump(found)
+
+    @app.get("/v1/incidents/{incident_id}", tags=["incidents"], summary="One incident report")
+    async def get_incident(incident_id: int = _INCIDENT_ID, token: Any = Depends(caller)) -> Any:
+        return await reviewer_read(token, lambda: the_enforcer().get_incident(incident_id),
+                                   f"no incident {incident_id}")
 
     @app.get("/v1/decisions/{decision_id}", tags=["review"],
              summary="One decision-log entry (the prompt text too when store_prompts is on)")
     async def get_decision(decision_id: int = _DECISION_ID, token: Any = Depends(caller)) -> Any:
-        def job() -> Any:
-            need_role(token, "reviewer")
-            return the_enforcer().log_entry(decision_id)
-        found = await in_thread(job)
-        if found is None:
-            raise _HTTPError(404, "not_found", f"no decision {decision_id} in the decision log")
-        return _dump(found)
+        return await reviewer_read(token, lambda: the_enforcer().log_entry(decision_id),
+                                   f"no decision {decision_id} in the decision log")
 
     @app.get("/v1/reviews", tags=["review"], summary="The human-review queue")
     async def list_reviews(
