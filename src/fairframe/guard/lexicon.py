@@ -145,9 +145,11 @@ class LexiconResult:
         Per category, the noisy-OR of the weights of the framed topic terms: what they would
         have scored (the fusion's minors gate counts it as sexual evidence).
     minor_cue:
-        Whether the prompt has a minor marker, an age 1-17 or a youth cue (not allow-listed);
-        ``None`` when the lexicon has no youth cues (then it does not say). Without one, the
-        fusion caps the other stages' ``sexual_minors`` evidence (module docstring).
+        Whether the prompt has a minor marker (even inside an allowed phrase: "baby teeth"), an
+        age 1-17, a bare number 1-17 or a youth cue outside an allowed phrase ("young" in
+        "young woman" is none); ``None`` when the lexicon has no youth cues (then it does not
+        say). Without one, the fusion caps the other stages' ``sexual_minors`` evidence (module
+        docstring).
     """
 
     scores: Mapping[str, float]
@@ -598,7 +600,9 @@ class Lexicon:
             unframed_text=unframed,
             framed_scores=MappingProxyType(
                 {cat: _noisy_or(d.values()) for cat, d in named.items()}),
-            minor_cue=None if self.youth_cues is None else youth or bool(markers),
+            minor_cue=None if self.youth_cues is None else youth or bool(markers) or any(
+                cat == _MARKERS for term, *_ in suppressed_raw
+                for cat, _ in self._entries.get(term, ())),
             framed_findings=tuple(
                 Finding(STAGE, cat, 0.0, Evidence(
                     span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
