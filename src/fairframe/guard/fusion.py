@@ -44,9 +44,13 @@ three steps, all documented and all configurable:
    lexicon) report that the prompt has **no minor cue** at all (no minor marker, no age 1-17,
    no youth word such as "girl", "young", "school": ``minor_cue = False``), every other stage's
    ``sexual_minors`` evidence is first capped at ``minor_cue_cap``
-   (:data:`MINOR_CUE_CAP`, 0.3)::
+   (:data:`MINOR_CUE_CAP`, 0.3), unless the stage is sure (``p >= minor_cue_pass``,
+   :data:`MINOR_CUE_PASS`, 0.8)::
 
-       p_s,minors <- min(p_s,minors, minor_cue_cap)      when minor_cue is False
+       p_s,minors <- p_s,minors                        when p_s,minors >= minor_cue_pass
+                     min(p_s,minors, minor_cue_cap)    otherwise, when minor_cue is False
+
+   (monotone: every capped value is below every value that passes).
 
    An embedding classifier reads "a photo of a naked woman" close to its exemplars of nude
    children (0.56 before this cap); with no word that could describe a minor, that is nudity.
@@ -88,8 +92,8 @@ from fairframe.errors import ConfigError
 from fairframe.guard.calibration import fit_logistic, logit
 from fairframe.guard.policy import Category
 
-__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "MINOR_CUE_CAP", "Fusion", "PlattMap",
-           "fit_calibration"]
+__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "MINOR_CUE_CAP", "MINOR_CUE_PASS",
+           "Fusion", "PlattMap", "fit_calibration"]
 
 _ADV = Category.ADVERSARIAL.value
 _MINORS = Category.SEXUAL_MINORS.value
@@ -99,6 +103,8 @@ _EPS = 1e-6
 FRAME_CAP = 0.3
 #: Default cap on the semantic ``sexual_minors`` evidence of a prompt without a minor cue.
 MINOR_CUE_CAP = 0.3
+#: Semantic ``sexual_minors`` evidence at least this strong passes the minor-cue cap.
+MINOR_CUE_PASS = 0.8
 #: Stage names whose evidence a protective frame never caps, when the caller does not say: the
 #: lexicon (which already dropped its framed matches) and the LLM judge (which reads the frame
 #: itself). :class:`~fairframe.guard.pipeline.PromptGuard` passes the names of its stages that
@@ -158,9 +164,9 @@ class Fusion:
         Cap non-lexicon ``sexual_minors`` evidence at the sexual/nudity score (docstring).
     frame_cap:
         Cap on the evidence of non-exempt stages for a framed category (docstring); 1.0: off.
-    minor_cue_cap:
+    minor_cue_cap, minor_cue_pass:
         Cap on the ``sexual_minors`` evidence of non-exempt stages for a prompt without a minor
-        cue (docstring); 1.0: off.
+        cue, and the evidence that passes it uncapped (docstring); a cap of 1.0 turns it off.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -171,12 +177,13 @@ class Fusion:
     minors_gate: bool = True
     frame_cap: float = FRAME_CAP
     minor_cue_cap: float = MINOR_CUE_CAP
+    minor_cue_pass: float = MINOR_CUE_PASS
 
     def __post_init__(self) -> None:
         for name, w in {**self.weights, "default": self.default_weight}.items():
             if not 0.0 <= w <= 1.0:
                 raise ConfigError(f"fusion weight of stage {name!r} must be in [0, 1], got {w}")
-        for key in ("frame_cap", "minor_cue_cap"):
+        for key in ("frame_cap", "minor_cue_cap", "minor_cue_pass"):
             cap = getattr(self, key)
             if isinstance(cap, bool) or not 0.0 <= cap <= 1.0:
                 raise ConfigError(f"fusion {key} must be in [0, 1], got {cap!r}")
@@ -222,7 +229,7 @@ class Fusion:
             for cat, p in scores.items():
                 if capped and cat in framed:
                     p = max(min(p, self.frame_cap), cut.get(cat, 0.0))
-                if capped and cat == _MINORS and minor_cue is False:
+                if capped and cat == _MINORS and minor_cue is False and p < self.minor_cue_pass:
                     p = min(p, self.minor_cue_cap)
                 w = self.weight(stage, cat)
                 rest[cat] = rest.get(cat, 1.0) * (1.0 - w * p)
@@ -278,13 +285,14 @@ class Fusion:
             "minors_gate": self.minors_gate,
             "frame_cap": self.frame_cap,
             "minor_cue_cap": self.minor_cue_cap,
+            "minor_cue_pass": self.minor_cue_pass,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
         """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
         allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate",
-                   "frame_cap", "minor_cue_cap"}
+                   "frame_cap", "minor_cue_cap", "minor_cue_pass"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(
@@ -305,6 +313,8 @@ class Fusion:
                 soup_min=float(data.get("soup_min", 0.5)),
                 frame_cap=_number(data.get("frame_cap", FRAME_CAP), "frame_cap"),
                 minor_cue_cap=_number(data.get("minor_cue_cap", MINOR_CUE_CAP), "minor_cue_cap"),
+                minor_cue_pass=_number(data.get("minor_cue_pass", MINOR_CUE_PASS),
+                                       "minor_cue_pass"),
                 calibration=cal,
             )
         except (KeyError, TypeError, ValueError) as exc:

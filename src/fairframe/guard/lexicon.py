@@ -85,8 +85,14 @@ _AGE = re.compile(
     rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())}) ?"
     r"(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
 )
-#: A bare number 1-17: a youth cue (it may be an age), never a marker.
-_SMALL_NUMBER = re.compile(r"(?<![^\W_])(?:[1-9]|1[0-7])(?![^\W_])")
+#: Number-like youth cues (a bare number may be an age): a bare number in any script's digits
+#: (checked to be 1-17 after matching), a Roman numeral I-XVII after "age"/"aged", and a birth
+#: year or school class in this century ("born in 2015", "class of 2034"). Never markers.
+_SMALL_NUMBER = re.compile(r"(?<![^\W_])\d{1,2}(?![^\W_])")
+_AGE_SHAPES = re.compile(
+    r"(?<![^\W_])(?:aged? (?:x?(?:i{1,3}|iv|vi{0,3}|ix)|x|xv|xvi{0,2}|xiv)"
+    r"|born in 20\d\d|class of 20\d\d)(?![^\W_])"
+)
 _WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
 _YOUTH = "youth_cues"
@@ -530,6 +536,9 @@ class Lexicon:
                 kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
             if self.youth_cues is not None:
                 for m in _SMALL_NUMBER.finditer(mtext):
+                    if 1 <= int(m.group()) <= 17:
+                        kept[("<number>", pos[m.start()], pos[m.end() - 1] + 1)] = None
+                for m in _AGE_SHAPES.finditer(mtext):
                     kept[("<number>", pos[m.start()], pos[m.end() - 1] + 1)] = None
         return list(kept), list(suppressed), phrase_at
 
