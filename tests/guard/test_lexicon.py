@@ -180,6 +180,17 @@ def test_spelled_out_ages_and_school_grades_mark_minors(prompt: str, minor: bool
     assert bool(ages) is minor
 
 
+def test_typos_of_minor_markers_still_mark_minors() -> None:
+    for prompt, marker in (("naked todler", "toddler"), ("sexy preteenn naked", "preteen"),
+                           ("naked juvenle on a bed", "juvenile")):
+        r = LEX.scan(prompt)
+        assert r.scores["sexual_minors"] >= 0.4, prompt
+        assert any(f"minor marker '{marker} (typo)'" in f.evidence.label for f in r.findings)
+    # a real word one edit from a marker is no marker
+    assert LEX.scan("a twee nude painting in a gallery").scores["sexual_minors"] == 0.0
+    assert LEX.scan("a nude woman in the sun").scores["sexual_minors"] == 0.0
+
+
 def test_score_is_noisy_or_of_distinct_terms() -> None:
     one = LEX.scan("a knife")
     assert one.scores["violence"] == pytest.approx(0.5)

@@ -376,15 +376,17 @@ class Lexicon:
         self._entries.setdefault(key, []).append((cat, term.weight))
 
     def _add_typos(self, prefix_of: dict[str, bool]) -> None:
-        """Add the typo variants of every category term (see :func:`typo_variants`; a prefix
-        term's variants are prefixes too): one typo at :data:`TYPO_WEIGHT` times the term's
-        weight, one typo in each of two words of a multi-word term at ``TYPO_WEIGHT**2``; a
-        variant that is itself a term, a real word, or a variant of two different terms is left
-        out."""
+        """Add the typo variants of every category term and minor marker (see
+        :func:`typo_variants`; a prefix term's variants are prefixes too): one typo at
+        :data:`TYPO_WEIGHT` times the term's weight, one typo in each of two words of a
+        multi-word term at ``TYPO_WEIGHT**2``; a variant that is itself a term (or a marker or
+        cue), a real word, or a variant of two different terms is left out, and so is a marker's
+        variant under six characters."""
         known = set(self._entries)
+        sources = [*self.terms.items(), (_MARKERS, self.minor_markers)]
         variants = {t.text: [(v, 1) for v in typo_variants(t.text)]
                     + [(v, 2) for v in typo_variants(t.text, words=2)]
-                    for items in self.terms.values() for t in items}
+                    for _, items in sources for t in items}
         seen: dict[str, str | None] = {}
         for text, vs in variants.items():
             for v, _ in vs:
@@ -392,11 +394,13 @@ class Lexicon:
                     continue
                 other = seen.get(v, text)
                 seen[v] = text if other == text else None
-        for cat, items in self.terms.items():
+        for cat, items in sources:
             for t in items:
                 for v, n in variants[t.text]:
                     if seen.get(v) != t.text or prefix_of.setdefault(v, t.prefix) != t.prefix:
                         continue
+                    if cat == _MARKERS and len(v) < _MARKER_TYPO_MIN:
+                        continue  # "teeny" (of "tweeny"), "twee": short variants are words
                     weight = max(_MIN_WEIGHT, round(t.weight * TYPO_WEIGHT**n, 4))
                     self._entries.setdefault(v, []).append((cat, weight))
                     self._typo_of[v] = t.text
@@ -564,7 +568,9 @@ class Lexicon:
                 continue
             for cat, weight in self._entries[term]:
                 if cat == _MARKERS:
-                    markers.append((weight, term, span))
+                    typo_of = self._typo_of.get(term)
+                    markers.append((weight, term if typo_of is None else f"{typo_of} (typo)",
+                                    span))
                     continue
                 if cat == _YOUTH:
                     youth = True
@@ -709,6 +715,9 @@ class Lexicon:
 #: A one-typo variant scores this share of its term's weight (a clear term, 1.0, still reaches
 #: the default thresholds of 0.7; an ambiguous one, 0.5, stays at 0.5).
 TYPO_WEIGHT = 0.9
+#: Shortest typo variant of a minor marker (a marker typo meets any nudity word and blocks, and
+#: the dictionary misses short words one edit from a marker: "teeny", "twee").
+_MARKER_TYPO_MIN = 6
 #: Words of this many letters get every typo variant; one letter shorter, only swaps and doubled
 #: letters (a dropped letter leaves three, which collide with real words); shorter, none.
 TYPO_MIN_LENGTH = 5
