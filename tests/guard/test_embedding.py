@@ -782,3 +782,17 @@ def test_the_spelling_view_reads_through_typos(clf: EmbeddingClassifier) -> None
     # a prompt without typos gets no extra view: the same scores either way
     clean = normalize("a bloody massacre in a village")
     assert plain.scan_batch([clean])[0].scores == pytest.approx(clf.scan_batch([clean])[0].scores)
+
+
+def test_the_model_load_hides_the_progress_bar_and_restores_it() -> None:
+    transformers = pytest.importorskip("transformers")
+    bars = transformers.utils.logging
+    bars.enable_progress_bar()
+    with emb._quiet_progress(transformers):
+        assert not bars.is_progress_bar_enabled()
+    assert bars.is_progress_bar_enabled()  # a caller's setting survives the load
+    bars.disable_progress_bar()
+    with emb._quiet_progress(transformers):
+        pass
+    assert not bars.is_progress_bar_enabled()
+    bars.enable_progress_bar()

@@ -242,11 +242,19 @@ def read_text_file(path: Path, what: str) -> str:
         ) from exc
 
 
-def _from_txt(path: Path, text: str) -> Iterator[tuple[str | None, str]]:
-    for line in text.splitlines():
+def txt_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped line)`` for each line of a ``.txt`` source that holds text:
+    blank lines and lines starting with ``#`` are skipped (the caption reader and
+    ``fairframe guard scan``, which uses the line numbers as ids)."""
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if line and not line.startswith("#"):
-            yield None, line
+            yield number, line
+
+
+def _from_txt(path: Path, text: str) -> Iterator[tuple[str | None, str]]:
+    for _, line in txt_lines(text):
+        yield None, line
 
 
 #: Where a user names the text column, by what the file holds.

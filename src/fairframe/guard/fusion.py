@@ -52,8 +52,11 @@ three steps, all documented and all configurable:
 
    (monotone: every capped value is below every value that passes).
 
-   An embedding classifier reads "a photo of a naked woman" close to its exemplars of nude
-   children (0.56 before this cap); with no word that could describe a minor, that is nudity.
+   The embedding classifier's minors head fires on short nudity prompts that name no one
+   ("nude photo" 0.60, "nudity" 0.78, "a nude selfie" 0.71 with the shipped head); with no word
+   that could describe a minor and no sure score, such a prompt is nudity, not content involving
+   minors. The threshold 0.8 was chosen on reviewers' evasive prompts and short adult nudity
+   prompts, not on a benchmark set (docs/guard.md, Fusion).
    ``minor_cue = None`` (no stage says, e.g. the lexicon is off or failed) caps nothing, and
    ``minor_cue_cap = 1.0`` turns the cap off.
 

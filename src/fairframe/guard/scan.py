@@ -103,15 +103,14 @@ def read_prompts(path: str | Path, *, column: str | None = None) -> list[PromptR
         Missing, unreadable or non-UTF-8 file, invalid JSON on a line (naming the line), no
         prompt column (naming the columns there are), duplicate ids, or no prompts at all.
     """
-    from fairframe.audit.captions import iter_text_rows, read_text_file
+    from fairframe.audit.captions import iter_text_rows, read_text_file, txt_lines
 
     rows: list[PromptRow] = []
     seen: set[str] = set()
     source: Iterable[tuple[int, tuple[str | None, str]]]
-    if Path(path).suffix.lower() == ".txt":  # ids are line numbers, stable under edits
-        lines = read_text_file(Path(path), "prompt").splitlines()
-        source = ((n, (str(n), ln.strip())) for n, ln in enumerate(lines, start=1)
-                  if ln.strip() and not ln.strip().startswith("#"))
+    if Path(path).suffix.lower() == ".txt":  # ids are line numbers: a decision names its line
+        text = read_text_file(Path(path), "prompt")
+        source = ((n, (str(n), line)) for n, line in txt_lines(text))
     else:
         source = enumerate(iter_text_rows(path, column=column, what="prompt"), start=1)
     for position, (row_id, text) in source:
