@@ -75,7 +75,7 @@ def test_json_round_trip_and_format() -> None:
     data = json.loads(text)
     assert list(data) == ["action", "categories", "findings", "prompt_in", "prompt_out",
                           "latency_ms", "policy_version", "negative_prompt_out", "rewrites",
-                          "errors", "attempts", "provenance"]
+                          "errors", "attempts", "provenance", "language", "unread"]
     assert data["action"] == "block"
     assert data["findings"][0] == {"stage": "lexicon", "category": "sexual", "score": 0.9,
                                    "evidence": {"span": [10, 19], "text": "n.a.k.e.d",

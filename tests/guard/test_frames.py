@@ -440,7 +440,7 @@ def test_a_stage_failing_on_the_cut_prompt_is_not_capped_for_that_prompt_only() 
     # a required stage that fails on the cut prompt fails closed, as in the first pass
     strict = PromptGuard([default_lexicon(), WordStage("embedding", "hate", "x", fail_on=cut)],
                          required=["lexicon", "embedding"])
-    with pytest.raises(GuardUnavailableError, match="without its protective frames"):
+    with pytest.raises(GuardUnavailableError, match="failed on the prompt without its frames"):
         strict.check(prompts[0])
 
 

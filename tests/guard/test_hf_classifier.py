@@ -80,11 +80,21 @@ def test_constructor_is_cheap_and_checks_categories() -> None:
         ({"labels": {}}, "labels"),
         ({"finding_threshold": -0.1}, "finding_threshold"),
         ({"multi_label": "yes"}, "multi_label"),
+        ({"languages": "en"}, "languages must be a list"),
+        ({"languages": ["en", ""]}, "languages must be a list"),
     ],
 )
 def test_bad_options(options: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         HFTextClassifier(**{"model": "org/x", **options})
+
+
+def test_languages_option_is_read_and_in_the_identity() -> None:
+    assert HFTextClassifier(model="org/x").languages is None
+    english = HFTextClassifier(model="org/x", languages=["EN"])
+    assert english.languages == frozenset({"en"})
+    assert english.identity()["languages"] == ["en"]
+    assert english.identity() != HFTextClassifier(model="org/x").identity()
 
 
 def test_default_label_table() -> None:

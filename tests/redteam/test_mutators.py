@@ -54,8 +54,8 @@ def test_docstring_examples_run() -> None:
 
 def test_registry_names() -> None:
     assert M.available_mutators() == [
-        "case", "char_noise", "diffusion_syntax", "frame", "homoglyph", "leetspeak",
-        "llm_paraphrase", "spacing", "synonym", "token_soup", "zero_width",
+        "case", "char_noise", "diffusion_syntax", "foreign_padding", "frame", "homoglyph",
+        "leetspeak", "llm_paraphrase", "spacing", "synonym", "token_soup", "zero_width",
     ]
     for name in OFFLINE:
         m = M.get_mutator(name)
@@ -473,3 +473,18 @@ def test_llm_paraphrase_errors() -> None:
         with pytest.raises(EndpointError):
             para.mutate("a gory scene", random.Random(1))
         assert para.cache_size == 0
+
+
+def test_foreign_padding_keeps_the_prompt_and_reads_as_another_language() -> None:
+    import random
+
+    mutator = M.get_mutator("foreign_padding")
+    prompt = "a bloody corpse lying in an alley"
+    rng = random.Random(0)
+    outs = {mutator.mutate(prompt, rng) for _ in range(60)}
+    assert len(outs) == len(M.FOREIGN_PADDING_TEMPLATES)
+    assert all(o.startswith(prompt + ", ") for o in outs)
+    codes = {default_lexicon().language_of(o) for o in outs}
+    assert {"es", "fr", "de", "ru"} <= codes  # the Portuguese one stays English: "a", "in"
+    with pytest.raises(ConfigError, match="hold '{prompt}' once"):
+        M.ForeignPadding(templates=["no placeholder"])

@@ -94,6 +94,11 @@ def _show(decision: Any, policy: Any, as_json: bool, fusion: Any = None) -> None
               "block": "bold red"}[decision.action.value]
     out_console.print(f"action: [{colour}]{decision.action.value}[/]  "
                       f"(policy {escape(decision.policy_version)})", highlight=False)
+    if decision.unread:
+        out_console.print(
+            f"language: {escape(str(decision.language))} [dim](not read by "
+            f"{escape(', '.join(decision.unread))}: their scores are capped, see docs/guard.md, "
+            "Languages)[/]", highlight=False)
     table = Table("category", "score", "threshold", "action")
     for cat, score in sorted(decision.categories.items(), key=lambda kv: -kv[1]):
         if score < 0.05:

@@ -209,6 +209,12 @@ class Decision:
     provenance:
         Image path: what the provenance checks found (watermarks, C2PA credentials) or embedded,
         as a JSON-able dict; empty when provenance was not checked.
+    language:
+        The prompt's language code as the lexicon identified it
+        (:mod:`~fairframe.guard.language`), or ``None`` when no stage said.
+    unread:
+        The stages that do not read that language; the fusion capped their evidence
+        (``language_cap``).
     """
 
     action: Action
@@ -223,6 +229,8 @@ class Decision:
     errors: tuple[str, ...] = ()
     attempts: tuple[Mapping[str, Any], ...] = ()
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    language: str | None = None
+    unread: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):
@@ -241,6 +249,7 @@ class Decision:
         attempts = tuple(MappingProxyType(dict(a)) for a in self.attempts)
         object.__setattr__(self, "attempts", attempts)
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+        object.__setattr__(self, "unread", tuple(str(u) for u in self.unread))
 
     @property
     def blocked(self) -> bool:
@@ -262,6 +271,8 @@ class Decision:
             "errors": list(self.errors),
             "attempts": [dict(a) for a in self.attempts],
             "provenance": dict(self.provenance),
+            "language": self.language,
+            "unread": list(self.unread),
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -294,6 +305,8 @@ class Decision:
                 errors=tuple(str(e) for e in data.get("errors", [])),
                 attempts=tuple(dict(a) for a in data.get("attempts", [])),
                 provenance=dict(data.get("provenance", {})),
+                language=_opt_str(data.get("language")),
+                unread=tuple(str(u) for u in data.get("unread", [])),
             )
         except KeyError as exc:
             raise InputDataError(f"{where}: key {exc.args[0]!r} is required") from exc

@@ -1029,6 +1029,9 @@ class EmbeddingClassifier:
 
     #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
     name: str = STAGE
+    #: Languages it reads: MiniLM and the exemplars are English, so the fusion caps its evidence
+    #: on prompts in other languages (:mod:`~fairframe.guard.language`).
+    languages: frozenset[str] | None = frozenset({"en"})
 
     def __init__(
         self,

@@ -21,6 +21,20 @@ three steps, all documented and all configurable:
    exemplars sit close to plain scenes of decay and hardship (a compost heap, a tired man on a
    bench), and on the tuning halves its weakest hits were such scenes.
 
+   **Languages.** A stage that reads only some languages says so (``languages``, a set of
+   codes: the embedding classifier and the gibberish detector read ``{"en"}``; ``None`` reads
+   any). When the lexicon identifies the prompt as written in a language a stage does not read
+   (:mod:`~fairframe.guard.language`), every score of that stage is capped first, except for
+   what it finds in the prompt's English segments (``e_s,c``; the pipeline scores them again,
+   :func:`~fairframe.guard.language.english_segments`)::
+
+       p_s,c <- max(min(p_s,c, language_cap), e_s,c)   for every c, when the stage is *unread*
+
+   (default :data:`LANGUAGE_CAP`, 0.3, below every default threshold). On a Spanish sentence
+   the English-only stages score noise (the gibberish detector calls it token soup), so the
+   decision rests on the stages that read the language: the lexicon's language files, an LLM
+   judge or a multilingual Hugging Face classifier. ``language_cap = 1.0`` turns the cap off.
+
    **Protective frames.** For a category the lexicon reports as *framed* (the prompt names it
    only inside a prevention, education or recovery frame: "a workshop on preventing online
    harassment", :mod:`~fairframe.guard.frames`), every stage's evidence except that of the stages
@@ -95,8 +109,8 @@ from fairframe.errors import ConfigError
 from fairframe.guard.calibration import fit_logistic, logit
 from fairframe.guard.policy import Category
 
-__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "MINOR_CUE_CAP", "MINOR_CUE_PASS",
-           "Fusion", "PlattMap", "fit_calibration"]
+__all__ = ["DEFAULT_WEIGHTS", "FRAME_CAP", "FRAME_EXEMPT", "LANGUAGE_CAP", "MINOR_CUE_CAP",
+           "MINOR_CUE_PASS", "Fusion", "PlattMap", "fit_calibration"]
 
 _ADV = Category.ADVERSARIAL.value
 _MINORS = Category.SEXUAL_MINORS.value
@@ -108,6 +122,8 @@ FRAME_CAP = 0.3
 MINOR_CUE_CAP = 0.3
 #: Semantic ``sexual_minors`` evidence at least this strong passes the minor-cue cap.
 MINOR_CUE_PASS = 0.8
+#: Default cap on every score of a stage that does not read the prompt's language.
+LANGUAGE_CAP = 0.3
 #: Stage names whose evidence a protective frame never caps, when the caller does not say: the
 #: lexicon (which already dropped its framed matches) and the LLM judge (which reads the frame
 #: itself). :class:`~fairframe.guard.pipeline.PromptGuard` passes the names of its stages that
@@ -170,6 +186,9 @@ class Fusion:
     minor_cue_cap, minor_cue_pass:
         Cap on the ``sexual_minors`` evidence of non-exempt stages for a prompt without a minor
         cue, and the evidence that passes it uncapped (docstring); a cap of 1.0 turns it off.
+    language_cap:
+        Cap on every score of a stage that does not read the prompt's language (docstring);
+        1.0 turns it off.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -181,12 +200,13 @@ class Fusion:
     frame_cap: float = FRAME_CAP
     minor_cue_cap: float = MINOR_CUE_CAP
     minor_cue_pass: float = MINOR_CUE_PASS
+    language_cap: float = LANGUAGE_CAP
 
     def __post_init__(self) -> None:
         for name, w in {**self.weights, "default": self.default_weight}.items():
             if not 0.0 <= w <= 1.0:
                 raise ConfigError(f"fusion weight of stage {name!r} must be in [0, 1], got {w}")
-        for key in ("frame_cap", "minor_cue_cap", "minor_cue_pass"):
+        for key in ("frame_cap", "minor_cue_cap", "minor_cue_pass", "language_cap"):
             cap = getattr(self, key)
             if isinstance(cap, bool) or not 0.0 <= cap <= 1.0:
                 raise ConfigError(f"fusion {key} must be in [0, 1], got {cap!r}")
@@ -213,7 +233,9 @@ class Fusion:
             exempt: Collection[str] = FRAME_EXEMPT,
             unframed: Mapping[str, Mapping[str, float]] | None = None,
             framed_scores: Mapping[str, float] | None = None,
-            minor_cue: bool | None = None) -> dict[str, float]:
+            minor_cue: bool | None = None,
+            unread: Collection[str] = (),
+            read: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
         """Steps 1-2: the amplified noisy-OR ``q_c'`` per category scored by any stage;
         ``framed``: the categories named only inside a protective frame; ``exempt``: the stages
         whose evidence for them is not capped (the pipeline passes those that read frames);
@@ -222,7 +244,9 @@ class Fusion:
         ``framed_scores``: what the framed topic terms would have scored, which bound the
         minors gate like any sexual evidence; ``minor_cue``: whether the exempt stages found a
         word that may describe a minor (``False`` caps the others' ``sexual_minors`` evidence
-        at ``minor_cue_cap``; ``None`` caps nothing) (module docstring)."""
+        at ``minor_cue_cap``; ``None`` caps nothing); ``unread``: the stages that do not read
+        the prompt's language, whose every score is capped at ``language_cap``, except for
+        their scores on the prompt's English segments, ``read`` (module docstring)."""
         rest: dict[str, float] = {}
         minors_lex = 1.0
         minors_other = 1.0
@@ -230,6 +254,8 @@ class Fusion:
             capped = stage not in exempt
             cut = (unframed or {}).get(stage, {})
             for cat, p in scores.items():
+                if stage in unread:
+                    p = max(min(p, self.language_cap), (read or {}).get(stage, {}).get(cat, 0.0))
                 if capped and cat in framed:
                     p = max(min(p, self.frame_cap), cut.get(cat, 0.0))
                 if capped and cat == _MINORS and minor_cue is False and p < self.minor_cue_pass:
@@ -253,7 +279,8 @@ class Fusion:
             # a frame never lowers sexual_minors: the gate reads the sexual evidence before any
             # cap, and the framed sexual terms still count (the lexicon dropped them)
             named = framed_scores or {}
-            whole = self.raw(stage_scores, exempt=exempt) if framed & set(_SEXUAL) else out
+            whole = (self.raw(stage_scores, exempt=exempt, unread=unread, read=read)
+                     if framed & set(_SEXUAL) else out)
             sexual = max(max(out.get(c, 0.0), whole.get(c, 0.0), named.get(c, 0.0))
                          for c in _SEXUAL)
             other = min(1.0 - minors_other, sexual)
@@ -265,9 +292,12 @@ class Fusion:
              exempt: Collection[str] = FRAME_EXEMPT,
              unframed: Mapping[str, Mapping[str, float]] | None = None,
              framed_scores: Mapping[str, float] | None = None,
-             minor_cue: bool | None = None) -> dict[str, float]:
+             minor_cue: bool | None = None,
+             unread: Collection[str] = (),
+             read: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
         """Score per category in ``[0, 1]`` for every policy category (0.0 when unscored)."""
-        raw = self.raw(stage_scores, framed, exempt, unframed, framed_scores, minor_cue)
+        raw = self.raw(stage_scores, framed, exempt, unframed, framed_scores, minor_cue, unread,
+                       read)
         default = self.calibration.get("*", PlattMap())
         out = {}
         for c in Category:
@@ -289,13 +319,14 @@ class Fusion:
             "frame_cap": self.frame_cap,
             "minor_cue_cap": self.minor_cue_cap,
             "minor_cue_pass": self.minor_cue_pass,
+            "language_cap": self.language_cap,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<fusion>") -> Fusion:
         """Build from :meth:`to_dict` output; a bad key is a ConfigError naming ``source``."""
         allowed = {"weights", "default_weight", "gamma", "soup_min", "calibration", "minors_gate",
-                   "frame_cap", "minor_cue_cap", "minor_cue_pass"}
+                   "frame_cap", "minor_cue_cap", "minor_cue_pass", "language_cap"}
         extra = sorted(set(data) - allowed)
         if extra:
             raise ConfigError(
@@ -318,6 +349,7 @@ class Fusion:
                 minor_cue_cap=_number(data.get("minor_cue_cap", MINOR_CUE_CAP), "minor_cue_cap"),
                 minor_cue_pass=_number(data.get("minor_cue_pass", MINOR_CUE_PASS),
                                        "minor_cue_pass"),
+                language_cap=_number(data.get("language_cap", LANGUAGE_CAP), "language_cap"),
                 calibration=cal,
             )
         except (KeyError, TypeError, ValueError) as exc:

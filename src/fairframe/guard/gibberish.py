@@ -698,6 +698,11 @@ class GibberishDetector:
     True
     """
 
+    #: Languages it reads: its dictionary and character model are English, and a sentence in
+    #: another language looks like token soup to it, so the fusion caps its evidence on prompts
+    #: in other languages (:mod:`~fairframe.guard.language`).
+    languages: frozenset[str] | None = frozenset({"en"})
+
     def __init__(
         self,
         *,

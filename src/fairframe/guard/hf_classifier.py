@@ -173,6 +173,10 @@ class HFTextClassifier(HFModelOptions):
     finding_threshold:
         A category scoring at least this gets a finding (evidence: the positive prompt and the
         label that gave the score).
+    languages:
+        Codes of the languages the model reads (``["en"]`` for an English model); on a prompt
+        the lexicon finds to be in another language, the fusion caps its evidence at
+        ``language_cap`` (:mod:`~fairframe.guard.language`). ``None`` (the default): any.
 
     Raises
     ------
@@ -206,6 +210,7 @@ class HFTextClassifier(HFModelOptions):
         max_length: int = 256,
         multi_label: bool | None = None,
         finding_threshold: float = 0.5,
+        languages: Sequence[str] | None = None,
     ) -> None:
         who = "HF text classifier"
         check_common_options(model, dtype, batch_size, who=who)
@@ -219,6 +224,14 @@ class HFTextClassifier(HFModelOptions):
             raise ConfigError(
                 f"{who}: finding_threshold must be in [0, 1], got {finding_threshold!r}"
             )
+        if languages is not None and (
+                isinstance(languages, str) or not all(isinstance(x, str) and x for x in languages)):
+            raise ConfigError(f"{who}: languages must be a list of language codes such as "
+                              f"[\"en\"], or null for a model that reads any language")
+        #: Language codes the model reads (``None``: any); the fusion caps its evidence on
+        #: prompts in other languages (:mod:`~fairframe.guard.language`).
+        self.languages: frozenset[str] | None = (
+            None if languages is None else frozenset(x.lower() for x in languages))
         mapping: dict[str, str] | None = None
         if labels is not None:
             if not isinstance(labels, Mapping) or not labels:
@@ -242,13 +255,15 @@ class HFTextClassifier(HFModelOptions):
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> Mapping[str, JSONValue]:
-        """Backend, model, revision, dtype, label mapping, max length and probability mode."""
+        """Backend, model, revision, dtype, label mapping, max length, probability mode and
+        the languages it reads."""
         labels: JSONValue = None if self.labels is None else dict(self.labels)
         return {
             **self.base_identity("hf-text-classifier"),
             "labels": labels,
             "max_length": self.max_length,
             "multi_label": self.multi_label,
+            "languages": None if self.languages is None else sorted(self.languages),
         }
 
     # -- loading ----------------------------------------------------------------------------

@@ -58,8 +58,10 @@ from typing import Any, Literal, Protocol
 from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
 from fairframe.guard.frames import Frames, has_content
-from fairframe.guard.normalize import NormalizedPrompt, normalize, schedule_drops
+from fairframe.guard.language import ENGLISH, LanguageProfile, english_segments, identify
+from fairframe.guard.normalize import NormalizedPrompt, fold, normalize, schedule_drops
 from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
+from fairframe.guard.script import MARKS, UNSPACED, WORD, boundary, unspaced
 from fairframe.guard.stage import StageResult
 
 __all__ = [
@@ -93,13 +95,14 @@ _AGE_SHAPES = re.compile(
     r"(?<![^\W_])(?:aged? (?:x?(?:i{1,3}|iv|vi{0,3}|ix)|x|xv|xvi{0,2}|xiv)"
     r"|born in 20\d\d|class of 20\d\d)(?![^\W_])"
 )
-_WORD = re.compile(r"[^\W_]+")
 _MARKERS = "minor_markers"
 _YOUTH = "youth_cues"
 #: Entry kinds that are matched but score no category of their own.
 _NOT_SCORED = frozenset({_MARKERS, _YOUTH})
 _ALLOW = "allow"
 _FRAMES = "frames"
+#: Subfolder of the language files (``lang/<code>.txt``).
+_LANG_DIR = "lang"
 _SEXUAL_CATS = (Category.SEXUAL.value, Category.NUDITY.value)
 
 
@@ -115,11 +118,15 @@ class Term:
         In ``[0.5, 1.0]``.
     prefix:
         ``True`` when the file wrote it with a trailing ``*``.
+    exact:
+        ``True``: matched only as written, never as a typo variant (the terms of the language
+        files, ``lang/<code>.txt``: the typo rules read an English dictionary).
     """
 
     text: str
     weight: float
     prefix: bool = False
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,12 @@ class LexiconResult:
         "young woman" is none); ``None`` when the lexicon has no youth cues (then it does not
         say). Without one, the fusion caps the other stages' ``sexual_minors`` evidence (module
         docstring).
+    language:
+        The prompt's language code (:func:`~fairframe.guard.language.identify`); ``None`` when
+        the lexicon has no language files (then it does not say).
+    english_text:
+        For a prompt in another language: its English segments
+        (:func:`~fairframe.guard.language.english_segments`), else ``None``.
     """
 
     scores: Mapping[str, float]
@@ -167,6 +180,8 @@ class LexiconResult:
     unframed_text: str | None = None
     framed_scores: Mapping[str, float] = field(default_factory=dict)
     minor_cue: bool | None = None
+    language: str | None = None
+    english_text: str | None = None
 
 
 # --------------------------------------------------------------------------- matchers
@@ -178,8 +193,13 @@ class _Matcher(Protocol):
         ...
 
 
-def _alnum_at(text: str, i: int) -> bool:
-    return 0 <= i < len(text) and text[i].isalnum()
+def _plural_at(text: str, end: int) -> int:
+    """The end of a plural ``s``/``es`` at ``end`` that ends a word there, else ``-1``."""
+    for suffix in ("s", "es"):
+        stop = end + len(suffix)
+        if text[end:stop] == suffix and boundary(text, stop):
+            return stop
+    return -1
 
 
 class _AhoMatcher:
@@ -199,18 +219,15 @@ class _AhoMatcher:
         best: dict[int, tuple[int, int, int]] = {}
         for end_idx, (i, length) in self._auto.iter(text):
             start = end_idx - length + 1
-            if _alnum_at(text, start - 1):
+            if not boundary(text, start):
                 continue
             end = end_idx + 1
             if self._prefix[i]:
-                while _alnum_at(text, end):
+                while not boundary(text, end):
                     end += 1
-            elif _alnum_at(text, end):
-                if text[end] == "s" and not _alnum_at(text, end + 1):
-                    end += 1
-                elif text[end:end + 2] == "es" and not _alnum_at(text, end + 2):
-                    end += 2
-                else:
+            elif not boundary(text, end):
+                end = _plural_at(text, end)
+                if end < 0:
                     continue
             old = best.get(start)
             if old is None or length > old[2]:
@@ -219,23 +236,52 @@ class _AhoMatcher:
 
 
 class _RegexMatcher:
+    """One regular expression per kind of term edge (see :func:`_kind`), each with the boundary
+    tests written once around an alternation of its terms, longest first; :meth:`find` keeps
+    the longest term at each start, as :class:`_AhoMatcher` does, and extends prefix terms to
+    the end of their word."""
+
     def __init__(self, patterns: Sequence[str], prefix: Sequence[bool]) -> None:
-        order = sorted(range(len(patterns)), key=lambda i: (-len(patterns[i]), patterns[i]))
-        self._index = order
-        alts = [
-            f"({re.escape(patterns[i])}" + (r"[^\W_]*)" if prefix[i] else r"(?:s|es)?)(?![^\W_])")
-            for i in order
-        ]
-        self._re = re.compile(r"(?=(?<![^\W_])(?:" + "|".join(alts) + "))") if alts else None
+        groups: dict[tuple[bool, str], list[int]] = {}
+        for i in sorted(range(len(patterns)), key=lambda i: (-len(patterns[i]), patterns[i])):
+            groups.setdefault(_kind(patterns[i], prefix[i]), []).append(i)
+        self._patterns = list(patterns)
+        self._prefix = list(prefix)
+        self._res: list[tuple[re.Pattern[str], list[int]]] = []
+        for (spaced_start, end), order in sorted(groups.items()):
+            plural = "(?:s|es)?" if end == "word" else ""
+            alts = "|".join(f"({re.escape(patterns[i])}{plural})" for i in order)
+            regex = ((_START if spaced_start else "") + f"(?:{alts})"
+                     + (_END if end == "word" else ""))
+            self._res.append((re.compile(f"(?={regex})"), order))
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
-        if self._re is None:
-            return []
-        out = []
-        for m in self._re.finditer(text):
-            g = m.lastindex or 0
-            out.append((m.start(g), m.end(g), self._index[g - 1]))
-        return out
+        best: dict[int, tuple[int, int, int]] = {}
+        for regex, order in self._res:
+            for m in regex.finditer(text):
+                g = m.lastindex or 0
+                i, start, end = order[g - 1], m.start(g), m.end(g)
+                if self._prefix[i]:
+                    while not boundary(text, end):
+                        end += 1
+                old = best.get(start)
+                if old is None or len(self._patterns[i]) > old[2]:
+                    best[start] = (end, i, len(self._patterns[i]))
+        return [(s, e, i) for s, (e, i, _) in sorted(best.items())]
+
+
+#: Regular-expression forms of :func:`~fairframe.guard.script.boundary` before and after a
+#: spaced letter: the neighbour is an unspaced letter, or not a word character at all.
+_START = rf"(?:(?<=[{UNSPACED}])|(?<![^\W_])(?<![{MARKS}]))"
+_END = rf"(?:(?=[{UNSPACED}])|(?![^\W_])(?![{MARKS}]))"
+
+
+def _kind(term: str, prefix: bool) -> tuple[bool, str]:
+    """Whether the term needs a boundary before it (it starts with a spaced letter), and what
+    follows it: ``"word"`` (a boundary, after an optional plural), ``"prefix"`` (the rest of the
+    word) or ``"any"`` (it ends with an unspaced letter: anything)."""
+    end = "any" if unspaced(term[-1]) else "prefix" if prefix else "word"
+    return not unspaced(term[0]), end
 
 
 def aho_available() -> bool:
@@ -262,36 +308,90 @@ def _parse_file(path: str, text: str, *, weighted: bool) -> list[Term]:
     terms: list[Term] = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path}:{lineno}"
-        weight = 1.0
-        if weighted:
-            head, _, rest = line.partition(" ")
-            try:
-                weight = float(head)
-            except ValueError as exc:
-                raise ConfigError(
-                    f"{where}: a line must be 'WEIGHT term', weight in [0.5, 1.0] (got {line!r})"
-                ) from exc
-            if not (math.isfinite(weight) and _MIN_WEIGHT <= weight <= _MAX_WEIGHT):
-                raise ConfigError(f"{where}: weight must be in [0.5, 1.0] (got {weight})")
-            line = rest.strip()
-        prefix = line.endswith("*")
-        words = _WORD.findall(line.rstrip("*").lower())
-        if not words:
-            raise ConfigError(f"{where}: the term has no letters or digits (got {line!r})")
-        terms.append(Term(" ".join(words), weight, prefix))
+        if line and not line.startswith("#"):
+            terms.append(_parse_line(f"{path}:{lineno}", line, weighted=weighted))
     return terms
 
 
-def _no_weights(path: str, text: str) -> None:
-    """Refuse a weighted line (``"0.5 girl"``) in a file of unweighted terms."""
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        head = raw.strip().split(" ", 1)[0]
-        if raw.strip() and not raw.strip().startswith("#") and re.fullmatch(r"[01]?\.\d+|1", head):
-            raise ConfigError(f"{path}:{lineno}: this file takes one term per line, without a "
-                              f"weight (got {raw.strip()!r})")
+def _parse_line(where: str, line: str, *, weighted: bool, exact: bool = False) -> Term:
+    """One ``[WEIGHT] term`` line; the term is folded as the normalizer folds prompts."""
+    weight = 1.0
+    if weighted:
+        head, _, rest = line.partition(" ")
+        try:
+            weight = float(head)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: a line must be 'WEIGHT term', weight in [0.5, 1.0] (got {line!r})"
+            ) from exc
+        if not (math.isfinite(weight) and _MIN_WEIGHT <= weight <= _MAX_WEIGHT):
+            raise ConfigError(f"{where}: weight must be in [0.5, 1.0] (got {weight})")
+        line = rest.strip()
+    elif re.fullmatch(r"[01]?\.\d+|1", line.split(" ", 1)[0]):
+        raise ConfigError(f"{where}: this line takes a term without a weight (got {line!r})")
+    prefix = line.endswith("*")
+    words = WORD.findall(_fold(fold(line.rstrip("*"))))
+    if not words:
+        raise ConfigError(f"{where}: the term has no letters or digits (got {line!r})")
+    return Term(" ".join(words), weight, prefix, exact)
+
+
+#: Kinds of line in a language file besides the category ids.
+_LANG_KINDS = ("marker", "cue", "allow", "function", "letters")
+
+
+@dataclass
+class _LangTerms:
+    """What the language files add: category terms, minor markers, youth cues, allowed
+    phrases."""
+
+    terms: dict[str, list[Term]] = field(default_factory=dict)
+    markers: list[Term] = field(default_factory=list)
+    cues: list[Term] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    profiles: list[LanguageProfile] = field(default_factory=list)
+
+    def read(self, path: str, code: str, text: str) -> None:
+        """Parse one ``lang/<code>.txt``: lines ``KIND [WEIGHT] term``, where KIND is a category
+        id or ``marker`` (both with a weight), ``cue`` or ``allow`` (without one), or
+        ``function`` / ``letters`` followed by the language's function words / letters
+        (:mod:`~fairframe.guard.language`)."""
+        if not re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?", code):
+            raise ConfigError(f"{path}: a language file is named by its language code, such as "
+                              f"'es.txt' or 'pt-br.txt' (got {code!r})")
+        function: set[str] = set()
+        letters: set[str] = set()
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            kind, _, rest = line.partition(" ")
+            where = f"{path}:{lineno}"
+            if kind not in _CATEGORY_FILES and kind not in _LANG_KINDS:
+                raise ConfigError(
+                    f"{where}: a line starts with a category ({', '.join(_CATEGORY_FILES)}) or "
+                    f"one of {', '.join(_LANG_KINDS)} (got {kind!r})")
+            if kind == "function":
+                words = rest.lower().split()
+                function.update(words + [_fold(fold(w)) for w in words])
+                continue
+            if kind == "letters":
+                letters.update(rest.lower().split())
+                if any(len(c) != 1 for c in letters):
+                    raise ConfigError(f"{where}: letters are single characters separated by "
+                                      f"spaces (got {rest.strip()!r})")
+                continue
+            term = _parse_line(where, rest.strip(), weighted=kind not in ("cue", "allow"),
+                               exact=True)
+            if kind == "marker":
+                self.markers.append(term)
+            elif kind == "cue":
+                self.cues.append(term)
+            elif kind == "allow":
+                self.allow.append(term.text)
+            else:
+                self.terms.setdefault(kind, []).append(term)
+        self.profiles.append(LanguageProfile(code, frozenset(function), frozenset(letters)))
 
 
 _CATEGORY_FILES = CONTENT_CATEGORIES
@@ -320,6 +420,10 @@ class Lexicon:
     frames:
         Protective frames (:mod:`~fairframe.guard.frames`); their topics must be terms of the
         lists. ``None``: no frames.
+    language_profiles:
+        The language profiles of its language files (``lang/<code>.txt``); with them the
+        lexicon reports each prompt's language (:mod:`~fairframe.guard.language`). ``None``:
+        it does not say.
     """
 
     def __init__(
@@ -332,6 +436,7 @@ class Lexicon:
         backend: Backend = "auto",
         typos: bool = False,
         frames: Frames | None = None,
+        language_profiles: Iterable[LanguageProfile] | None = None,
     ) -> None:
         self._entries: dict[str, list[tuple[str, float]]] = {}
         self._typo_of: dict[str, str] = {}
@@ -352,12 +457,14 @@ class Lexicon:
         self.youth_cues = None if youth_cues is None else tuple(youth_cues)
         for t in self.youth_cues or ():
             self._add(t, _YOUTH, prefix_of)
+        self.language_profiles = (None if language_profiles is None
+                                  else tuple(language_profiles))
         self.typos = bool(typos)
         if self.typos:
             self._add_typos(prefix_of)
         self._patterns = list(self._entries)
         self._matcher = _matcher(self._patterns, [prefix_of[p] for p in self._patterns], backend)
-        self.allow = tuple(sorted({" ".join(_WORD.findall(a.lower())) for a in allow} - {""}))
+        self.allow = tuple(sorted({" ".join(WORD.findall(_fold(fold(a)))) for a in allow} - {""}))
         self._allow_matcher = _matcher(self.allow, [False] * len(self.allow), backend)
         self.backend = "regex" if isinstance(self._matcher, _RegexMatcher) else "aho"
         if frames is not None:
@@ -386,7 +493,7 @@ class Lexicon:
         sources = [*self.terms.items(), (_MARKERS, self.minor_markers)]
         variants = {t.text: [(v, 1) for v in typo_variants(t.text)]
                     + [(v, 2) for v in typo_variants(t.text, words=2)]
-                    for _, items in sources for t in items}
+                    for _, items in sources for t in items if not t.exact}
         seen: dict[str, str | None] = {}
         for text, vs in variants.items():
             for v, _ in vs:
@@ -396,7 +503,7 @@ class Lexicon:
                 seen[v] = text if other == text else None
         for cat, items in sources:
             for t in items:
-                for v, n in variants[t.text]:
+                for v, n in variants.get(t.text, []) if not t.exact else []:
                     if seen.get(v) != t.text or prefix_of.setdefault(v, t.prefix) != t.prefix:
                         continue
                     if cat == _MARKERS and len(v) < _MARKER_TYPO_MIN:
@@ -421,11 +528,17 @@ class Lexicon:
         if not root.is_dir():
             raise ConfigError(f"lexicon folder {root} does not exist")
         texts = {p.stem: (str(p), p.read_text("utf-8")) for p in sorted(root.glob("*.txt"))}
-        return cls._from_texts(texts, backend, typos=typos, frames=frames)
+        langs = {p.stem: (str(p), p.read_text("utf-8"))
+                 for p in sorted((root / _LANG_DIR).glob("*.txt"))}
+        return cls._from_texts(texts, backend, typos=typos, frames=frames, langs=langs)
 
     @classmethod
     def _from_texts(cls, texts: Mapping[str, tuple[str, str]], backend: Backend,
-                    typos: bool = False, frames: bool = True) -> Lexicon:
+                    typos: bool = False, frames: bool = True,
+                    langs: Mapping[str, tuple[str, str]] | None = None) -> Lexicon:
+        extra = _LangTerms()
+        for code, (path, text) in (langs or {}).items():
+            extra.read(path, code, text)
         terms: dict[str, list[Term]] = {}
         allow: list[str] = []
         markers: list[Term] = []
@@ -441,7 +554,6 @@ class Lexicon:
                 markers = _parse_file(path, text, weighted=True)
             elif stem == _YOUTH:
                 youth = _parse_file(path, text, weighted=False)
-                _no_weights(path, text)
             elif stem in _CATEGORY_FILES:
                 terms[stem] = _parse_file(path, text, weighted=True)
             else:
@@ -449,8 +561,13 @@ class Lexicon:
                     f"{path}: unknown lexicon file; allowed names: "
                     + ", ".join(f"{n}.txt" for n in _ALLOWED_FILES)
                 )
-        return cls(terms, allow=allow, minor_markers=markers, youth_cues=youth, backend=backend,
-                   typos=typos, frames=parsed_frames)
+        for cat, items in extra.terms.items():
+            terms.setdefault(cat, []).extend(items)
+        if youth is not None:
+            youth += extra.cues
+        return cls(terms, allow=allow + extra.allow, minor_markers=markers + extra.markers,
+                   youth_cues=youth, backend=backend, typos=typos, frames=parsed_frames,
+                   language_profiles=extra.profiles or None)
 
     @classmethod
     def default(cls, *, backend: Backend = "auto", typos: bool | None = None,
@@ -465,12 +582,15 @@ class Lexicon:
         if typos is None:
             typos = backend == "aho" or (backend == "auto" and aho_available())
         folder = resources.files("fairframe.guard").joinpath("lexicons")
-        texts = {}
-        for entry in folder.iterdir():
-            if entry.name.endswith(".txt"):
-                stem = entry.name[: -len(".txt")]
-                texts[stem] = (f"fairframe/guard/lexicons/{entry.name}", entry.read_text("utf-8"))
-        return cls._from_texts(dict(sorted(texts.items())), backend, typos=typos, frames=frames)
+
+        def read(sub: Any, where: str) -> dict[str, tuple[str, str]]:
+            return dict(sorted((entry.name[: -len(".txt")],
+                                (f"{where}/{entry.name}", entry.read_text("utf-8")))
+                               for entry in sub.iterdir() if entry.name.endswith(".txt")))
+
+        return cls._from_texts(read(folder, "fairframe/guard/lexicons"), backend, typos=typos,
+                               frames=frames, langs=read(folder.joinpath(_LANG_DIR),
+                                                         f"fairframe/guard/lexicons/{_LANG_DIR}"))
 
     #: Stage id (the :class:`~fairframe.guard.stage.PromptStage` protocol).
     name: str = STAGE
@@ -485,8 +605,33 @@ class Lexicon:
             r = self.scan(p)
             out.append(StageResult(scores=r.scores, findings=r.findings + r.framed_findings,
                                    framed=r.framed, unframed_text=r.unframed_text,
-                                   framed_scores=r.framed_scores, minor_cue=r.minor_cue))
+                                   framed_scores=r.framed_scores, minor_cue=r.minor_cue,
+                                   language=r.language, english_text=r.english_text))
         return out
+
+    def language_of(self, prompt: str | NormalizedPrompt) -> str | None:
+        """The prompt's language code (:func:`~fairframe.guard.language.identify` over the
+        original text with this lexicon's language profiles); ``None`` without language
+        files."""
+        if self.language_profiles is None:
+            return None
+        from fairframe.guard.gibberish import ENGLISH_FUNCTION_WORDS
+
+        text = prompt.original if isinstance(prompt, NormalizedPrompt) else prompt
+        return identify(text, self.language_profiles, english_function=ENGLISH_FUNCTION_WORDS,
+                        english_words=_dictionary())
+
+    def english_part(self, text: str) -> str | None:
+        """The English segments of ``text``
+        (:func:`~fairframe.guard.language.english_segments`); ``None`` without language files
+        or without an English segment."""
+        if self.language_profiles is None:
+            return None
+        from fairframe.guard.gibberish import ENGLISH_FUNCTION_WORDS
+
+        return english_segments(text, self.language_profiles,
+                                english_function=ENGLISH_FUNCTION_WORDS,
+                                english_words=_dictionary())
 
     def identity(self) -> dict[str, Any]:
         """What decides this lexicon's matches (for fingerprints): a SHA-256 of its terms,
@@ -499,6 +644,11 @@ class Lexicon:
             + [f"{_ALLOW} {a}" for a in self.allow]
             + [f"{_YOUTH} {t.text}{'*' if t.prefix else ''}" for t in self.youth_cues or ()]
             + ([] if self.youth_cues is not None else [f"{_YOUTH} off"])
+            + [f"language {p.code} {sorted(p.function_words)} {sorted(p.letters)}"
+               for p in self.language_profiles or ()]
+            + [f"exact {c} {t.text}" for c, items in [*self.terms.items(),
+                                                      (_MARKERS, self.minor_markers)]
+               for t in items if t.exact]
         )
         return {
             "terms": hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest(),
@@ -615,6 +765,9 @@ class Lexicon:
             unframed_text=unframed,
             framed_scores=MappingProxyType(
                 {cat: _noisy_or(d.values()) for cat, d in named.items()}),
+            language=(language := self.language_of(norm)),
+            english_text=(None if language in (None, ENGLISH)
+                          else self.english_part(original)),
             minor_cue=None if self.youth_cues is None else youth or bool(markers) or any(
                 cat == _MARKERS for term, *_ in suppressed_raw
                 for cat, _ in self._entries.get(term, ())),
@@ -821,7 +974,7 @@ def _match_text(text: str, pos: Sequence[int]) -> tuple[str, list[int]]:
     """Fold case and turn each run of non-alphanumerics into one space; map back to ``pos``."""
     pieces: list[str] = []
     out_pos: list[int] = []
-    for m in _WORD.finditer(_fold(text)):
+    for m in WORD.finditer(_fold(text)):
         if pieces:
             pieces.append(" ")
             out_pos.append(pos[m.start() - 1])

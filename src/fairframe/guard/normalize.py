@@ -11,7 +11,10 @@ What it does, in order (one *pass*):
    :attr:`NormalizedPrompt.hidden_text`), bidi controls, variation selectors, emoji skin-tone
    modifiers and other format/private/unassigned code points. Applies NFKC per character
    (fullwidth, math alphanumerics, ligatures, circled letters), strips diacritics and combining
-   marks (also "Zalgo" stacks), maps regional-indicator and squared letters to ASCII letters, and
+   marks (also "Zalgo" stacks; ``ñ → n``, ``ё → е``, Arabic and Hebrew vowel points) but keeps
+   the marks that spell words in other scripts (Devanagari vowel signs and virama, the kana
+   voicing marks of ``ぱ``), unless they sit on a Latin, Greek or Cyrillic letter; maps
+   regional-indicator and squared letters to ASCII letters, and
    turns emoji into words (a small table of our own, else the Unicode character name).
 2. **Confusables.** Cyrillic, Greek, Armenian and small-capital lookalikes (``_CONFUSABLES``,
    written by us) become Latin letters, but only inside a token that already holds an ASCII letter
@@ -51,12 +54,15 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fairframe.guard.script import is_mark
+
 __all__ = [
     "ExtraNetwork",
     "NormalizedPrompt",
     "PromptSyntax",
     "Scheduled",
     "Weighted",
+    "fold",
     "normalize",
     "schedule_drops",
 ]
@@ -283,12 +289,36 @@ def _char(c: str) -> tuple[str, str | None]:
     if out != c:
         label = "unicode NFKC"
     decomposed = unicodedata.normalize("NFD", out)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = "".join(ch for ch in decomposed if not _diacritic(ch))
     if stripped != decomposed:
         out, label = stripped, "diacritics removed"
     if any(not ch.isprintable() and not ch.isspace() for ch in out):
         return "", "invisible removed"
     return out, label
+
+
+#: Combining marks that are diacritics (accents, Zalgo stacks, Arabic and Hebrew vowel points):
+#: removed wherever they stand. Other scripts' marks spell their words (Devanagari vowel signs
+#: and virama, the kana voicing marks in "ぱ", Thai vowels) and are kept, unless they sit on a
+#: Latin, Greek or Cyrillic letter, where they can only be decoration.
+_DIACRITIC_RANGES = ((0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05C7), (0x0610, 0x061A),
+                     (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED), (0x1AB0, 0x1AFF),
+                     (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F))
+_DECORATED_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
+
+
+def _diacritic(c: str) -> bool:
+    cp = ord(c)
+    return is_mark(c) and any(lo <= cp <= hi for lo, hi in _DIACRITIC_RANGES)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decorable(c: str) -> bool:
+    """Whether a mark after ``c`` is decoration: ``c`` is ASCII or a Latin, Greek or Cyrillic
+    letter (or itself such a mark)."""
+    if c.isascii():
+        return True
+    return unicodedata.name(c, "").split(" ", 1)[0] in _DECORATED_SCRIPTS
 
 
 def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[str]
@@ -301,6 +331,9 @@ def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[
         if c.isascii() and not _ASCII_CTRL.match(c):
             out.append(c)
             out_spans.append(sp)
+            continue
+        if is_mark(c) and not _diacritic(c) and (not out or _decorable(out[-1])):
+            changes["diacritics removed"] = None  # a Devanagari sign on a Latin letter
             continue
         rep, label = _char(c)
         if label:
@@ -637,6 +670,15 @@ def _squeezed(text: str, spans: Sequence[Span], marks: set[int]) -> tuple[int, .
         i for i in range(len(text) - 1)
         if spans[i + 1][0] in marks and text[i].lower() == text[i + 1].lower()
     )
+
+
+def fold(text: str) -> str:
+    """The character steps of :func:`normalize` alone (NFKC, diacritics, invisible characters,
+    confusables), for text that is not a prompt: lexicon terms are folded with it so that a
+    file's "niña" or "секс" is spelled as the normalizer spells the prompt."""
+    changes: dict[str, None] = {}
+    out, _ = _chars(text, [(i, i + 1) for i in range(len(text))], changes, [])
+    return _confusables(out, changes)
 
 
 def normalize(text: str) -> NormalizedPrompt:

@@ -70,12 +70,28 @@ class _Scored:
     unframed: Mapping[str, Mapping[str, float]] | None = None
     named: Mapping[str, float] | None = None
     minor_cue: bool | None = None
+    language: str | None = None
+    unread: frozenset[str] = frozenset()
+    read: Mapping[str, Mapping[str, float]] | None = None
 
 
 def _minor_cue(results: Iterable[StageResult]) -> bool | None:
     """Whether any stage found a word that may describe a minor; ``None`` when none says."""
     said = [cue for r in results if (cue := getattr(r, "minor_cue", None)) is not None]
     return any(said) if said else None
+
+
+def _part_texts(readers: Sequence[Sequence[StageResult]], attr: str, wanted: Sequence[bool]
+                ) -> dict[int, str]:
+    """Prompt index -> the first text the readers give in ``attr`` (``unframed_text``,
+    ``english_text``) for the prompts ``wanted``."""
+    todo: dict[int, str] = {}
+    for i, want in enumerate(wanted):
+        text = next((t for r in readers if (t := getattr(r[i], attr, None)) is not None),
+                    None) if want else None
+        if text is not None:
+            todo[i] = text
+    return todo
 
 
 def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
@@ -125,6 +141,11 @@ class PromptGuard:
         #: Stages whose evidence a protective frame never caps (``reads_frames``: the lexicon,
         #: the LLM judge; :mod:`~fairframe.guard.frames`).
         self.frame_exempt = frozenset(s.name for s in stages if getattr(s, "reads_frames", False))
+        #: Per stage, the language codes it reads (``languages``; ``None``: any). The fusion caps
+        #: a stage's evidence on a prompt in a language it does not read (:mod:`.language`).
+        self.stage_languages: dict[str, frozenset[str] | None] = {
+            s.name: (None if (langs := getattr(s, "languages", None)) is None
+                     else frozenset(langs)) for s in stages}
         self.policy = policy if policy is not None else default_policy()
         self.fusion = fusion if fusion is not None else Fusion()
         self.required = frozenset(names if required is None else required)
@@ -213,81 +234,116 @@ class PromptGuard:
         named_of = [_max_scores(getattr(res[i], "framed_scores", {}) for res in readers)
                     for i in range(len(norms))]
         cue_of = [_minor_cue(res[i] for res in readers) for i in range(len(norms))]
+        lang_of = [next((lang for res in readers
+                         if (lang := getattr(res[i], "language", None)) is not None), None)
+                   for i in range(len(norms))]
+        unread_of = [self._unread(lang, per_stage) for lang in lang_of]
         t = time.perf_counter()
         notes: dict[int, list[str]] = {}
         unframed = self._unframed_scores(per_stage, readers, framed_of, notes)
         if unframed:
             latency["frames"] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
+        t = time.perf_counter()
+        english = self._english_scores(per_stage, readers, unread_of, notes)
+        if english:
+            latency["language"] = (time.perf_counter() - t) * 1e3 / max(len(prompts), 1)
         out = []
         for i, norm in enumerate(norms):
             t = time.perf_counter()
             stage_scores = {name: res[i].scores for name, res in per_stage.items()}
             fused = self.fusion.fuse(stage_scores, framed=framed_of[i], exempt=self.frame_exempt,
                                      unframed=unframed.get(i), framed_scores=named_of[i],
-                                     minor_cue=cue_of[i])
+                                     minor_cue=cue_of[i], unread=unread_of[i],
+                                     read=english.get(i))
             findings = tuple(f for res in per_stage.values() for f in res[i].findings)
             lat = {**latency, "fusion": (time.perf_counter() - t) * 1e3}
             out.append(_Scored(norm, fused, findings, lat, (*errors, *notes.get(i, ())),
                                stage_scores, framed_of[i], unframed.get(i), named_of[i],
-                               cue_of[i]))
+                               cue_of[i], lang_of[i], unread_of[i], english.get(i)))
         return out
+
+    def _unread(self, language: str | None, stages: Iterable[str]) -> frozenset[str]:
+        """The stages among ``stages`` that do not read ``language`` (none when it is
+        unknown)."""
+        if language is None:
+            return frozenset()
+        return frozenset(name for name in stages
+                         if (langs := self.stage_languages.get(name)) is not None
+                         and language not in langs)
 
     def _unframed_scores(self, per_stage: Mapping[str, Sequence[StageResult]],
                          readers: Sequence[Sequence[StageResult]],
                          framed_of: Sequence[frozenset[str]], notes: dict[int, list[str]]
                          ) -> dict[int, dict[str, Mapping[str, float]]]:
         """For each prompt with a framed category: per capped stage, its scores for the prompt
-        with the frames cut out (:mod:`~fairframe.guard.frames`), keyed by the prompt's index.
+        with the frames cut out (:mod:`~fairframe.guard.frames`), keyed by the prompt's index
+        (:meth:`_part_scores`)."""
+        todo = _part_texts(readers, "unframed_text", [bool(f) for f in framed_of])
+        stages = [name for name in per_stage if name not in self.frame_exempt]
+        return self._part_scores(todo, stages, per_stage, notes,
+                                 "frames", "the prompt without its frames")
 
-        When an optional stage fails on the cut prompts, they are scored one by one, and for a
-        prompt it still fails on, the stage's scores of the whole prompt stand in (so its
-        evidence is not capped for that prompt) and the prompt's decision says so; other
-        prompts are not affected. A required stage's failure fails closed, as in the first
-        pass."""
-        todo: dict[int, str] = {}
-        for i, framed in enumerate(framed_of):
-            texts = [getattr(r[i], "unframed_text", None) for r in readers] if framed else []
-            text = next((t for t in texts if t is not None), None)
-            if text is not None:
-                todo[i] = text
+    def _english_scores(self, per_stage: Mapping[str, Sequence[StageResult]],
+                        readers: Sequence[Sequence[StageResult]],
+                        unread_of: Sequence[frozenset[str]], notes: dict[int, list[str]]
+                        ) -> dict[int, dict[str, Mapping[str, float]]]:
+        """For each prompt in a language some stages do not read: per such stage, its scores
+        for the prompt's English segments (:func:`~fairframe.guard.language.english_segments`),
+        keyed by the prompt's index (:meth:`_part_scores`)."""
+        todo = _part_texts(readers, "english_text", [bool(u) for u in unread_of])
+        stages = sorted(set().union(*unread_of)) if todo else []
+        return self._part_scores(todo, stages, per_stage, notes,
+                                 "language", "the prompt's English segments")
+
+    def _part_scores(self, todo: Mapping[int, str], stages: Collection[str],
+                     per_stage: Mapping[str, Sequence[StageResult]],
+                     notes: dict[int, list[str]], what: str, part: str
+                     ) -> dict[int, dict[str, Mapping[str, float]]]:
+        """Score the texts ``todo`` (prompt index -> a part of that prompt) again with the
+        stages named in ``stages``: per prompt index, per stage, its scores for the part.
+
+        When an optional stage fails on the parts, they are scored one by one, and for a prompt
+        it still fails on, the stage's scores of the whole prompt stand in (so its evidence is
+        not capped for that prompt) and the prompt's decision says so; other prompts are not
+        affected. A required stage's failure fails closed, as in the first pass."""
         out: dict[int, dict[str, Mapping[str, float]]] = {i: {} for i in todo}
         keys = list(todo)
         if not keys:
             return out
         norms = [normalize(todo[i]) for i in keys]
         for stage in self.stages:
-            if stage.name in self.frame_exempt or stage.name not in per_stage:
+            if stage.name not in stages or stage.name not in per_stage:
                 continue
             try:
-                results = self._rescore(stage, norms)
+                results = self._rescore(stage, norms, part)
             except GuardUnavailableError:
                 raise
             except Exception:  # an optional stage's failure: isolate the prompts it fails on
                 results = []
                 for i, norm in zip(keys, norms, strict=True):
                     try:
-                        results.append(self._rescore(stage, [norm])[0])
+                        results.append(self._rescore(stage, [norm], part)[0])
                     except GuardUnavailableError:
                         raise
                     except Exception as exc:
                         notes.setdefault(i, []).append(
-                            f"frames: {stage.name} failed on the prompt without its frames "
+                            f"{what}: {stage.name} failed on {part} "
                             f"({type(exc).__name__}); its evidence was not capped")
                         results.append(per_stage[stage.name][i])
             for i, res in zip(keys, results, strict=True):
                 out[i][stage.name] = res.scores
         return out
 
-    def _rescore(self, stage: PromptStage, norms: Sequence[NormalizedPrompt]
+    def _rescore(self, stage: PromptStage, norms: Sequence[NormalizedPrompt], part: str
                  ) -> list[StageResult]:
-        """One stage on the cut prompts; a required stage that fails fails closed."""
+        """One stage on parts of prompts; a required stage that fails fails closed."""
         try:
             results = stage.scan_batch(norms)
         except Exception as exc:
             if stage.name in self.required:
                 raise GuardUnavailableError(
-                    f"required guard stage {stage.name} failed on a prompt without its "
-                    f"protective frames ({type(exc).__name__}); refusing to decide (fail closed)"
+                    f"required guard stage {stage.name} failed on {part} of a prompt "
+                    f"({type(exc).__name__}); refusing to decide (fail closed)"
                 ) from exc
             raise
         if len(results) != len(norms):
@@ -312,7 +368,7 @@ class PromptGuard:
         checked = [self.validate(p) for p in prompts]
         return ([self.fusion.raw(s.by_stage, framed=s.framed, exempt=self.frame_exempt,
                                  unframed=s.unframed, framed_scores=s.named,
-                                 minor_cue=s.minor_cue)
+                                 minor_cue=s.minor_cue, unread=s.unread, read=s.read)
                  for s in self._score(checked)] if checked else [])
 
     def check(self, prompt: str, *, negative_prompt: str | None = None,
@@ -379,6 +435,8 @@ class PromptGuard:
             negative_prompt_out=negative_out,
             rewrites=rewrites,
             errors=s.errors,
+            language=s.language,
+            unread=tuple(sorted(s.unread)),
         )
 
     def _rewrite(self, prompt: str, decision: Decision,

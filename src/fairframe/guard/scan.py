@@ -20,7 +20,9 @@ Output: one JSON line per prompt, in input order, ``{"id", "action", "categories
 "prompt_sha256", "guard"}`` where ``categories`` holds the categories that triggered (score >= the
 policy threshold) with their scores, ``prompt_sha256`` is the SHA-256 of the prompt as read (UTF-8)
 and ``guard`` a fingerprint of the guard that decided (:func:`guard_fingerprint`);
-``negative_prompt_out`` is added when the guard forced negatives. A prompt the guard cannot check
+``negative_prompt_out`` is added when the guard forced negatives, and ``language`` and ``unread``
+when the prompt's language is one some stages do not read (their scores were capped,
+:mod:`~fairframe.guard.language`). A prompt the guard cannot check
 (empty, too long) gets ``{"id", "error", "prompt_sha256", "guard"}`` and the scan goes on.
 
 **Resuming.** Lines already in ``OUT`` are kept and their prompts not checked again, so an
@@ -216,6 +218,9 @@ def _row(row: PromptRow, decision: Decision, guard: PromptGuard, guard_id: str
     }
     if decision.negative_prompt_out:
         out["negative_prompt_out"] = decision.negative_prompt_out
+    if decision.unread:
+        out["language"] = decision.language
+        out["unread"] = list(decision.unread)
     out["prompt_sha256"] = prompt_sha256(row.prompt)
     out["guard"] = guard_id
     return out

@@ -57,6 +57,14 @@ class StageResult:
         a youth cue such as "girl" or "young"); ``None``: the stage does not say. When the
         stages that read the prompt's wording say ``False``, the fusion caps the other stages'
         ``sexual_minors`` evidence (:mod:`~fairframe.guard.fusion`). Only the lexicon says.
+    language:
+        The prompt's language code (:func:`~fairframe.guard.language.identify`); ``None``: the
+        stage does not say. The fusion caps the evidence of stages that do not read it. Only
+        the lexicon says (from its language files).
+    english_text:
+        With a ``language`` other than English: the prompt's English segments, which the
+        pipeline scores again with the stages that read English only; their scores there are
+        not capped. ``None``: there are none.
     """
 
     scores: Mapping[str, float] = field(default_factory=dict)
@@ -65,6 +73,8 @@ class StageResult:
     unframed_text: str | None = None
     framed_scores: Mapping[str, float] = field(default_factory=dict)
     minor_cue: bool | None = None
+    language: str | None = None
+    english_text: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", _probabilities(self.scores, "stage score"))
@@ -102,6 +112,11 @@ class PromptStage(Protocol):
     name:
         The stage id used in findings, latencies and fusion weights (``"lexicon"``,
         ``"embedding"``, ``"gibberish"``, ``"llm_judge"``, ``"hf_classifier"``).
+
+    Two optional attributes change how the pipeline fuses a stage: ``reads_frames = True`` (it
+    reads protective frames itself, so the fusion never caps it for them) and ``languages``, a
+    set of language codes (it reads only those, so on a prompt in another language the fusion
+    caps it, except on the prompt's English segments; absent or ``None``: any language).
     """
 
     name: str

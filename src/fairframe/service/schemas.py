@@ -93,6 +93,11 @@ class CheckResponse(BaseModel):
     provenance: dict[str, Any] = Field(
         default_factory=dict, description="Watermarks and C2PA credentials found or embedded."
     )
+    language: str | None = Field(
+        default=None, description="The prompt's language code as the lexicon identified it.")
+    unread: list[str] = Field(
+        default_factory=list,
+        description="Stages that do not read that language; their evidence was capped.")
 
 
 _B64 = r"^(data:image/[a-z0-9.+-]+;base64,)?[A-Za-z0-9+/]+={0,2}$"
