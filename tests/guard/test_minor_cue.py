@@ -66,7 +66,8 @@ def test_the_lexicon_reports_a_minor_cue(prompt: str, cue: bool) -> None:
 
 def test_youth_cues_score_nothing_and_never_hide_a_term() -> None:
     plain = Lexicon(LEX.terms, allow=LEX.allow, minor_markers=LEX.minor_markers,
-                    youth_cues=None, frames=LEX.frames, typos=LEX.typos)
+                    youth_cues=None, frames=LEX.frames, typos=LEX.typos,
+                    language_profiles=LEX.language_profiles, ignore=LEX.ignore)
     assert plain.scan("a naked girl").minor_cue is None  # no youth cues: the lexicon says nothing
     cues = [t.text for t in LEX.youth_cues or ()]
     assert len(cues) > 50

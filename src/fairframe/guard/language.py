@@ -17,8 +17,10 @@ the prompt's language (its ``languages``) at ``language_cap``
    otherwise; Hangul ``ko``, kana ``ja``, Arabic ``ar``, Devanagari ``hi``, Greek ``el``, Hebrew
    ``he``, Thai ``th``; any other script ``und`` (undetermined, but not English).
 2. **Latin letters.** Words are runs of letters, lower-cased, diacritics kept. For each language
-   profile, its *hits* are the words that are its function words plus the words that hold one
-   of its letters (``ñ``, ``ß``, ``ł``, ``ı``, ``ơ``, ...). The profile with the most hits wins
+   profile, its *hits* are the words that are its function words or words of its language
+   file's terms (not English words) plus the words that hold one of its letters (``ñ``, ``ß``,
+   ``ł``, ``ı``, ``ơ``, ...). The profile with the most hits wins (on a tie, the one with
+   more words of its terms, then more hits no other profile shares, then the first code)
    when it has more hits than the prompt has English function words and either
 
    * at least :data:`MIN_HITS` hits, and at most two thirds of the prompt's distinct *content
@@ -70,11 +72,13 @@ _SEGMENT = re.compile(r"[,;.!?|\n]+|\bBREAK\b")
 @dataclass(frozen=True)
 class LanguageProfile:
     """What tells a Latin-script language apart: its commonest function words (those that are
-    not English function words too) and letters English does not use."""
+    not English function words too), letters English does not use, and the words of its
+    language file's terms that are not English words (``vocabulary``)."""
 
     code: str
     function_words: frozenset[str] = frozenset()
     letters: frozenset[str] = frozenset()
+    vocabulary: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -87,18 +91,23 @@ def _script(c: str) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _index(profiles: tuple[LanguageProfile, ...], english_function: frozenset[str]
-           ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], frozenset[str]]:
-    """Function word -> codes, letter -> codes, and every function word."""
+           ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], frozenset[str],
+                      dict[str, tuple[str, ...]]]:
+    """Function or vocabulary word -> codes, letter -> codes, every function word, and
+    vocabulary word -> codes."""
     words: dict[str, list[str]] = {}
     letters: dict[str, list[str]] = {}
+    vocabulary: dict[str, list[str]] = {}
     for p in profiles:
-        for w in p.function_words:
+        for w in p.function_words | p.vocabulary:
             words.setdefault(w, []).append(p.code)
+        for w in p.vocabulary:
+            vocabulary.setdefault(w, []).append(p.code)
         for c in p.letters:
             letters.setdefault(c, []).append(p.code)
-    every = frozenset(words) | english_function
+    every = frozenset(w for p in profiles for w in p.function_words) | english_function
     return ({w: tuple(c) for w, c in words.items()}, {c: tuple(v) for c, v in letters.items()},
-            every)
+            every, {w: tuple(c) for w, c in vocabulary.items()})
 
 
 def identify(text: str, profiles: Sequence[LanguageProfile], *,
@@ -117,20 +126,25 @@ def identify(text: str, profiles: Sequence[LanguageProfile], *,
             return _SCRIPTS.get(script, UNDETERMINED)
     english_set = (english_function if isinstance(english_function, frozenset)
                    else frozenset(english_function))
-    by_word, by_letter, function = _index(tuple(profiles), english_set)
+    by_word, by_letter, function, by_vocabulary = _index(tuple(profiles), english_set)
     words = _LETTERS.findall(text.lower())
     english = 0
     hits: Counter[str] = Counter()
+    only: Counter[str] = Counter()  # hits no other profile shares
+    known_words: Counter[str] = Counter()  # words of the language file's terms
     for w in words:
+        known_words.update(by_vocabulary.get(w, ()))
         english += w in english_set
         codes = set(by_word.get(w, ()))
         if not w.isascii():
             for c in w:
                 codes.update(by_letter.get(c, ()))
         hits.update(codes)
+        if len(codes) == 1:
+            only.update(codes)
     if not hits:
         return ENGLISH
-    best = min(hits, key=lambda code: (-hits[code], code))  # ties: the first code
+    best = min(hits, key=lambda code: (-hits[code], -known_words[code], -only[code], code))
     n = hits[best]
     if n <= english:
         return ENGLISH

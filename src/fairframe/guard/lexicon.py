@@ -48,6 +48,7 @@ import importlib
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -59,9 +60,15 @@ from fairframe.errors import ConfigError, MissingDependencyError
 from fairframe.guard.decision import Decision, Evidence, Finding, decide_action
 from fairframe.guard.frames import Frames, has_content
 from fairframe.guard.language import ENGLISH, LanguageProfile, english_segments, identify
-from fairframe.guard.normalize import NormalizedPrompt, fold, normalize, schedule_drops
+from fairframe.guard.normalize import (
+    NormalizedPrompt,
+    fold,
+    normalize,
+    schedule_drops,
+    unconfuse,
+)
 from fairframe.guard.policy import CONTENT_CATEGORIES, Category, Policy, default_policy
-from fairframe.guard.script import MARKS, UNSPACED, WORD, boundary, unspaced
+from fairframe.guard.script import MARKS, UNSPACED, WORD, boundary, is_mark, unspaced
 from fairframe.guard.stage import StageResult
 
 __all__ = [
@@ -86,6 +93,15 @@ _AGE = re.compile(
     r"(?<!eighty )(?<!ninety )"
     rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())}) ?"
     r"(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
+)
+#: An age 1-17 in the words of the language files' languages (after folding: "14 años" is
+#: "14 anos", "14-jährige" is "14 jahrige"), and in Chinese, Japanese and Korean, where the unit
+#: follows the number without a space ("14岁").
+_AGE_OTHER = re.compile(
+    r"(?<![^\W_])(?:[1-9]|1[0-7]) ?(?:anos|ans|jahre|jahren|jahrig|jahrige|jahriger|jahriges"
+    r"|jahrigen|anni|jaar|jarige|lat|letni|letnia|лет|года|годика|yasinda|yasında|yaşında"
+    r"|tahun|tuoi|साल|वर्ष|سنة|سنوات|عام|اعوام)(?![^\W_])"
+    r"|(?<!\d)(?:[1-9]|1[0-7]) ?(?:岁|歲|歳|才|살)"
 )
 #: Number-like youth cues (a bare number may be an age): a bare number in any script's digits
 #: (checked to be 1-17 after matching), a Roman numeral I-XVII after "age"/"aged", and a birth
@@ -121,12 +137,17 @@ class Term:
     exact:
         ``True``: matched only as written, never as a typo variant (the terms of the language
         files, ``lang/<code>.txt``: the typo rules read an English dictionary).
+    spelling:
+        For an exact term with diacritics: the term as written, lower case ("khỏa thân"). A
+        prompt that writes the matched words with other diacritics ("khoa thận", nephrology)
+        is not a match; one without any ("khoa than") still is.
     """
 
     text: str
     weight: float
     prefix: bool = False
     exact: bool = False
+    spelling: str = ""
 
 
 @dataclass(frozen=True)
@@ -333,11 +354,24 @@ def _parse_line(where: str, line: str, *, weighted: bool, exact: bool = False) -
     words = WORD.findall(_fold(fold(line.rstrip("*"))))
     if not words:
         raise ConfigError(f"{where}: the term has no letters or digits (got {line!r})")
-    return Term(" ".join(words), weight, prefix, exact)
+    text = " ".join(words)
+    written = _written(line.rstrip("*"))
+    return Term(text, weight, prefix, exact, written if exact and written != text else "")
+
+
+def _written(text: str) -> str:
+    """Lower-case words of ``text`` as written (NFC, diacritics kept, lookalike letters in Latin
+    words made Latin), one space apart."""
+    text = unicodedata.normalize("NFC", unconfuse(unicodedata.normalize("NFC", text)))
+    return " ".join(WORD.findall(_fold(text)))
+
+
+def _has_diacritics(text: str) -> bool:
+    return any(is_mark(c) for c in unicodedata.normalize("NFD", text))
 
 
 #: Kinds of line in a language file besides the category ids.
-_LANG_KINDS = ("marker", "cue", "allow", "function", "letters")
+_LANG_KINDS = ("marker", "cue", "allow", "ignore", "function", "letters")
 
 
 @dataclass
@@ -350,17 +384,20 @@ class _LangTerms:
     cues: list[Term] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
     profiles: list[LanguageProfile] = field(default_factory=list)
+    ignore: dict[str, set[str]] = field(default_factory=dict)
 
     def read(self, path: str, code: str, text: str) -> None:
         """Parse one ``lang/<code>.txt``: lines ``KIND [WEIGHT] term``, where KIND is a category
-        id or ``marker`` (both with a weight), ``cue`` or ``allow`` (without one), or
-        ``function`` / ``letters`` followed by the language's function words / letters
-        (:mod:`~fairframe.guard.language`)."""
+        id or ``marker`` (both with a weight), ``cue``, ``allow`` or ``ignore`` (without one:
+        ``ignore`` names a term of another list that is an ordinary word of this language and
+        is not matched in a prompt identified as this language), or ``function`` / ``letters``
+        followed by the language's function words / letters (:mod:`~fairframe.guard.language`)."""
         if not re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?", code):
             raise ConfigError(f"{path}: a language file is named by its language code, such as "
                               f"'es.txt' or 'pt-br.txt' (got {code!r})")
         function: set[str] = set()
         letters: set[str] = set()
+        vocabulary: set[str] = set()
         for lineno, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -381,17 +418,25 @@ class _LangTerms:
                     raise ConfigError(f"{where}: letters are single characters separated by "
                                       f"spaces (got {rest.strip()!r})")
                 continue
-            term = _parse_line(where, rest.strip(), weighted=kind not in ("cue", "allow"),
-                               exact=True)
+            term = _parse_line(where, rest.strip(),
+                               weighted=kind not in ("cue", "allow", "ignore"), exact=True)
+            if kind != "ignore":
+                words = term.text.split() + WORD.findall(_fold(rest))
+                vocabulary.update(w for w in words if len(w) >= 3 and not w.isdigit())
             if kind == "marker":
                 self.markers.append(term)
             elif kind == "cue":
                 self.cues.append(term)
             elif kind == "allow":
                 self.allow.append(term.text)
+            elif kind == "ignore":
+                self.ignore.setdefault(code, set()).add(_TRIPLE.sub(r"\1\1", term.text))
             else:
                 self.terms.setdefault(kind, []).append(term)
-        self.profiles.append(LanguageProfile(code, frozenset(function), frozenset(letters)))
+        english = _dictionary()
+        self.profiles.append(LanguageProfile(
+            code, frozenset(function), frozenset(letters),
+            frozenset(w for w in vocabulary if w not in english and w not in function)))
 
 
 _CATEGORY_FILES = CONTENT_CATEGORIES
@@ -424,6 +469,10 @@ class Lexicon:
         The language profiles of its language files (``lang/<code>.txt``); with them the
         lexicon reports each prompt's language (:mod:`~fairframe.guard.language`). ``None``:
         it does not say.
+    ignore:
+        Language code -> terms (of any list) not matched in a prompt identified as that
+        language, because there they are ordinary words (Spanish "son", "they are"; "pedo",
+        a fart).
     """
 
     def __init__(
@@ -437,9 +486,13 @@ class Lexicon:
         typos: bool = False,
         frames: Frames | None = None,
         language_profiles: Iterable[LanguageProfile] | None = None,
+        ignore: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._entries: dict[str, list[tuple[str, float]]] = {}
         self._typo_of: dict[str, str] = {}
+        #: Pattern -> the spellings with diacritics its terms were written with (``None``: a
+        #: term of that pattern has none, so any spelling matches).
+        self._spellings: dict[str, set[str] | None] = {}
         prefix_of: dict[str, bool] = {}
         self.terms: Mapping[str, tuple[Term, ...]] = MappingProxyType(
             {str(k): tuple(v) for k, v in terms.items()}
@@ -459,6 +512,8 @@ class Lexicon:
             self._add(t, _YOUTH, prefix_of)
         self.language_profiles = (None if language_profiles is None
                                   else tuple(language_profiles))
+        self.ignore: Mapping[str, frozenset[str]] = MappingProxyType(
+            {code: frozenset(terms) for code, terms in (ignore or {}).items()})
         self.typos = bool(typos)
         if self.typos:
             self._add_typos(prefix_of)
@@ -481,6 +536,13 @@ class Lexicon:
         if prefix_of.setdefault(key, term.prefix) != term.prefix:
             raise ConfigError(f"term {term.text!r} appears both with and without a trailing '*'")
         self._entries.setdefault(key, []).append((cat, term.weight))
+        if cat != _YOUTH:
+            if not term.spelling:  # a term without diacritics has the pattern: no check
+                self._spellings[key] = None
+            elif key not in self._spellings:
+                self._spellings[key] = {term.spelling}
+            elif (spelled := self._spellings[key]) is not None:
+                spelled.add(term.spelling)
 
     def _add_typos(self, prefix_of: dict[str, bool]) -> None:
         """Add the typo variants of every category term and minor marker (see
@@ -567,7 +629,7 @@ class Lexicon:
             youth += extra.cues
         return cls(terms, allow=allow + extra.allow, minor_markers=markers + extra.markers,
                    youth_cues=youth, backend=backend, typos=typos, frames=parsed_frames,
-                   language_profiles=extra.profiles or None)
+                   language_profiles=extra.profiles or None, ignore=extra.ignore)
 
     @classmethod
     def default(cls, *, backend: Backend = "auto", typos: bool | None = None,
@@ -609,6 +671,14 @@ class Lexicon:
                                    language=r.language, english_text=r.english_text))
         return out
 
+    def _spelled(self, term: str, original: str, span: tuple[int, int]) -> bool:
+        """Whether the original words at ``span`` are written as one of ``term``'s spellings,
+        or without diacritics at all (a prompt typed without them may mean the term)."""
+        written = _written(original[span[0]:span[1]])
+        if not _has_diacritics(written):
+            return True
+        return any(written.startswith(sp) for sp in self._spellings.get(term) or ())
+
     def language_of(self, prompt: str | NormalizedPrompt) -> str | None:
         """The prompt's language code (:func:`~fairframe.guard.language.identify` over the
         original text with this lexicon's language profiles); ``None`` without language
@@ -646,6 +716,7 @@ class Lexicon:
             + ([] if self.youth_cues is not None else [f"{_YOUTH} off"])
             + [f"language {p.code} {sorted(p.function_words)} {sorted(p.letters)}"
                for p in self.language_profiles or ()]
+            + [f"ignore {code} {sorted(terms)}" for code, terms in sorted(self.ignore.items())]
             + [f"exact {c} {t.text}" for c, items in [*self.terms.items(),
                                                       (_MARKERS, self.minor_markers)]
                for t in items if t.exact]
@@ -686,8 +757,9 @@ class Lexicon:
                     phrase_at[(term, ns, ne)] = (pos[around[0]], pos[around[1] - 1] + 1)
                 else:
                     kept[(term, ns, ne)] = None
-            for m in _AGE.finditer(mtext):
-                kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
+            for regex in (_AGE, _AGE_OTHER):
+                for m in regex.finditer(mtext):
+                    kept[("<age>", pos[m.start()], pos[m.end() - 1] + 1)] = None
             if self.youth_cues is not None:
                 for m in _SMALL_NUMBER.finditer(mtext):
                     if 1 <= int(m.group()) <= 17:
@@ -699,7 +771,20 @@ class Lexicon:
     def scan(self, prompt: str | NormalizedPrompt) -> LexiconResult:
         """Match the lexicon against a prompt (raw text or already normalized)."""
         norm = prompt if isinstance(prompt, NormalizedPrompt) else normalize(prompt)
+        language = self.language_of(norm)
         kept, suppressed_raw, phrase_at = self._raw_matches(norm)
+        misspelled = [(t, ns, ne) for t, ns, ne in kept if self._spellings.get(t)
+                       and not self._spelled(t, norm.original, norm.span(ns, ne))]
+        if misspelled:
+            suppressed_raw += [(t, "a word with other diacritics", ns, ne)
+                               for t, ns, ne in misspelled]
+            kept = [k for k in kept if k not in misspelled]
+        ignored = self.ignore.get(language or "", frozenset())
+        if ignored:
+            suppressed_raw += [(t, f"a {language} word", ns, ne) for t, ns, ne in kept
+                               if t in ignored or self._typo_of.get(t) in ignored]
+            kept = [(t, ns, ne) for t, ns, ne in kept
+                    if t not in ignored and self._typo_of.get(t) not in ignored]
         kept, framed_raw, framed_cats, unframed = self._frame(norm, kept, suppressed_raw,
                                                                phrase_at)
         suppressed_raw += framed_raw
@@ -752,7 +837,7 @@ class Lexicon:
         findings.sort(key=lambda f: (f.evidence.span or (0, 0), f.category))
         suppressed = tuple(
             Evidence(span=(sp := norm.span(ns, ne)), text=original[sp[0]:sp[1]],
-                     label=f"{term} ({phrase})" if phrase.startswith("framed: ")
+                     label=f"{term} ({phrase})" if phrase.startswith(("framed: ", "a "))
                      else f"{term} (allowed: {phrase})")
             for term, phrase, ns, ne in suppressed_raw
         )
@@ -765,7 +850,7 @@ class Lexicon:
             unframed_text=unframed,
             framed_scores=MappingProxyType(
                 {cat: _noisy_or(d.values()) for cat, d in named.items()}),
-            language=(language := self.language_of(norm)),
+            language=language,
             english_text=(None if language in (None, ENGLISH)
                           else self.english_part(original)),
             minor_cue=None if self.youth_cues is None else youth or bool(markers) or any(

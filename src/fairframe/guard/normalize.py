@@ -64,6 +64,7 @@ __all__ = [
     "Weighted",
     "fold",
     "normalize",
+    "unconfuse",
     "schedule_drops",
 ]
 
@@ -679,6 +680,12 @@ def fold(text: str) -> str:
     changes: dict[str, None] = {}
     out, _ = _chars(text, [(i, i + 1) for i in range(len(text))], changes, [])
     return _confusables(out, changes)
+
+
+def unconfuse(text: str) -> str:
+    """The confusables step of :func:`normalize` alone: lookalike letters inside Latin words
+    become Latin letters; diacritics are kept."""
+    return _confusables(text, {})
 
 
 def normalize(text: str) -> NormalizedPrompt:
