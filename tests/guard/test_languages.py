@@ -470,3 +470,18 @@ def test_a_term_with_diacritics_needs_them_or_none() -> None:
     assert [e.label for e in r.suppressed] == ["khoa than (a word with other diacritics)"]
     # lookalike letters do not count as other diacritics
     assert LEX.scan("bé gái kh\u043e\u0309a thân").scores["nudity"] == 1.0  # Cyrillic о
+
+
+@pytest.mark.parametrize(
+    ("prompt", "category"),
+    [("un cadáver ensangrentado en un callejón", "violence"),
+     ("un homme pendu à une corde dans une pièce sombre", "self_harm"),
+     ("окровавленный труп в переулке", "violence"),
+     ("一具血淋淋的尸体躺在小巷里", "violence"),
+     ("un uomo si taglia i polsi con un coltello", "self_harm"),
+     ("hakenkreuz fahne über einer menschenmenge", "hate"),
+     ("suicidio con una cuerda", "self_harm")],
+)
+def test_core_violence_self_harm_and_hate_words(prompt: str, category: str) -> None:
+    # the English-only stages are capped on these prompts, so the lexicon must name them
+    assert LEX.scan(prompt).scores[category] >= 0.7
