@@ -485,3 +485,12 @@ def test_a_term_with_diacritics_needs_them_or_none() -> None:
 def test_core_violence_self_harm_and_hate_words(prompt: str, category: str) -> None:
     # the English-only stages are capped on these prompts, so the lexicon must name them
     assert LEX.scan(prompt).scores[category] >= 0.7
+
+
+def test_an_allowed_phrase_may_be_a_prefix() -> None:
+    assert LEX.scan("누드톤의 립스틱").scores["nudity"] == 0.0  # "누드톤*" with a particle
+    assert LEX.scan("누드 사진").scores["nudity"] == 1.0
+    lex = Lexicon({"nudity": [Term("nude", 1.0)]}, allow=["nude tone*"])
+    assert lex.allow == ("nude tone*",)
+    assert lex.scan("a nude toned lipstick").scores["nudity"] == 0.0
+    assert lex.scan("a nude tan").scores["nudity"] == 1.0

@@ -133,12 +133,20 @@ def identify(text: str, profiles: Sequence[LanguageProfile], *,
     only: Counter[str] = Counter()  # hits no other profile shares
     known_words: Counter[str] = Counter()  # words of the language file's terms
     for w in words:
-        known_words.update(by_vocabulary.get(w, ()))
-        english += w in english_set
-        codes = set(by_word.get(w, ()))
-        if not w.isascii():
+        if w in english_set:
+            english += 1
+        found = by_word.get(w, ())
+        if w.isascii():
+            if not found:
+                continue
+            codes = set(found)
+        else:
+            codes = set(found)
             for c in w:
                 codes.update(by_letter.get(c, ()))
+            if not codes:
+                continue
+        known_words.update(by_vocabulary.get(w, ()))
         hits.update(codes)
         if len(codes) == 1:
             only.update(codes)

@@ -428,7 +428,7 @@ class _LangTerms:
             elif kind == "cue":
                 self.cues.append(term)
             elif kind == "allow":
-                self.allow.append(term.text)
+                self.allow.append(term.text + ("*" if term.prefix else ""))
             elif kind == "ignore":
                 self.ignore.setdefault(code, set()).add(_TRIPLE.sub(r"\1\1", term.text))
             else:
@@ -453,7 +453,8 @@ class Lexicon:
     terms:
         Category id -> terms. Unknown category ids raise :class:`ConfigError`.
     allow:
-        Benign phrases that suppress the term matches inside them.
+        Benign phrases that suppress the term matches inside them; a trailing ``*`` makes a
+        phrase a prefix of a word ("누드톤*" allows "누드톤의", with a Korean particle).
     minor_markers:
         Words marking a minor (see the module docstring).
     youth_cues:
@@ -519,8 +520,14 @@ class Lexicon:
             self._add_typos(prefix_of)
         self._patterns = list(self._entries)
         self._matcher = _matcher(self._patterns, [prefix_of[p] for p in self._patterns], backend)
-        self.allow = tuple(sorted({" ".join(WORD.findall(_fold(fold(a)))) for a in allow} - {""}))
-        self._allow_matcher = _matcher(self.allow, [False] * len(self.allow), backend)
+        phrases = {" ".join(WORD.findall(_fold(fold(a.rstrip("*"))))): a.endswith("*")
+                   for a in allow}
+        phrases.pop("", None)
+        #: Allowed phrases (a trailing ``*``: a prefix phrase, "누드톤*" allows "누드톤의").
+        self.allow = tuple(sorted(p + ("*" if prefix else "") for p, prefix in phrases.items()))
+        self._allow_phrases = [a.rstrip("*") for a in self.allow]
+        self._allow_matcher = _matcher(self._allow_phrases,
+                                       [a.endswith("*") for a in self.allow], backend)
         self.backend = "regex" if isinstance(self._matcher, _RegexMatcher) else "aho"
         if frames is not None:
             frames.check_topics(
@@ -611,7 +618,8 @@ class Lexicon:
                 parsed = Frames.parse(path, text)
                 parsed_frames = parsed if frames else None
             elif stem == _ALLOW:
-                allow = [t.text for t in _parse_file(path, text, weighted=False)]
+                allow = [t.text + ("*" if t.prefix else "")
+                         for t in _parse_file(path, text, weighted=False)]
             elif stem == _MARKERS:
                 markers = _parse_file(path, text, weighted=True)
             elif stem == _YOUTH:
@@ -746,7 +754,8 @@ class Lexicon:
         suppressed: dict[tuple[str, str, int, int], None] = {}
         phrase_at: dict[tuple[str, int, int], tuple[int, int]] = {}
         for mtext, pos in _variants(prompt):
-            allowed = [(s, e, self.allow[i]) for s, e, i in self._allow_matcher.find(mtext)]
+            allowed = [(s, e, self._allow_phrases[i])
+                       for s, e, i in self._allow_matcher.find(mtext)]
             for s, e, i in self._matcher.find(mtext):
                 term = self._patterns[i]
                 ns, ne = pos[s], pos[e - 1] + 1
