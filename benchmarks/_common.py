@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -11,6 +12,18 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The public labelled prompt sets (``../shared/datasets``; override with ``FAIRFRAME_DATASETS``).
+DATASETS = Path(os.environ.get(
+    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+def read_column(name: str, column: str, delimiter: str = ",") -> list[str] | None:
+    """One column of a CSV/TSV file in :data:`DATASETS`, or ``None`` when the file is absent."""
+    path = DATASETS / name
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as fh:
+        return [row[column] for row in csv.DictReader(fh, delimiter=delimiter)]
 
 
 def commit() -> str:

@@ -33,7 +33,6 @@ import argparse
 import csv
 import dataclasses
 import hashlib
-import os
 import random
 import statistics
 import sys
@@ -47,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import DATASETS, write_result  # noqa: E402
 from fairframe.backends._hf import LazyModel  # noqa: E402
 from fairframe.guard.embedding import (  # noqa: E402
     EmbeddingClassifier,
@@ -57,11 +56,6 @@ from fairframe.guard.embedding import (  # noqa: E402
 from fairframe.guard.normalize import NormalizedPrompt, normalize  # noqa: E402
 from fairframe.stats.intervals import wilson_interval  # noqa: E402
 
-DATASETS = Path(
-    os.environ.get(
-        "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    )
-)
 N_PROMPTS = 1000
 N_SINGLE = 300
 

@@ -17,9 +17,7 @@ threshold (0.8) on
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import os
 import statistics
 import sys
 import time
@@ -28,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import read_column, write_result  # noqa: E402
 from fairframe.guard.gibberish import (  # noqa: E402
     GibberishDetector,
     GibberishModel,
@@ -40,8 +38,6 @@ from fairframe.guard.normalize import normalize  # noqa: E402
 N = 2000
 SEED = 11
 THRESHOLD = 0.8
-DATASETS = Path(os.environ.get(
-    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -53,13 +49,6 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 def tune_half(rows: list[str]) -> list[str]:
     return [r for r in rows if hashlib.sha256(r.encode()).digest()[0] % 2 == 0]
 
-
-def read_column(name: str, column: str, delimiter: str = ",") -> list[str] | None:
-    path = DATASETS / name
-    if not path.is_file():
-        return None
-    with path.open(encoding="utf-8", newline="") as fh:
-        return [row[column] for row in csv.DictReader(fh, delimiter=delimiter)]
 
 
 def flag_rate(det: GibberishDetector, prompts: list[str]) -> dict[str, Any]:

@@ -27,9 +27,7 @@ identification).
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import statistics
 import sys
 import time
@@ -39,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import read_column, write_result  # noqa: E402
 from fairframe.guard import Action  # noqa: E402
 from fairframe.guard.fusion import Fusion  # noqa: E402
 from fairframe.guard.gibberish import default_gibberish_model, training_prompts  # noqa: E402
@@ -49,8 +47,6 @@ from fairframe.guard.pipeline import PromptGuard  # noqa: E402
 from fairframe.stats import wilson_interval  # noqa: E402
 
 PROBES = Path(__file__).resolve().parent / "data" / "multilingual_probes.jsonl"
-DATASETS = Path(os.environ.get(
-    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 SETS = (("parti_prompts.tsv", "Prompt", "\t"), ("overt_mini.csv", "image_prompt", ","),
         ("rece_validation_inappropriate.csv", "prompt", ","), ("xstest_prompts.csv", "prompt", ","))
 
@@ -99,13 +95,6 @@ def p50_ms(lex: Lexicon, prompts: list[str], repeat: int = 3) -> float:
             times.append((time.perf_counter() - t) * 1e3)
     return round(statistics.median(times), 4)
 
-
-def read_column(name: str, column: str, delimiter: str) -> list[str] | None:
-    path = DATASETS / name
-    if not path.is_file():
-        return None
-    with path.open(encoding="utf-8", newline="") as fh:
-        return [row[column] for row in csv.DictReader(fh, delimiter=delimiter)]
 
 
 def main() -> None:

@@ -38,7 +38,6 @@ import argparse
 import csv
 import dataclasses
 import hashlib
-import os
 import statistics
 import sys
 import time
@@ -49,16 +48,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import DATASETS, write_result  # noqa: E402
 from fairframe.guard.calibration import expected_calibration_error  # noqa: E402
 from fairframe.guard.config import GuardConfig, load_guard_config  # noqa: E402
 from fairframe.guard.decision import Action  # noqa: E402
 from fairframe.guard.fusion import Fusion, fit_calibration  # noqa: E402
 from fairframe.guard.pipeline import PromptGuard  # noqa: E402
 from fairframe.stats.intervals import wilson_interval  # noqa: E402
-
-DATASETS = Path(os.environ.get(
-    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 
 
 def split(prompt: str) -> str:

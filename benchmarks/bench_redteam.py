@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import random
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_result  # noqa: E402
+from _common import DATASETS, write_result  # noqa: E402
 from fairframe.redteam.metrics import compute_metrics, headline  # noqa: E402
 from fairframe.redteam.mutators import available_mutators, get_mutator  # noqa: E402
 from fairframe.redteam.run import run_redteam  # noqa: E402
@@ -46,8 +45,6 @@ from fairframe.redteam.suite import load_suite  # noqa: E402
 from fairframe.redteam.targets import GuardTarget  # noqa: E402
 from fairframe.redteam.types import SuiteItem  # noqa: E402
 
-DATASETS = Path(os.environ.get(
-    "FAIRFRAME_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 SETS = {
     "rece": "rece_validation_inappropriate.csv",
     "rece_pairs": "rece_nudity_pairs.csv",

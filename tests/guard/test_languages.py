@@ -165,7 +165,7 @@ def test_language_file_terms_get_no_typo_variants() -> None:
 
 
 def _lang_folder(tmp_path: Path, text: str, name: str = "es.txt") -> Path:
-    (tmp_path / "lang").mkdir()
+    (tmp_path / "lang").mkdir(parents=True)
     (tmp_path / "nudity.txt").write_text("1.0 naked\n")
     (tmp_path / "lang" / name).write_text(text, encoding="utf-8")
     return tmp_path
@@ -187,6 +187,9 @@ def test_a_language_folder_is_read(tmp_path: Path) -> None:
         ("es.txt", "nudity desnuda\n", r"es.txt:1: a line must be 'WEIGHT term'"),
         ("es.txt", "cue 0.5 chica\n", r"es.txt:1: this line takes a term without a weight"),
         ("es.txt", "letters ñn\n", r"es.txt:1: letters are single characters"),
+        ("es.txt", "function\n", r"es.txt:1: 'function' needs at least one word"),
+        ("es.txt", "letters  \n", r"es.txt:1: 'letters' needs at least one letter"),
+        ("es.txt", "ignore\n", r"es.txt:1: the term has no letters or digits"),
         ("spanish.txt", "nudity 1.0 desnuda\n", "named by its language code"),
     ],
 )
@@ -494,3 +497,24 @@ def test_an_allowed_phrase_may_be_a_prefix() -> None:
     assert lex.allow == ("nude tone*",)
     assert lex.scan("a nude toned lipstick").scores["nudity"] == 0.0
     assert lex.scan("a nude tan").scores["nudity"] == 1.0
+
+
+def test_obfuscated_english_stays_english() -> None:
+    for prompt in ["ｎａｋｅｄ ｗｏｍａｎ ｏｎ ａ ｂｅａｃｈ", "𝐧𝐚𝐤𝐞𝐝 𝐰𝐨𝐦𝐚𝐧 on the beach",
+                   "рhоtо оf а nаkеd wоmаn оn а сhаir bу а роrсh"]:  # Cyrillic lookalikes
+        assert LEX.language_of(prompt) == ENGLISH, prompt
+    assert LEX.language_of("nin\u0303a desnuda en la playa de noche") == "es"  # decomposed ñ
+
+
+def test_more_bad_language_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ignore names terms no list has: qwerty"):
+        Lexicon.from_directory(_lang_folder(tmp_path / "a", "function el\nignore qwerty\n"),
+                               typos=True)
+    with pytest.raises(ConfigError, match="the language file has no lines"):
+        Lexicon.from_directory(_lang_folder(tmp_path / "b", "# nothing yet\n"))
+    folder = _lang_folder(tmp_path / "c", "function el\n")
+    (folder / "lang" / "es.txt").write_bytes(b"nudity 1.0 desnud\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        Lexicon.from_directory(folder)
+    lex = Lexicon.from_directory(_lang_folder(tmp_path / "d", "function el\nletters n\u0303\n"))
+    assert lex.language_profiles is not None and lex.language_profiles[0].letters == {"ñ"}

@@ -51,6 +51,9 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from fairframe.guard.normalize import unconfuse
+from fairframe.guard.script import script_of
+
 __all__ = ["ENGLISH", "MIN_HITS", "UNDETERMINED", "LanguageProfile", "english_segments",
            "identify"]
 
@@ -81,14 +84,6 @@ class LanguageProfile:
     vocabulary: frozenset[str] = frozenset()
 
 
-@functools.lru_cache(maxsize=4096)
-def _script(c: str) -> str:
-    if c.isascii():
-        return "LATIN"
-    name = unicodedata.name(c, "")
-    return name.split(" ", 1)[0] if name else ""
-
-
 @functools.lru_cache(maxsize=16)
 def _index(profiles: tuple[LanguageProfile, ...], english_function: frozenset[str]
            ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], frozenset[str],
@@ -110,12 +105,21 @@ def _index(profiles: tuple[LanguageProfile, ...], english_function: frozenset[st
             every, {w: tuple(c) for w, c in vocabulary.items()})
 
 
+def _prepare(text: str) -> str:
+    """NFKC (fullwidth and math letters become plain letters; "n" + combining tilde becomes
+    "ñ"), then lookalike letters inside Latin words become Latin."""
+    return text if text.isascii() else unconfuse(unicodedata.normalize("NFKC", text))
+
+
 def identify(text: str, profiles: Sequence[LanguageProfile], *,
              english_function: Collection[str], english_words: Collection[str]) -> str:
     """The language code of ``text`` (module docstring). ``english_function`` are English
-    function words, ``english_words`` a dictionary of lower-case English words."""
+    function words, ``english_words`` a dictionary of lower-case English words. The text is
+    read after NFKC and :func:`~fairframe.guard.normalize.unconfuse`, so fullwidth, math
+    alphanumeric or lookalike spellings of English stay English."""
+    text = _prepare(text)
     if not text.isascii():
-        scripts = Counter(_script(c) for c in text if c.isalpha())
+        scripts = Counter(script_of(c) for c in text if c.isalpha())
         latin = scripts.pop("LATIN", 0)
         if scripts and sum(scripts.values()) > latin:
             script = scripts.most_common(1)[0][0]
@@ -174,7 +178,7 @@ def english_segments(text: str, profiles: Sequence[LanguageProfile], *,
     The pipeline lets the English-only stages read this part of a prompt in another language,
     so that a foreign sentence appended to an English prompt does not hide the English part
     from them."""
-    kept = [seg.strip() for seg in _SEGMENT.split(text)
+    kept = [seg.strip() for seg in _SEGMENT.split(_prepare(text))
             if _english(seg, english_function, english_words)
             and identify(seg, profiles, english_function=english_function,
                          english_words=english_words) == ENGLISH]

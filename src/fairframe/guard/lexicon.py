@@ -408,12 +408,15 @@ class _LangTerms:
                 raise ConfigError(
                     f"{where}: a line starts with a category ({', '.join(_CATEGORY_FILES)}) or "
                     f"one of {', '.join(_LANG_KINDS)} (got {kind!r})")
+            if kind in ("function", "letters") and not rest.split():
+                raise ConfigError(f"{where}: '{kind}' needs at least one "
+                                  f"{'word' if kind == 'function' else 'letter'} after it")
             if kind == "function":
                 words = rest.lower().split()
                 function.update(words + [_fold(fold(w)) for w in words])
                 continue
             if kind == "letters":
-                letters.update(rest.lower().split())
+                letters.update(unicodedata.normalize("NFC", rest).lower().split())
                 if any(len(c) != 1 for c in letters):
                     raise ConfigError(f"{where}: letters are single characters separated by "
                                       f"spaces (got {rest.strip()!r})")
@@ -433,10 +436,20 @@ class _LangTerms:
                 self.ignore.setdefault(code, set()).add(_TRIPLE.sub(r"\1\1", term.text))
             else:
                 self.terms.setdefault(kind, []).append(term)
+        if not (function or letters or vocabulary or self.ignore.get(code)):
+            raise ConfigError(f"{path}: the language file has no lines; give it terms and "
+                              "'function' words, or remove it")
         english = _dictionary()
         self.profiles.append(LanguageProfile(
             code, frozenset(function), frozenset(letters),
             frozenset(w for w in vocabulary if w not in english and w not in function)))
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from exc
 
 
 _CATEGORY_FILES = CONTENT_CATEGORIES
@@ -519,6 +532,10 @@ class Lexicon:
         if self.typos:
             self._add_typos(prefix_of)
         self._patterns = list(self._entries)
+        unknown = sorted({t for terms in self.ignore.values() for t in terms} - set(self._entries))
+        if unknown and self.typos:  # without typos a typo variant named there is not an entry
+            raise ConfigError(f"ignore names terms no list has: {', '.join(unknown)}; an ignore "
+                              "line takes a term (or a typo variant) of another list")
         self._matcher = _matcher(self._patterns, [prefix_of[p] for p in self._patterns], backend)
         phrases = {" ".join(WORD.findall(_fold(fold(a.rstrip("*"))))): a.endswith("*")
                    for a in allow}
@@ -596,8 +613,8 @@ class Lexicon:
         root = Path(directory)
         if not root.is_dir():
             raise ConfigError(f"lexicon folder {root} does not exist")
-        texts = {p.stem: (str(p), p.read_text("utf-8")) for p in sorted(root.glob("*.txt"))}
-        langs = {p.stem: (str(p), p.read_text("utf-8"))
+        texts = {p.stem: (str(p), _read_utf8(p)) for p in sorted(root.glob("*.txt"))}
+        langs = {p.stem: (str(p), _read_utf8(p))
                  for p in sorted((root / _LANG_DIR).glob("*.txt"))}
         return cls._from_texts(texts, backend, typos=typos, frames=frames, langs=langs)
 
@@ -691,25 +708,25 @@ class Lexicon:
         """The prompt's language code (:func:`~fairframe.guard.language.identify` over the
         original text with this lexicon's language profiles); ``None`` without language
         files."""
-        if self.language_profiles is None:
-            return None
-        from fairframe.guard.gibberish import ENGLISH_FUNCTION_WORDS
-
         text = prompt.original if isinstance(prompt, NormalizedPrompt) else prompt
-        return identify(text, self.language_profiles, english_function=ENGLISH_FUNCTION_WORDS,
-                        english_words=_dictionary())
+        return self._with_profiles(identify, text)
 
     def english_part(self, text: str) -> str | None:
         """The English segments of ``text``
         (:func:`~fairframe.guard.language.english_segments`); ``None`` without language files
         or without an English segment."""
+        return self._with_profiles(english_segments, text)
+
+    def _with_profiles(self, fn: Any, text: str) -> str | None:
+        """``fn(text, profiles, english_function=..., english_words=...)``, or ``None`` without
+        language files."""
         if self.language_profiles is None:
             return None
         from fairframe.guard.gibberish import ENGLISH_FUNCTION_WORDS
 
-        return english_segments(text, self.language_profiles,
-                                english_function=ENGLISH_FUNCTION_WORDS,
-                                english_words=_dictionary())
+        out: str | None = fn(text, self.language_profiles,
+                             english_function=ENGLISH_FUNCTION_WORDS, english_words=_dictionary())
+        return out
 
     def identity(self) -> dict[str, Any]:
         """What decides this lexicon's matches (for fingerprints): a SHA-256 of its terms,

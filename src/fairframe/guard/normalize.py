@@ -54,7 +54,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fairframe.guard.script import is_mark
+from fairframe.guard.script import is_mark, script_of
 
 __all__ = [
     "ExtraNetwork",
@@ -317,9 +317,7 @@ def _diacritic(c: str) -> bool:
 def _decorable(c: str) -> bool:
     """Whether a mark after ``c`` is decoration: ``c`` is ASCII or a Latin, Greek or Cyrillic
     letter (or itself such a mark)."""
-    if c.isascii():
-        return True
-    return unicodedata.name(c, "").split(" ", 1)[0] in _DECORATED_SCRIPTS
+    return script_of(c) in _DECORATED_SCRIPTS
 
 
 def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[str]

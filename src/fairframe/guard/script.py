@@ -25,6 +25,7 @@ __all__ = [
     "WORD",
     "boundary",
     "is_mark",
+    "script_of",
     "is_word_char",
     "unspaced",
 ]
@@ -57,6 +58,16 @@ MARKS = _class(_mark_ranges())
 UNSPACED = _class(list(_UNSPACED_RANGES))
 #: One word: a run of letters, digits and combining marks.
 WORD = re.compile(rf"(?:[^\W_]|[{MARKS}])+")
+
+
+@functools.lru_cache(maxsize=8192)
+def script_of(c: str) -> str:
+    """The script of a character as the first word of its Unicode name ("LATIN", "CYRILLIC",
+    "CJK", "HANGUL", ...); ASCII is "LATIN"; "" for an unnamed character."""
+    if c.isascii():
+        return "LATIN"
+    name = unicodedata.name(c, "")
+    return name.split(" ", 1)[0] if name else ""
 
 
 def is_mark(c: str) -> bool:
