@@ -89,6 +89,25 @@ def test_scan_refuses_to_write_over_its_input(config: Path, tmp_path: Path) -> N
     assert json.loads(src.read_text()) == {"id": "a", "prompt": "a cat"}
 
 
+def test_a_wrong_out_is_refused_before_the_guard_loads(
+        config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fairframe.cli.guard as cli_guard
+
+    src = tmp_path / "prompts.jsonl"
+    src.write_text(json.dumps({"id": "a", "prompt": "a cat"}) + "\n")
+    out = tmp_path / "notes.jsonl"
+    out.write_text("my notes\n")
+
+    def no_guard(*args: object) -> None:
+        raise AssertionError("the guard (and its models) was built before the refusal")
+
+    monkeypatch.setattr(cli_guard, "_guard", no_guard)
+    r = runner.invoke(app, ["guard", "scan", str(src), "--out", str(out), "--config",
+                            str(config)])
+    assert r.exit_code != 0 and "line 1 is not a scan decision" in r.output
+    assert "AssertionError" not in r.output and out.read_text() == "my notes\n"
+
+
 def test_keys_and_log(config: Path) -> None:
     r = runner.invoke(app, ["guard", "keys", "create", "ops", "--role", "admin", "--config",
                             str(config)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,30 @@ def test_run_then_compare(suite_file: Path, tmp_path: Path) -> None:
     assert all(x["delta"] in (0.0, None) for x in d["deltas"])
     shown = runner.invoke(app, ["redteam", "compare", str(out), str(out)])
     assert shown.exit_code == 0 and "unsafe prompts newly getting through: 0" in shown.stdout
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_tables_fit_the_terminal_without_breaking_an_interval(
+        suite_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    from rich.cells import cell_len
+
+    from fairframe.cli._common import out_console
+
+    monkeypatch.setattr(out_console, "_width", width)
+    out = tmp_path / "rt"
+    r = runner.invoke(app, ["redteam", "run", str(suite_file), "--target", "guard:fast",
+                            "--mutators", "case,spacing+zero_width", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    c = runner.invoke(app, ["redteam", "compare", str(out), str(out)])
+    assert c.exit_code == 0, c.output
+    for shown in (r.stdout, c.stdout):
+        lines = [x for x in shown.splitlines() if "━━━━ " not in x]  # progress bars aside
+        assert max(cell_len(x.rstrip()) for x in lines) <= width, shown
+        assert "spacing+zero_width" in shown and "…" not in shown
+        if width == 80:  # each interval whole on its own line, under its value
+            assert re.search(r"\b0\.0–\d+\.\d\b", shown) and "[0.0," not in shown
+        else:
+            assert re.search(r"100\.0% \[\d+\.\d, 100\.0\] n=3", shown)
 
 
 def test_limit_samples_rows(suite_file: Path, tmp_path: Path) -> None:

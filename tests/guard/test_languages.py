@@ -199,6 +199,21 @@ def test_a_bad_language_file_names_the_line(tmp_path: Path, name: str, text: str
         Lexicon.from_directory(_lang_folder(tmp_path, text, name))
 
 
+def test_a_term_written_with_and_without_a_star_names_both_files(tmp_path: Path) -> None:
+    folder = _lang_folder(tmp_path, "function el la de\nnudity 1.0 desnud*\n")
+    (folder / "lang" / "pt.txt").write_text("function o a de\n\nnudity 0.9 desnud\n",
+                                            encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        Lexicon.from_directory(folder)
+    message = str(err.value)
+    assert "'desnud' appears both with and without a trailing '*'" in message
+    assert "es.txt:2 (with it)" in message and "pt.txt:3 (without it)" in message
+    # terms built in code carry no place; the error still names the term and the fix
+    with pytest.raises(ConfigError, match=r"'naked' appears both .*write it the same way"):
+        Lexicon({"nudity": [Term("naked", 1.0, prefix=True)], "sexual": [Term("naked", 1.0)]})
+    assert Term("naked", 1.0, where="a.txt:1") == Term("naked", 1.0)
+
+
 def test_the_fingerprint_follows_the_language_files(tmp_path: Path) -> None:
     a = Lexicon.from_directory(_lang_folder(tmp_path, "function el la\nnudity 1.0 desnuda\n"))
     (tmp_path / "lang" / "es.txt").write_text("function el la los\nnudity 1.0 desnuda\n")

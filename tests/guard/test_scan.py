@@ -9,7 +9,13 @@ import pytest
 from fairframe.errors import InputDataError
 from fairframe.guard import default_lexicon
 from fairframe.guard.pipeline import PromptGuard
-from fairframe.guard.scan import PromptRow, guard_fingerprint, read_prompts, scan_file
+from fairframe.guard.scan import (
+    PromptRow,
+    check_resumable,
+    guard_fingerprint,
+    read_prompts,
+    scan_file,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +119,10 @@ def test_a_resume_adds_new_prompts_and_refuses_what_would_mix_or_lose(
     with pytest.raises(InputDataError, match="written by another guard"):
         scan_file(guard, rows, out, guard_extra={"fast": True})
     assert out.read_bytes() == before  # a refused resume changes nothing
+    # the check without a guard (the CLI runs it before loading models) finds the same faults
+    assert check_resumable(out, rows) == 6 and check_resumable(tmp_path / "new.jsonl", rows) == 0
+    with pytest.raises(InputDataError, match="line 3 decides id '2' for another prompt"):
+        check_resumable(out, changed)
     assert scan_file(other, changed, out, resume=False).checked == 6
 
 

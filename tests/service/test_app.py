@@ -197,11 +197,18 @@ def test_incident_report_enqueues_a_review(client: TestClient, keys: dict[str, s
 
 def test_reviewers_read_incidents_and_decisions(client: TestClient,
                                                 keys: dict[str, str]) -> None:
-    served = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+    served = client.post("/v1/prompts/check", json={"prompt": "a lighthouse at dusk"},
                          headers=auth(keys["client"])).json()
+    assert served["action"] == "allow"
     report = client.post("/v1/incidents", json={
         "decision_id": served["decision_id"], "category": "sexual",
         "description": "explicit image served"}, headers=auth(keys["client"])).json()
+    refused = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                          headers=auth(keys["client"])).json()
+    nothing = client.post("/v1/incidents", json={
+        "decision_id": refused["decision_id"], "category": "sexual",
+        "description": "explicit image served"}, headers=auth(keys["client"]))
+    assert nothing.status_code == 409 and "no image was served" in nothing.text
     rev = auth(keys["reviewer"])
     listed = client.get("/v1/incidents", params={"status": "open"}, headers=rev)
     assert listed.status_code == 200
@@ -210,7 +217,7 @@ def test_reviewers_read_incidents_and_decisions(client: TestClient,
     assert client.get("/v1/incidents", params={"after_id": report["id"]}, headers=rev).json() == []
     one = client.get(f"/v1/incidents/{report['id']}", headers=rev)
     assert one.status_code == 200 and one.json()["decision_id"] == served["decision_id"]
-    decision = client.get(f"/v1/decisions/{served['decision_id']}", headers=rev)
+    decision = client.get(f"/v1/decisions/{refused['decision_id']}", headers=rev)
     assert decision.status_code == 200
     assert decision.json()["action"] == "block" and "sexual" in decision.json()["categories"]
     # clients may not read them; unknown ids are 404 naming the id; bad statuses are 422

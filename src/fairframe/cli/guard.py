@@ -268,13 +268,15 @@ def scan_command(
     as_json: bool = _JSON,
 ) -> None:
     """Check every prompt of a file in batches; resumes an interrupted scan."""
-    from fairframe.guard.scan import read_prompts, scan_file
+    from fairframe.guard.scan import check_resumable, read_prompts, scan_file
 
     if out.resolve() == file.resolve():
         raise InputDataError(
             f"--out {out} is the input file; the scan would overwrite the prompts it reads; "
             "choose another output file")
     rows = read_prompts(file, column=column)
+    if not no_resume:
+        check_resumable(out, rows)  # refuse a wrong --out before the models load
     cfg, guard = _guard(config, fast)
     extra = {"config": cfg.decision_config()}  # --fast is in it (embedding off)
     with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:

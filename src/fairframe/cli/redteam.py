@@ -15,12 +15,15 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from fairframe.cli._common import RichProgress, handle_errors, out_console, print_json
 from fairframe.errors import BackendError, ConfigError
@@ -63,15 +66,42 @@ def _shown(text: str) -> str:
     return "".join(out)
 
 
-def _cell(raw: Any, *, pct: bool = True) -> str:
+def _cell(raw: Any, *, pct: bool = True, narrow: bool = False) -> str:
+    """A metric with its interval and n: one line (``68.8% [44.4, 85.8] n=16``), or three when
+    ``narrow`` (value / ``44.4–85.8`` / ``n=16``), so that a narrow terminal never breaks an
+    interval in two."""
     if raw is None:
         return "—"
     if raw.value is None:
         return "[dim]n/a[/]"
     scale, unit = (100.0, "%") if pct else (1.0, "")
-    ci = "" if raw.ci_low is None or raw.ci_high is None else \
-        f" [dim]\\[{raw.ci_low * scale:.1f}, {raw.ci_high * scale:.1f}][/]"
-    return f"{raw.value * scale:.1f}{unit}{ci} [dim]n={raw.n}[/]"
+    value = f"{raw.value * scale:.1f}{unit}"
+    has_ci = raw.ci_low is not None and raw.ci_high is not None
+    if narrow:
+        ci = f"{raw.ci_low * scale:.1f}–{raw.ci_high * scale:.1f}\n" if has_ci else ""
+        return f"{value}\n[dim]{ci}n={raw.n}[/]"
+    ci = f" [dim]\\[{raw.ci_low * scale:.1f}, {raw.ci_high * scale:.1f}][/]" if has_ci else ""
+    return f"{value}{ci} [dim]n={raw.n}[/]"
+
+
+def _fitted(build: Callable[[bool], Table]) -> Table:
+    """``build(narrow=False)`` when it fits the terminal, else ``build(narrow=True)`` without
+    vertical rules and with the first column (mutator names) kept whole."""
+    from rich.measure import Measurement
+
+    wide = build(False)
+    unbounded = out_console.options.update(max_width=100_000)
+    if Measurement.get(out_console, unbounded, wide).maximum <= out_console.width:
+        return wide
+    narrow = build(True)
+    narrow.box = box.SIMPLE_HEAD  # no vertical rules: room for the first column's names
+    narrow.pad_edge = False
+    narrow.collapse_padding = True
+    for column in narrow.columns:  # whole names and intervals; the headers wrap instead
+        words = [len(w) for w in str(column.header).split()]
+        column.width = max([line.cell_len for c in column.cells
+                                for line in Text.from_markup(str(c)).split("\n")] + words)
+    return narrow
 
 
 @redteam_app.command("run")
@@ -145,15 +175,19 @@ def run_command(
             raise BackendError("every query failed; fix the target and rerun the same command: "
                                "the failed queries are asked again")
         return
-    table = Table("mutator", "recall", "FPR", "ASR", "ASR overall", "queries/success",
-                  "errors", title="by mutator (all categories)")
-    for g in report.metrics:
-        if g.category != "all":
-            continue
-        table.add_row(escape(g.mutator), _cell(g.recall), _cell(g.fpr), _cell(g.asr),
-                      _cell(g.asr_overall), _cell(g.queries_per_success, pct=False),
-                      str(g.errors))
-    out_console.print(table)
+    def by_mutator(narrow: bool) -> Table:
+        table = Table("mutator", "recall", "FPR", "ASR", "ASR overall", "queries per success",
+                      "errors", title="by mutator (all categories)")
+        for g in report.metrics:
+            if g.category == "all":
+                table.add_row(escape(g.mutator), _cell(g.recall, narrow=narrow),
+                              _cell(g.fpr, narrow=narrow), _cell(g.asr, narrow=narrow),
+                              _cell(g.asr_overall, narrow=narrow),
+                              _cell(g.queries_per_success, pct=False, narrow=narrow),
+                              str(g.errors))
+        return table
+
+    out_console.print(_fitted(by_mutator))
     h = report.headline
     any_asr = h.get("asr_any")
     if isinstance(any_asr, dict) and any_asr.get("value") is not None:
@@ -201,17 +235,27 @@ def compare_command(
                       f"{escape(str(a.get('path')))} (policy "
                       f"{escape(str(a.get('policy_version')))}, commit "
                       f"{escape(str(a.get('git_commit'))[:12])})", highlight=False)
-    table = Table("mutator", "category", "metric", "before", "after", "delta", "q", "change",
-                  title="metric changes (all categories, and significant per-category ones)")
     colour = {"better": "green", "worse": "bold red", "same": "dim", "n/a": "dim"}
-    for d in cmp.deltas:
-        if d.category != "all" and not d.significant:
-            continue
-        delta = "—" if d.delta is None else f"{d.delta * 100:+.1f} pts"
-        q = "—" if d.q_value is None else f"{d.q_value:.3g}"
-        table.add_row(escape(d.mutator), escape(d.category), d.metric, _cell(d.before),
-                      _cell(d.after), delta, q, f"[{colour[d.change]}]{d.change}[/]")
-    out_console.print(table)
+
+    def metric_changes(narrow: bool) -> Table:
+        # narrow: the category goes under the mutator, the delta loses its unit to the header
+        where = ("mutator / category",) if narrow else ("mutator", "category")
+        table = Table(*where, "metric", "before", "after", "delta (pts)" if narrow else "delta",
+                      "q", "change",
+                      title="metric changes (all categories, and significant per-category ones)")
+        for d in cmp.deltas:
+            if d.category != "all" and not d.significant:
+                continue
+            delta = "—" if d.delta is None else f"{d.delta * 100:+.1f}{'' if narrow else ' pts'}"
+            q = "—" if d.q_value is None else f"{d.q_value:.3g}"
+            names = ((f"{escape(d.mutator)}\n[dim]{escape(d.category)}[/]",) if narrow
+                     else (escape(d.mutator), escape(d.category)))
+            table.add_row(*names, d.metric, _cell(d.before, narrow=narrow),
+                          _cell(d.after, narrow=narrow), delta, q,
+                          f"[{colour[d.change]}]{d.change}[/]")
+        return table
+
+    out_console.print(_fitted(metric_changes))
     for label, changes in (("unsafe prompts newly getting through",
                             [c for c in cmp.newly_through if c.expected == "block"]),
                            ("unsafe prompts newly stopped",

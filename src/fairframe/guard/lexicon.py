@@ -141,6 +141,8 @@ class Term:
         For an exact term with diacritics: the term as written, lower case ("khỏa thân"). A
         prompt that writes the matched words with other diacritics ("khoa thận", nephrology)
         is not a match; one without any ("khoa than") still is.
+    where:
+        ``FILE:LINE`` of a term read from a file (named in errors), else ``""``; not compared.
     """
 
     text: str
@@ -148,6 +150,7 @@ class Term:
     prefix: bool = False
     exact: bool = False
     spelling: str = ""
+    where: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -356,7 +359,8 @@ def _parse_line(where: str, line: str, *, weighted: bool, exact: bool = False) -
         raise ConfigError(f"{where}: the term has no letters or digits (got {line!r})")
     text = " ".join(words)
     written = _written(line.rstrip("*"))
-    return Term(text, weight, prefix, exact, written if exact and written != text else "")
+    return Term(text, weight, prefix, exact, written if exact and written != text else "",
+                where)
 
 
 def _written(text: str) -> str:
@@ -507,6 +511,8 @@ class Lexicon:
         #: Pattern -> the spellings with diacritics its terms were written with (``None``: a
         #: term of that pattern has none, so any spelling matches).
         self._spellings: dict[str, set[str] | None] = {}
+        #: Pattern -> where its first term was written (for the error when two disagree).
+        self._where: dict[str, str] = {}
         prefix_of: dict[str, bool] = {}
         self.terms: Mapping[str, tuple[Term, ...]] = MappingProxyType(
             {str(k): tuple(v) for k, v in terms.items()}
@@ -557,8 +563,15 @@ class Lexicon:
         # the normalizer squeezes runs of 3+ letters to 2, so a term must be squeezed the same
         # way to ever match ("kkk" and "xxx" are matched as "kk" and "xx")
         key = _TRIPLE.sub(r"\1\1", term.text)
+        first = self._where.setdefault(key, term.where)
         if prefix_of.setdefault(key, term.prefix) != term.prefix:
-            raise ConfigError(f"term {term.text!r} appears both with and without a trailing '*'")
+            places = " and ".join(
+                f"{w} ({'with' if p else 'without'} it)"
+                for w, p in ((first, not term.prefix), (term.where, term.prefix)) if w)
+            raise ConfigError(
+                f"term {term.text!r} appears both with and without a trailing '*'"
+                + (f": {places}" if places else "")
+                + "; write it the same way everywhere (with '*' it matches as a word prefix)")
         self._entries.setdefault(key, []).append((cat, term.weight))
         if cat != _YOUTH:
             if not term.spelling:  # a term without diacritics has the pattern: no check

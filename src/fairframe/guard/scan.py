@@ -47,7 +47,14 @@ from fairframe.guard.decision import Decision, triggered_actions
 from fairframe.guard.pipeline import PromptGuard
 from fairframe.store.keys import hash_bytes, make_key
 
-__all__ = ["PromptRow", "ScanSummary", "guard_fingerprint", "read_prompts", "scan_file"]
+__all__ = [
+    "PromptRow",
+    "ScanSummary",
+    "check_resumable",
+    "guard_fingerprint",
+    "read_prompts",
+    "scan_file",
+]
 
 
 @dataclass(frozen=True)
@@ -160,10 +167,29 @@ def prompt_sha256(prompt: str) -> str:
     return hash_bytes(prompt.encode("utf-8"))
 
 
-def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> dict[str, bool]:
+def check_resumable(out: str | Path, rows: Sequence[PromptRow]) -> int:
+    """Check, before a guard is built, that ``out`` can be resumed for ``rows``: each of its lines
+    is a scan decision of an id in ``rows`` for the same prompt (else :class:`InputDataError`,
+    naming the first line at fault). Returns how many prompts it already decides.
+
+    The CLI calls it first so that a wrong ``--out`` is refused in a moment, not after the
+    models have loaded; :func:`scan_file` checks the same and the guard's fingerprint.
+    """
+    out_path = Path(out)
+    if not out_path.is_file():
+        return 0
+    try:
+        return len(_done_ids(out_path, rows, None))
+    except OSError as exc:
+        raise InputDataError(
+            f"cannot read the scan output {out_path}: {exc.strerror or exc}; choose a readable "
+            "file with --out") from exc
+
+
+def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str | None) -> dict[str, bool]:
     """The ids ``out`` already holds a decision for (``True`` for an ``error`` line), after
-    checking that each of its lines is a decision of this guard for the same prompt (else
-    :class:`InputDataError`)."""
+    checking that each of its lines is a decision of this guard (any guard when ``guard_id`` is
+    ``None``) for the same prompt (else :class:`InputDataError`)."""
     done: dict[str, bool] = {}
     if not out.exists():
         return done
@@ -190,7 +216,7 @@ def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str) -> dict[str, 
                 f"{out} line {number} is not a scan decision of this Fairframe (it needs id, "
                 f"prompt_sha256 and guard); {fix}")
         rid = str(obj["id"])
-        if obj["guard"] != guard_id:
+        if guard_id is not None and obj["guard"] != guard_id:
             raise InputDataError(
                 f"{out} was written by another guard (line {number}: guard {obj['guard']}, now "
                 f"{guard_id}: the config, policy, stages or --fast differ), so its decisions "

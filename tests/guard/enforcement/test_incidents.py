@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from fairframe.errors import ConfigError
+from fairframe.errors import ConfigError, StateError
 from fairframe.guard import Action, Decision
 from fairframe.guard.enforcement import Enforcer, IncidentStatus, ReviewKind
 
@@ -39,6 +39,20 @@ def test_report_by_image_hash_links_the_decision(enforcer: Enforcer) -> None:
     unknown = hashlib.sha256(b"other").hexdigest()
     inc2 = enforcer.report_incident(category="violence", description="x", image_sha256=unknown)
     assert inc2.decision_id is None and inc2.image_sha256 == unknown
+
+
+def test_a_blocked_decision_served_nothing_to_report(enforcer: Enforcer) -> None:
+    refused = enforcer.record(
+        Decision(Action.BLOCK, {"nudity": 1.0}, prompt_in="x", policy_version="t/1"),
+        key_id=None, image_sha256=IMG,
+    )
+    queued = enforcer.list_reviews()  # the block queued its own review item
+    with pytest.raises(StateError, match=f"decision {refused} was a block: no image was served"):
+        enforcer.report_incident(category="nudity", description="x", decision_id=refused)
+    assert enforcer.list_incidents() == [] and enforcer.list_reviews() == queued
+    # the same image found by its hash is linked: a refused image a user saw is worth a look
+    inc = enforcer.report_incident(category="nudity", description="x", image_sha256=IMG)
+    assert inc.decision_id == refused
 
 
 @pytest.mark.parametrize(

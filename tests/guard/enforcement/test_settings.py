@@ -55,8 +55,9 @@ def test_results_are_json_ready(enforcer: Enforcer) -> None:
     created = enforcer.create_key("a", roles=["client"])
     key = created.key
     d = Decision(Action.BLOCK, {"hate": 0.9, "custom_stage_category": 0.5}, prompt_in="x")
-    entry_id = enforcer.record(d, key_id=key.id)
-    inc = enforcer.report_incident(category="hate", description="x", decision_id=entry_id)
+    enforcer.record(d, key_id=key.id)
+    served = enforcer.record(Decision(Action.FLAG, {"hate": 0.6}, prompt_in="y"), key_id=key.id)
+    inc = enforcer.report_incident(category="hate", description="x", decision_id=served)
     results: list[Any] = [
         created, key, enforcer.check_rate(key.id), enforcer.status(key.id),
         *enforcer.list_strikes(key.id), *enforcer.list_log(), enforcer.verify_log(),

@@ -1,9 +1,12 @@
 """Incident reports: users telling the operator that a served image is harmful.
 
-An incident names the image by the decision id it was served under and/or its SHA-256 (an image
-hash alone is linked to the newest decision logged with that hash), optionally a perceptual hash
-(to find near-duplicates), a policy category and a description. Reporting one queues a review item
-(kind ``incident``). Its status moves::
+An incident names the image by the decision id it was served under and/or its SHA-256,
+optionally a perceptual hash (to find near-duplicates), a policy category and a description. An
+image hash alone is linked to the newest decision logged with that hash, whatever its action (an
+image the guard refused that a user saw anyway is worth a reviewer's look); a hash the log does
+not know is recorded without a decision (re-encoding changes it). A decision id whose action is
+``block`` served nothing and is refused with :class:`~fairframe.errors.StateError`. Reporting
+one queues a review item (kind ``incident``). Its status moves::
 
     open ──▶ investigating ──▶ confirmed | dismissed
       └──────────────────────▶ confirmed | dismissed
@@ -183,6 +186,11 @@ def report(
         entry = audit_log.get(conn, decision_id)
         if entry is None:
             raise not_found("decision", decision_id, "report the decision id the image came with")
+        if entry.action == "block":
+            raise invalid_state(
+                f"decision {entry.id} was a block: no image was served under it; report the "
+                "decision id the image came with, or only its image_sha256"
+            )
     elif image_sha256 is not None:
         entry = audit_log.latest_for_image(conn, image_sha256)
     t = tables()
