@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,13 @@ pytest.importorskip("sqlalchemy")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from fairframe.errors import BackendError, CommitUnknownError, StoreError  # noqa: E402
+from fairframe.errors import (  # noqa: E402
+    BackendError,
+    CommitUnknownError,
+    ConfigError,
+    InputDataError,
+    StoreError,
+)
 from fairframe.guard import default_lexicon  # noqa: E402
 from fairframe.guard.config import GuardConfig  # noqa: E402
 from fairframe.guard.enforcement import EnforcementSettings, Enforcer  # noqa: E402
@@ -183,6 +190,109 @@ def test_review_queue_and_appeal(client: TestClient, keys: dict[str, str]) -> No
     assert missing.status_code == 404
 
 
+def test_reviewers_review_others_by_key_and_release_claims(
+        client: TestClient, keys: dict[str, str], enforcer: Enforcer) -> None:
+    admin = auth(keys["admin"])
+    # a reviewer-only key is not a client: it cannot send prompts to get its own blocks reviewed
+    r = client.post("/v1/prompts/check", json={"prompt": "a cat"}, headers=auth(keys["reviewer"]))
+    assert r.status_code == 403 and "'client' role" in r.text
+    both = enforcer.create_key("rita", roles=("client", "reviewer"), burst=50).token
+    mine = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                       headers=auth(both)).json()["decision_id"]
+    theirs = client.post("/v1/prompts/check", json={"prompt": "hardcore porn"},
+                         headers=auth(keys["client"])).json()["decision_id"]
+    queue = {i["decision_id"]: i["id"] for i in client.get("/v1/reviews", headers=admin).json()}
+    own = client.post(f"/v1/reviews/{queue[mine]}/resolve", json={"verdict": "overturned"},
+                      headers=auth(both))
+    assert own.status_code == 403 and "own requests" in own.text
+    assert client.post(f"/v1/reviews/{queue[mine]}/claim", headers=auth(both)).status_code == 403
+    # claims are the key's, not its name's: two keys named "rita" are two reviewers
+    claimed = client.post(f"/v1/reviews/{queue[theirs]}/claim", headers=auth(keys["reviewer"]))
+    assert claimed.status_code == 200 and claimed.json()["claimed_by"].startswith("rita (")
+    other = client.post(f"/v1/reviews/{queue[theirs]}/resolve", json={"verdict": "upheld"},
+                        headers=auth(both))
+    assert other.status_code == 409 and "only they can resolve it" in other.text
+    assert client.post(f"/v1/reviews/{queue[theirs]}/release",
+                       headers=auth(both)).status_code == 409
+    # the claimer left: an administrator frees the item
+    reviewer_id = keys["reviewer"].split("_")[1]
+    assert client.delete(f"/v1/keys/{reviewer_id}", headers=admin).status_code == 200
+    freed = client.post(f"/v1/reviews/{queue[theirs]}/release", headers=admin)
+    assert freed.status_code == 200 and freed.json()["status"] == "pending"
+    done = client.post(f"/v1/reviews/{queue[theirs]}/resolve", json={"verdict": "upheld"},
+                       headers=auth(both))
+    assert done.status_code == 200
+    again = client.post(f"/v1/reviews/{queue[theirs]}/resolve", json={"verdict": "upheld"},
+                        headers=auth(both))
+    assert again.status_code == 409 and "may appeal once to reopen it" in again.text
+    # a revoked key stays revoked
+    back = client.post(f"/v1/keys/{reviewer_id}/reinstate", headers=admin)
+    assert back.status_code == 409 and "revocation is final" in back.text
+    # the queue pages like the incident list
+    ids = [i["id"] for i in client.get("/v1/reviews", headers=admin).json()]
+    assert len(ids) == 2
+    page = client.get("/v1/reviews", params={"after_id": ids[0], "limit": 1}, headers=admin)
+    assert [i["id"] for i in page.json()] == ids[1:]
+
+
+def test_appeals_and_incidents_are_rate_limited_and_private(
+        client: TestClient, keys: dict[str, str], enforcer: Enforcer, clock: Clock) -> None:
+    other = enforcer.create_key("bob", burst=50).token
+    served = client.post("/v1/prompts/check", json={"prompt": "a lighthouse"},
+                         headers=auth(other)).json()["decision_id"]
+    report = {"decision_id": served, "category": "nudity", "description": "nude"}
+    # another key's decision is unknown to this key, as for appeals; an admin may report it
+    r = client.post("/v1/incidents", json=report, headers=auth(keys["client"]))
+    assert r.status_code == 404 and "your key received" in r.text
+    assert client.post("/v1/incidents", json=report, headers=auth(keys["admin"])).status_code == 201
+    # a NUL would break PostgreSQL: refused everywhere, naming the field
+    r = client.post("/v1/incidents", json={**report, "description": "bad\u0000x"},
+                    headers=auth(other))
+    assert r.status_code == 422 and "NUL" in r.text
+    # each report takes a token of the key's bucket (burst 5; the refused report took one)
+    image = {"image_sha256": "cd" * 32, "category": "nudity", "description": "nude"}
+    codes = [client.post("/v1/incidents", json=image, headers=auth(keys["client"])).status_code
+             for _ in range(5)]
+    assert codes == [201] * 4 + [429]
+    r = client.post("/v1/appeals", json={"decision_id": served}, headers=auth(keys["client"]))
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+
+
+def test_key_limits_and_probes(client: TestClient, keys: dict[str, str],
+                               enforcer: Enforcer) -> None:
+    admin = auth(keys["admin"])
+    r = client.post("/v1/keys", json={"name": "slow", "rate_per_s": 5e-324}, headers=admin)
+    assert r.status_code == 422 and "rate_per_s" in r.text
+    with pytest.raises(ConfigError, match="at least 1.16e-05 .one request a day"):
+        enforcer.create_key("slow", rate_per_s=1e-300)
+    daily = client.post("/v1/keys", json={"name": "daily", "rate_per_s": 1 / 86400, "burst": 1},
+                        headers=admin).json()["token"]
+    codes = [client.post("/v1/prompts/check", json={"prompt": "a cat"},
+                         headers=auth(daily)) for _ in range(2)]
+    assert [c.status_code for c in codes] == [200, 429]
+    assert codes[1].headers["Retry-After"] == "86400"
+    long_id = client.delete("/v1/keys/" + "x" * 5000, headers=admin)
+    assert long_id.status_code == 422 and "x" * 100 not in long_id.text
+    for path in ("/healthz", "/readyz"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b""
+
+
+def test_a_nul_in_a_stored_prompt_is_kept_as_a_replacement_character(
+        enforcer: Enforcer, keys: dict[str, str], tmp_path: Path) -> None:
+    settings = EnforcementSettings.model_validate({"store_prompts": True})
+    stored = Enforcer.open(f"sqlite:///{tmp_path / 'stored.db'}", settings)
+    token = stored.create_key("c").token
+    with client_for(make_guard(), stored) as c:
+        r = c.post("/v1/prompts/check", json={"prompt": "a\u0000cat"}, headers=auth(token))
+    assert r.status_code == 200
+    entry = stored.log_entry(r.json()["decision_id"])
+    assert entry is not None and entry.prompt == "a\ufffdcat"
+    assert entry.prompt_sha256 == hashlib.sha256("a\u0000cat".encode()).hexdigest()
+    assert stored.verify_log().ok
+    stored.close()
+
+
 def test_incident_report_enqueues_a_review(client: TestClient, keys: dict[str, str]) -> None:
     r = client.post("/v1prompts/check", json={"prompt": "a cat"}, headers=auth(keys["client"]))
     assert r.status_code == 404
@@ -303,7 +413,23 @@ def test_wrong_content_type_and_blank_prompts_say_what_to_fix(
         assert "Content-Type: application/json" in r.json()["error"]["message"]
     r = client.post("/v1/prompts/check", json={"prompt": "   "}, headers=auth(keys["admin"]))
     assert r.status_code == 422
-    assert r.json()["error"]["message"] == "prompt: must not be empty or only white space"
+    assert r.json()["error"]["message"] == (
+        "prompt: must hold a visible character (not only white space, control, zero-width or "
+        "other format characters)")
+    for invisible in ("\u0000\u0001", "\u200b\u200b\u200b", "\u202e\ufeff \U000e0041"):
+        r = client.post("/v1/prompts/check", json={"prompt": invisible},
+                        headers=auth(keys["admin"]))
+        assert r.status_code == 422 and "visible character" in r.text, invisible
+    for shown in ("\u200ba\u200b", "🐱", "\u0301"):  # one visible character is enough
+        assert client.post("/v1/prompts/check", json={"prompt": shown},
+                           headers=auth(keys["admin"])).status_code == 200
+    no_type = client.post("/v1/prompts/check", content=b'{"prompt": "a cat"}',
+                          headers=auth(keys["admin"]))
+    assert no_type.status_code == 415 and "without a Content-Type header" in no_type.text
+    deep = b'{"prompt": "a", "negative_prompt": ' + b"[" * 1800 + b"]" * 1800 + b"}"
+    r = client.post("/v1/prompts/check", content=deep, headers={
+        **auth(keys["admin"]), "Content-Type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.json()["error"]["message"], r.text
     for body, status in [('{"prompt": "a cat"}', 200), ("null", 422)]:  # a JSON media type
         r = client.post("/v1/prompts/check", content=body, headers={
             **auth(keys["admin"]), "Content-Type": "application/merge-patch+json"})
@@ -444,16 +570,25 @@ def test_micro_batching_keeps_per_request_errors_apart(enforcer: Enforcer,
                                                         keys: dict[str, str]) -> None:
     stage = FailsOn("boom")
     prompts = ["a cat", "a boom box", "a dog", "a tree", "a boat", "a house"] * 2
-    with client_for(make_guard(stage, required={"lexicon", "picky"}), enforcer) as c:
+    class Strict(PromptGuard):
+        def validate(self, prompt: object) -> str:
+            if prompt == "a forbidden word":
+                raise InputDataError("not this one")
+            return super().validate(prompt)
+
+    guard = make_guard(stage, required={"lexicon", "picky"})
+    strict = Strict(guard.stages, rewriters=guard.rewriters, required=guard.required,
+                    max_prompt_chars=guard.max_prompt_chars)
+    with client_for(strict, enforcer) as c:
         with ThreadPoolExecutor(6) as pool:
             responses = list(pool.map(
                 lambda p: c.post("/v1/prompts/check", json={"prompt": p},
                                  headers=auth(keys["admin"])), prompts))
-        # passes the schema (not white space to its regex) but not the guard's own check,
-        # which runs per request, before the prompts of a batch share the guard call
-        bad = c.post("/v1/prompts/check", json={"prompt": "\x1c\x1d"},
+        # passes the schema but not the guard's own check (a subclass's stricter one), which
+        # runs per request, before the prompts of a batch share the guard call
+        bad = c.post("/v1/prompts/check", json={"prompt": "a forbidden word"},
                      headers=auth(keys["admin"]))
-        assert bad.status_code == 422 and "empty" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "not this one" in bad.json()["error"]["message"]
         assert c.get("/readyz").status_code == 200
     assert max(stage.sizes) > 1  # requests did share batches
     for prompt, r in zip(prompts, responses, strict=True):

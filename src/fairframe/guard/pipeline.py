@@ -41,6 +41,7 @@ from fairframe.guard.fusion import Fusion
 from fairframe.guard.normalize import NormalizedPrompt, normalize
 from fairframe.guard.policy import Policy, default_policy
 from fairframe.guard.rewriters.base import merge_negative_prompts
+from fairframe.guard.script import is_visible
 from fairframe.guard.stage import PromptStage, StageResult
 
 if TYPE_CHECKING:
@@ -188,6 +189,10 @@ class PromptGuard:
             raise InputDataError(f"a prompt must be a string, got {type(prompt).__name__}")
         if not prompt.strip():
             raise InputDataError("the prompt is empty; send the text to check")
+        if not any(is_visible(c) for c in prompt):
+            raise InputDataError(
+                "the prompt has no visible characters (only white space, control, zero-width or "
+                "other format characters, which the normalizer removes); send the text to check")
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as exc:

@@ -24,7 +24,9 @@ __all__ = [
     "UNSPACED",
     "WORD",
     "boundary",
+    "invisible_class",
     "is_mark",
+    "is_visible",
     "script_of",
     "is_word_char",
     "unspaced",
@@ -58,6 +60,36 @@ MARKS = _class(_mark_ranges())
 UNSPACED = _class(list(_UNSPACED_RANGES))
 #: One word: a run of letters, digits and combining marks.
 WORD = re.compile(rf"(?:[^\W_]|[{MARKS}])+")
+
+
+def is_visible(c: str) -> bool:
+    """Whether ``c`` shows: not white space, not a control (``Cc``) or format character (``Cf``:
+    zero-width, bidi, tag characters, soft hyphen). A prompt needs one to be checked."""
+    return not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf")
+
+
+@functools.cache
+def invisible_class() -> str:
+    """The body of a regular-expression character class of every character that is not
+    :func:`is_visible` (surrogates aside), written as the characters themselves, so that
+    ``[^...]`` reads the same in Python, Rust (pydantic) and ECMAScript (JSON Schema)."""
+    chars: list[str] = []
+    start = end = -2
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or is_visible(chr(cp)):
+            continue
+        if cp != end + 1:
+            if start >= 0:
+                chars.append(_span(start, end))
+            start = cp
+        end = cp
+    chars.append(_span(start, end))
+    return "".join(chars)
+
+
+def _span(lo: int, hi: int) -> str:
+    a, b = (re.escape(chr(cp)) if chr(cp) in "\\]^-[" else chr(cp) for cp in (lo, hi))
+    return a if lo == hi else f"{a}-{b}"
 
 
 @functools.lru_cache(maxsize=8192)

@@ -37,6 +37,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -64,6 +65,9 @@ from fairframe.service.schemas import (
     B64_PATTERN,
     ERROR_RESPONSES,
     MAX_ID,
+    SOME_TEXT,
+    TEXT,
+    VISIBLE,
     AppealRequest,
     CheckRequest,
     CheckResponse,
@@ -244,9 +248,10 @@ def create_app(
     """
     require("fastapi", extra="service", purpose="the guard HTTP service")
     import anyio
-    from fastapi import Depends, FastAPI, Header, Path, Query, Request
+    from fastapi import Depends, FastAPI, Path, Query, Request, Security
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     cfg = config if config is not None else GuardConfig()
@@ -260,6 +265,8 @@ def create_app(
     _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
     _INCIDENT_ID = Path(ge=1, le=MAX_ID, description="Incident id")
     _DECISION_ID = Path(ge=1, le=MAX_ID, description="Decision-log entry id (decision_id)")
+    _KEY_ID = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                   description="API key id (the part between 'ff_' and the secret)")
     limiter = anyio.CapacityLimiter(settings.workers_threads)
 
     # prompt checks get their own worker threads (without micro-batching), so that image and
@@ -349,19 +356,27 @@ def create_app(
                          "the request body is not valid JSON (check quoting and UTF-8)")
         ctype = request.headers.get("content-type", "")
         mime = ctype.split(";")[0].strip().lower()
-        if request.method in ("POST", "PUT", "PATCH") and mime not in ("application/json", "") \
+        if request.method in ("POST", "PUT", "PATCH") and mime != "application/json" \
                 and not mime.endswith("+json") and any(
                     tuple(e.get("loc", ())) == ("body",) for e in errs):
+            sent = (f"as {ctype.split(';')[0].strip()!r}" if mime
+                    else "without a Content-Type header")
             return error(415, "unsupported_media_type",
-                         f"the body was sent as {ctype.split(';')[0].strip()!r}; send JSON with "
+                         f"the body was sent {sent}; send JSON with "
                          "'Content-Type: application/json'")
         parts = []
         for e in errs[:5]:
             loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
             msg = e.get("msg", "invalid")
             pattern = e.get("ctx", {}).get("pattern")
-            if e.get("type") == "string_pattern_mismatch" and pattern == r"\S":
-                msg = "must not be empty or only white space"
+            if e.get("type") == "string_pattern_mismatch" and pattern == VISIBLE:
+                msg = ("must hold a visible character (not only white space, control, "
+                       "zero-width or other format characters)")
+            elif e.get("type") == "string_pattern_mismatch" and pattern == SOME_TEXT:
+                msg = ("must not be empty or only white space, nor hold a NUL character "
+                       "(U+0000)")
+            elif e.get("type") == "string_pattern_mismatch" and pattern == TEXT:
+                msg = "must not hold a NUL character (U+0000)"
             elif e.get("type") == "string_pattern_mismatch" and pattern == B64_PATTERN:
                 msg = ("must be base64 image bytes on one line, standard alphabet (A-Z a-z 0-9 + "
                        "/, = padding; no line breaks: `base64 -w0`), optionally as a "
@@ -372,8 +387,7 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
-            return error(400, "malformed_json",
-                         "the request body could not be parsed: send UTF-8 JSON")
+            return error(400, "malformed_json", await _unparsed(request))
         kinds = {404: "not_found", 405: "method_not_allowed"}
         headers = dict(exc.headers) if exc.headers else {}
         if exc.status_code == 405:  # every method of the path, not only the first route's
@@ -447,14 +461,21 @@ def create_app(
             raise GuardUnavailableError("the service is shutting down")
         return e
 
+    # security schemes, so that the OpenAPI spec says how to authenticate (clients generated
+    # from it send the key); auto_error off: the errors are ours, in our format
+    bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                        description="Authorization: Bearer <API key> (ff_<id>_<secret>)")
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
+                                  description="The API key, instead of the Bearer header")
+
     async def caller(
-        authorization: str | None = Header(None, description="Bearer <API key>"),
-        x_api_key: str | None = Header(None, description="The API key (instead of Bearer)"),
+        credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+        x_api_key: str | None = Security(api_key_header),
     ) -> str | None:
         """The API key sent with the request (checked later, in the request's worker thread)."""
         token = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            token = authorization[7:].strip()
+        if credentials is not None and credentials.credentials.strip():
+            token = credentials.credentials.strip()
         if token is None and settings.require_api_key:
             raise _HTTPError(401, "unauthorized",
                              "send an API key: 'Authorization: Bearer <key>' or 'X-API-Key'")
@@ -485,6 +506,8 @@ def create_app(
         """The key of an :class:`Admission`; raises 401/403/429 when it refuses the request."""
         if adm.key is None:
             raise _HTTPError(401, "unauthorized", "unknown or revoked API key")
+        if not adm.key.has_role("client"):
+            raise _HTTPError(403, "forbidden", "this endpoint needs the 'client' role")
         status = adm.status
         if status is not None and status.state != "active":
             until = getattr(status, "until", None)
@@ -499,13 +522,25 @@ def create_app(
                 '{"decision_id": N} (a reviewer who overturns it lifts the strike), or ask an '
                 f"administrator to reinstate the key (POST /v1/keys/{adm.key.id}/reinstate)",
                 _retry_after(until))
-        rate = adm.rate
-        if rate is not None and not rate.allowed:
-            retry = max(1, int(rate.retry_after_s + 0.999))
-            raise _HTTPError(429, "rate_limited",
-                             f"rate limit exceeded; retry in {rate.retry_after_s:.2f} s",
-                             {"Retry-After": str(retry)})
+        if adm.rate is not None:
+            refuse_over_rate(adm.rate)
         return adm.key
+
+    def refuse_over_rate(rate: Any) -> None:
+        """Raise 429 with ``Retry-After`` (whole seconds, at most a week) when ``rate`` (a
+        :class:`RateResult`) refused the request."""
+        if not rate.allowed:
+            wait = rate.retry_after_s if math.isfinite(rate.retry_after_s) else _WEEK_S
+            raise _HTTPError(429, "rate_limited", f"rate limit exceeded; retry in {wait:.2f} s",
+                             {"Retry-After": str(max(1, min(_WEEK_S, math.ceil(wait))))})
+
+    def admit_other(token: str | None) -> Any:
+        """The client key of an appeal or incident report, after taking a rate-limit token (an
+        account in a cool-down may still appeal and report); 401/403/429."""
+        key = identify(token, "client")
+        if key is not None:
+            refuse_over_rate(the_enforcer().check_rate(key.id))
+        return key
 
     async def in_thread(job: Any) -> Any:
         """Run ``job`` (database and model work) in the worker pool, one hop per request."""
@@ -785,9 +820,10 @@ def create_app(
               summary="Report a served image")
     async def report_incident(body: IncidentRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
-            key = identify(token)
-            return the_enforcer().report_incident(key_id=None if key is None else key.id,
-                                                  **body.model_dump())
+            key = admit_other(token)
+            return the_enforcer().report_incident(
+                key_id=None if key is None else key.id,
+                own_only=key is not None and not key.has_role("admin"), **body.model_dump())
         return _dump(await in_thread(job))
 
     @app.get("/v1/incidents", tags=["incidents"], summary="Incident reports, oldest first")
@@ -823,34 +859,57 @@ def create_app(
         return await reviewer_read(token, lambda: the_enforcer().log_entry(decision_id),
                                    f"no decision {decision_id} in the decision log")
 
-    @app.get("/v1/reviews", tags=["review"], summary="The human-review queue")
+    @app.get("/v1/reviews", tags=["review"], summary="The human-review queue, oldest first")
     async def list_reviews(
         status: ReviewStatusName | None = None,
+        after_id: int = Query(0, ge=0, le=MAX_ID),
         limit: int = Query(100, ge=1, le=1000),
         token: Any = Depends(caller),
     ) -> Any:
         def job() -> Any:
             need_role(token, "reviewer")
-            return the_enforcer().list_reviews(status=status, limit=limit)
+            return the_enforcer().list_reviews(status=status, after_id=after_id, limit=limit)
         return [_dump(i) for i in await in_thread(job)]
+
+    def reviewer_of(token: str | None, review_id: int) -> tuple[str, Any]:
+        """The reviewer's name as claims record it, ``"NAME (KEY ID)"`` (key names need not be
+        unique), and the key; 403 when the item is about the reviewer's own requests (only an
+        administrator may review those)."""
+        key = need_role(token, "reviewer")
+        if key is None:
+            return "anonymous", None
+        if not key.has_role("admin"):
+            item = the_enforcer().get_review(review_id)
+            if item is not None and item.key_id == key.id:
+                raise _HTTPError(403, "forbidden",
+                                 f"review item {review_id} is about this key's own requests; "
+                                 "another reviewer or an administrator must review it")
+        return f"{key.name[:180]} ({key.id})", key
 
     @app.post("/v1/reviews/{review_id}/claim", tags=["review"])
     async def claim_review(review_id: int = _REVIEW_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
-            key = need_role(token, "reviewer")
-            reviewer = "anonymous" if key is None else key.name
+            reviewer, _ = reviewer_of(token, review_id)
             return the_enforcer().claim_review(review_id, reviewer=reviewer)
         item = await in_thread(job)
         if item is None:
             raise _HTTPError(404, "not_found", f"no review item {review_id} to claim")
         return _dump(item)
 
+    @app.post("/v1/reviews/{review_id}/release", tags=["review"],
+              summary="Give a claimed item back to the queue (its claimer, or an administrator)")
+    async def release_review(review_id: int = _REVIEW_ID, token: Any = Depends(caller)) -> Any:
+        def job() -> Any:
+            reviewer, key = reviewer_of(token, review_id)
+            return the_enforcer().release_review(
+                review_id, reviewer=reviewer, force=key is not None and key.has_role("admin"))
+        return _dump(await in_thread(job))
+
     @app.post("/v1/reviews/{review_id}/resolve", tags=["review"])
     async def resolve_review(body: ResolveRequest, review_id: int = _REVIEW_ID,
                              token: Any = Depends(caller)) -> Any:
         def job() -> Any:
-            key = need_role(token, "reviewer")
-            reviewer = "anonymous" if key is None else key.name
+            reviewer, _ = reviewer_of(token, review_id)
             return the_enforcer().resolve_review(review_id, verdict=body.verdict,
                                                  reviewer=reviewer, note=body.note)
         return _dump(await in_thread(job))
@@ -859,7 +918,7 @@ def create_app(
               summary="Appeal a decision made on one of your requests")
     async def appeal(body: AppealRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
-            key = identify(token)
+            key = admit_other(token)
             return the_enforcer().appeal(body.decision_id, key_id=None if key is None else key.id,
                                          reason=body.reason)
         return _dump(await in_thread(job))
@@ -873,7 +932,7 @@ def create_app(
         return _dump(await in_thread(job))
 
     @app.delete("/v1/keys/{key_id}", tags=["admin"], summary="Revoke an API key")
-    async def revoke_key(key_id: str, token: Any = Depends(caller)) -> Any:
+    async def revoke_key(key_id: str = _KEY_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             need_role(token, "admin")
             return the_enforcer().revoke_key(key_id)
@@ -882,7 +941,7 @@ def create_app(
 
     @app.post("/v1/keys/{key_id}/reinstate", tags=["admin"],
               summary="Lift a cool-down or suspension")
-    async def reinstate(key_id: str, token: Any = Depends(caller)) -> Any:
+    async def reinstate(key_id: str = _KEY_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             need_role(token, "admin")
             return the_enforcer().reinstate(key_id)
@@ -919,6 +978,9 @@ def create_app(
             raise _HTTPError(503, "not_ready", "the guard's micro-batching thread has stopped")
         return {"status": "ready", "stages": list(the_guard().stage_names),
                 "policy_version": the_guard().policy.version}
+
+    for path, probe in (("/healthz", healthz), ("/readyz", readyz)):  # load balancers' HEAD
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics",
              response_class=PlainTextResponse)
@@ -970,6 +1032,24 @@ def _utc(seconds: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _unparsed(request: Any) -> str:
+    """Why a body FastAPI could not parse was refused: not UTF-8, or nested too deeply."""
+    try:
+        json.loads((await request.body()).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"the request body is not UTF-8 (byte {exc.start}): send UTF-8 JSON"
+    except RecursionError:
+        return ("the request body's JSON is nested too deeply to parse; no field of this API "
+                "nests more than a few levels")
+    except ValueError:
+        pass
+    return "the request body could not be parsed: send UTF-8 JSON"
+
+
+#: The longest ``Retry-After`` sent, in seconds.
+_WEEK_S = 7 * 86400
 
 
 def _retry_after(until: float | None) -> dict[str, str] | None:

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fairframe.guard.enforcement.keys import MAX_RATE, MIN_RATE
 from fairframe.guard.policy import Category
+from fairframe.guard.script import invisible_class
 
 Role = Literal["client", "reviewer", "admin"]
 
@@ -25,6 +27,11 @@ MAX_ID = 2**53 - 1
 ReviewStatusName = Literal["pending", "claimed", "appealed", "resolved"]
 IncidentStatusName = Literal["open", "investigating", "confirmed", "dismissed"]
 _ONE_LINE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+#: Free text: anything but NUL (which PostgreSQL text cannot hold); ``SOME_TEXT``: and not blank.
+TEXT = r"^[^\x00]*$"
+SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+#: A prompt: at least one visible character (not white space, control or format characters).
+VISIBLE = f"[^{invisible_class()}]"
 
 __all__ = [
     "B64_PATTERN",
@@ -133,7 +140,7 @@ class GenerateRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=10_000, pattern=r"\S",
+    prompt: str = Field(min_length=1, max_length=10_000, pattern=VISIBLE,
                         description="The text-to-image prompt.")
     negative_prompt: str | None = Field(None, max_length=10_000)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Default: random.")
@@ -176,7 +183,7 @@ class IncidentRequest(BaseModel):
     category: Category = Field(description="The policy category the reporter thinks it violates.")
 
     _numbers = field_validator("decision_id", mode="before")(_json_number_or_none)
-    description: str = Field(min_length=1, max_length=4000, pattern=r"\S",
+    description: str = Field(min_length=1, max_length=4000, pattern=SOME_TEXT,
                              description="What is wrong with the image.")
 
 
@@ -186,7 +193,7 @@ class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     verdict: Literal["upheld", "overturned"]
-    note: str = Field("", max_length=4000)
+    note: str = Field("", max_length=4000, pattern=TEXT)
 
 
 class AppealRequest(BaseModel):
@@ -195,7 +202,7 @@ class AppealRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision_id: int = Field(ge=1, le=MAX_ID)
-    reason: str = Field("", max_length=4000)
+    reason: str = Field("", max_length=4000, pattern=TEXT)
 
     _numbers = field_validator("decision_id", mode="before")(_json_number_or_none)
 
@@ -208,8 +215,9 @@ class KeyCreateRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=_ONE_LINE,
                       description="Who the key is for (one line).")
     roles: list[Role] = Field(default_factory=lambda: list[Role](["client"]), min_length=1)
-    rate_per_s: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False,
-                                     description="Token refill rate; default setting.")
+    rate_per_s: float | None = Field(None, ge=MIN_RATE, le=MAX_RATE, allow_inf_nan=False,
+                                     description="Token refill rate (tokens/s, at least one "
+                                                 "a day); default setting.")
     burst: int | None = Field(None, ge=1, le=10**9,
                               description="Bucket capacity; default setting.")
 
@@ -251,13 +259,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def check_request_model(max_prompt_chars: int) -> type[CheckRequest]:
     """:class:`CheckRequest` with the prompt limits of this service in its schema (so the OpenAPI
     spec says exactly which prompts are accepted: 1 to ``max_prompt_chars`` characters, at least
-    one of them not white space)."""
+    one of them visible: :func:`~fairframe.guard.script.is_visible`)."""
     from pydantic import create_model
 
     model: type[CheckRequest] = create_model(
         "CheckRequest",
         __base__=CheckRequest,
-        prompt=(str, Field(min_length=1, max_length=max_prompt_chars, pattern=r"\S",
+        prompt=(str, Field(min_length=1, max_length=max_prompt_chars, pattern=VISIBLE,
                            description="The text-to-image prompt, as the user wrote it.",
                            examples=["a watercolor of a lighthouse at dawn"])),
     )

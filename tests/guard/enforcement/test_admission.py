@@ -162,7 +162,7 @@ def test_cooling_down_and_suspended_accounts_take_no_tokens(
     state: AccountState,
 ) -> None:
     enf = make_enforcer(strikes=strike_settings)
-    created = enf.create_key("a", rate_per_s=1e-6, burst=3)
+    created = enf.create_key("a", rate_per_s=1 / 86400, burst=3)
     assert enf.admit(created.token).allowed
     enf.record(block(), key_id=created.key.id)
     before = tokens_in_bucket(db_url, created.key.id)

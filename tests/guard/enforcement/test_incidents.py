@@ -9,6 +9,7 @@ import pytest
 from fairframe.errors import ConfigError, StateError
 from fairframe.guard import Action, Decision
 from fairframe.guard.enforcement import Enforcer, IncidentStatus, ReviewKind
+from tests.guard.enforcement.conftest import MakeEnforcer
 
 IMG = hashlib.sha256(b"image bytes").hexdigest()
 
@@ -101,3 +102,31 @@ def test_review_drives_the_incident(enforcer: Enforcer) -> None:
     enforcer.update_incident(b.id, "confirmed")
     enforcer.resolve_review(b.review_id or 0, verdict="overturned", reviewer="r")
     assert enforcer.get_incident(b.id).status is IncidentStatus.DISMISSED  # type: ignore[union-attr]
+
+
+def test_a_key_reports_only_its_own_decisions_when_asked(enforcer: Enforcer) -> None:
+    mine, theirs = enforcer.create_key("a").key.id, enforcer.create_key("b").key.id
+    their_image = enforcer.record(allowed(), key_id=theirs, image_sha256=IMG)
+    with pytest.raises(ConfigError, match="unknown decision"):
+        enforcer.report_incident(category="nudity", description="x", key_id=mine,
+                                 decision_id=their_image, own_only=True)
+    by_hash = enforcer.report_incident(category="nudity", description="x", key_id=mine,
+                                       image_sha256=IMG, own_only=True)
+    assert by_hash.decision_id is None  # their decision is not linked for this key
+    my_image = enforcer.record(allowed(), key_id=mine, image_sha256=IMG)
+    assert enforcer.report_incident(category="nudity", description="x", key_id=mine,
+                                    image_sha256=IMG, own_only=True).decision_id == my_image
+    assert enforcer.report_incident(category="nudity", description="x", key_id=mine,
+                                    decision_id=their_image).decision_id == their_image
+
+
+def test_nul_characters_never_reach_the_store(make_enforcer: MakeEnforcer) -> None:
+    enforcer = make_enforcer(store_prompts=True)
+    key = enforcer.create_key("a").key.id
+    with pytest.raises(ConfigError, match="description contains a NUL character"):
+        enforcer.report_incident(category="nudity", description="a\x00b", image_sha256=IMG)
+    entry = enforcer.record(allowed(), key_id=key, prompt="a\x00beach")
+    logged = enforcer.log_entry(entry)
+    assert logged is not None and logged.prompt == "a\ufffdbeach"
+    assert logged.prompt_sha256 == hashlib.sha256(b"a\x00beach").hexdigest()
+    assert enforcer.verify_log().ok

@@ -45,7 +45,7 @@ def test_claim_release_resolve(enforcer: Enforcer, clock: FakeClock) -> None:
         enforcer.claim_review(item.id, reviewer="bob")
     with pytest.raises(ConfigError, match="claimed by 'ann'"):
         enforcer.resolve_review(item.id, verdict="upheld", reviewer="bob")
-    with pytest.raises(ConfigError, match="claimed by 'ann', not 'bob'"):
+    with pytest.raises(ConfigError, match="claimed by 'ann', not 'bob'; only they or an admin"):
         enforcer.release_review(item.id, reviewer="bob")
     released = enforcer.release_review(item.id, reviewer="ann")
     assert released.status is ReviewStatus.PENDING and released.claimed_by is None
@@ -101,6 +101,15 @@ def test_appeal_once(enforcer: Enforcer) -> None:
     allowed = enforcer.record(decision(Action.ALLOW), key_id=a.id)
     with pytest.raises(ConfigError, match="nothing to appeal"):
         enforcer.appeal(allowed, key_id=a.id)
+
+
+def test_an_administrator_frees_a_departed_reviewers_claim(enforcer: Enforcer) -> None:
+    enforcer.record(decision(Action.BLOCK), key_id=None)
+    item = enforcer.claim_review(reviewer="ann")
+    assert item is not None
+    freed = enforcer.release_review(item.id, reviewer="root", force=True)
+    assert freed.status is ReviewStatus.PENDING and freed.claimed_by is None
+    assert enforcer.review_history(item.id)[-1].actor == "root"
 
 
 def test_appeals_are_claimed_first_and_release_back_to_appealed(enforcer: Enforcer) -> None:

@@ -67,7 +67,18 @@ def check_text(value: str, what: str, *, max_len: int = 4000) -> str:
         raise ConfigError(f"{what} must be a string, got {type(value).__name__}")
     if len(value) > max_len:
         raise ConfigError(f"{what} is {len(value)} characters long; at most {max_len} allowed")
+    if "\x00" in value:
+        raise ConfigError(f"{what} contains a NUL character (U+0000); remove it")
     return value
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as every store can keep it: NUL characters (which PostgreSQL text cannot hold)
+    become U+FFFD. For the prompt text of the decision log, whose ``prompt_sha256`` is still
+    that of the prompt as sent."""
+    if text is None or "\x00" not in text:
+        return text
+    return text.replace("\x00", "\ufffd")
 
 
 def check_sha256(value: str | None, what: str) -> str | None:

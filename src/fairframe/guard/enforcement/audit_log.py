@@ -293,12 +293,16 @@ def list_entries(conn: Connection, *, after_id: int = 0, limit: int = 100) -> li
     return [_entry_from_row(r) for r in conn.execute(q).mappings()]
 
 
-def latest_for_image(conn: Connection, image_sha256: str) -> LogEntry | None:
-    """The newest entry recorded for this image hash, if any."""
+def latest_for_image(conn: Connection, image_sha256: str, *, key_id: str | None = None
+                     ) -> LogEntry | None:
+    """The newest entry recorded for this image hash (of this key, when given), if any."""
     import sqlalchemy as sa
 
     t = tables()
-    q = sa.select(t.log).where(t.log.c.image_sha256 == image_sha256).order_by(t.log.c.id.desc())
+    q = sa.select(t.log).where(t.log.c.image_sha256 == image_sha256)
+    if key_id is not None:
+        q = q.where(t.log.c.key_id == key_id)
+    q = q.order_by(t.log.c.id.desc())
     row = conn.execute(q.limit(1)).mappings().first()
     return None if row is None else _entry_from_row(row)
 

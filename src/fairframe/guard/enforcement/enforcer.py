@@ -16,7 +16,13 @@ from fairframe.guard.enforcement import (
     review,
     strikes,
 )
-from fairframe.guard.enforcement._common import Clock, check_positive, check_sha256, sha256_text
+from fairframe.guard.enforcement._common import (
+    Clock,
+    check_positive,
+    check_sha256,
+    sha256_text,
+    storable,
+)
 from fairframe.guard.enforcement._db import Database
 from fairframe.guard.enforcement.settings import EnforcementSettings
 
@@ -372,7 +378,8 @@ class Enforcer:
                     key_id = known[key_id]
                 rows.append({
                     "created": now, "key_id": key_id, "prompt_sha256": prompt_sha256,
-                    "prompt": text if s.store_prompts else None, "image_sha256": image_sha256,
+                    "prompt": storable(text) if s.store_prompts else None,
+                    "image_sha256": image_sha256,
                     "policy_version": r.decision.policy_version,
                     "action": r.decision.action.value, "categories": r.decision.categories,
                 })
@@ -439,10 +446,13 @@ class Enforcer:
                     )
             return item
 
-    def release_review(self, review_id: int, *, reviewer: str) -> ReviewItem:
-        """Give a claimed item back to the queue."""
+    def release_review(self, review_id: int, *, reviewer: str, force: bool = False
+                       ) -> ReviewItem:
+        """Give a claimed item back to the queue; ``force``: whoever claimed it (an
+        administrator freeing a departed reviewer's claim; ``reviewer`` is recorded)."""
         with self._db.write() as conn:
-            return review.release(conn, review_id, reviewer=reviewer, now=self._clock())
+            return review.release(conn, review_id, reviewer=reviewer, now=self._clock(),
+                                  force=force)
 
     def resolve_review(
         self, review_id: int, *, verdict: Verdict | str, reviewer: str, note: str = ""
@@ -492,13 +502,17 @@ class Enforcer:
         decision_id: int | None = None,
         image_sha256: str | None = None,
         phash: str | None = None,
+        own_only: bool = False,
     ) -> Incident:
-        """Record a user's report about a served image and queue it for review."""
+        """Record a user's report about a served image and queue it for review. ``own_only``
+        (the service sets it for client keys): ``key_id`` may report only on its own decisions;
+        another key's decision id is unknown (as for appeals), and an image hash links only to
+        its decisions."""
         with self._db.write() as conn:
             return incidents.report(
                 conn, category=category, description=description, key_id=key_id,
                 decision_id=decision_id, image_sha256=image_sha256, phash=phash,
-                now=self._clock(),
+                now=self._clock(), own_only=own_only,
             )
 
     def get_incident(self, incident_id: int) -> Incident | None:

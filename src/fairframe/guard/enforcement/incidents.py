@@ -164,8 +164,10 @@ def report(
     image_sha256: str | None,
     phash: str | None,
     now: float,
+    own_only: bool = False,
 ) -> Incident:
-    """Store an incident and queue its review item."""
+    """Store an incident and queue its review item (``own_only``: a decision of another key is
+    unknown to ``key_id``, as for appeals, and an image hash links only to its decisions)."""
     import sqlalchemy as sa
 
     category = _check_category(category)
@@ -182,17 +184,19 @@ def report(
     if key_id is not None:
         key_id = require_key(conn, key_id).id
     entry = None
+    mine = key_id if own_only else None
     if decision_id is not None:
         entry = audit_log.get(conn, decision_id)
-        if entry is None:
-            raise not_found("decision", decision_id, "report the decision id the image came with")
+        if entry is None or (mine is not None and entry.key_id != mine):
+            raise not_found("decision", decision_id,
+                            "report the decision id your key received with the image")
         if entry.action == "block":
             raise invalid_state(
                 f"decision {entry.id} was a block: no image was served under it; report the "
                 "decision id the image came with, or only its image_sha256"
             )
     elif image_sha256 is not None:
-        entry = audit_log.latest_for_image(conn, image_sha256)
+        entry = audit_log.latest_for_image(conn, image_sha256, key_id=mine)
     t = tables()
     result = conn.execute(
         sa.insert(t.incidents).values(

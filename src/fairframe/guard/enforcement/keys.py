@@ -177,6 +177,9 @@ def check_roles(roles: Iterable[Role | str]) -> frozenset[Role]:
 MAX_BURST = 10**9
 #: Largest refill rate, tokens per second.
 MAX_RATE = 1e6
+#: Smallest refill rate, tokens per second: one request a day (a slower key would wait longer
+#: than any ``Retry-After`` a client honours; revoke it instead).
+MIN_RATE = 1 / 86400
 
 
 def check_rate(rate_per_s: float, burst: int) -> None:
@@ -192,6 +195,9 @@ def check_rate(rate_per_s: float, burst: int) -> None:
         raise ConfigError(f"burst must be an integer from 1 to {MAX_BURST}, got {burst!r}")
     if rate_per_s > MAX_RATE:
         raise ConfigError(f"rate_per_s must be at most {MAX_RATE:g}, got {rate_per_s!r}")
+    if rate_per_s < MIN_RATE:
+        raise ConfigError(f"rate_per_s must be at least {MIN_RATE:.3g} (one request a day), got "
+                          f"{rate_per_s!r}; revoke a key that should not be used")
 
 
 def key_from_row(row: Mapping[Any, Any]) -> ApiKey:

@@ -408,17 +408,21 @@ def claim(
                 claimed_at=now)
 
 
-def release(conn: Connection, review_id: int, *, reviewer: str, now: float) -> ReviewItem:
-    """Put a claimed item back in the queue (``appealed`` if it was appealed, else ``pending``)."""
+def release(conn: Connection, review_id: int, *, reviewer: str, now: float,
+            force: bool = False) -> ReviewItem:
+    """Put a claimed item back in the queue (``appealed`` if it was appealed, else ``pending``).
+    Only its claimer may, unless ``force`` (an administrator freeing the claim of a reviewer who
+    left)."""
     reviewer = check_name(reviewer, "reviewer")
     item = _require(conn, review_id)
     if item.status is not ReviewStatus.CLAIMED:
         raise invalid_state(
             f"review item {item.id} is {item.status.value}; only a claimed item can be released"
         )
-    if item.claimed_by != reviewer:
+    if item.claimed_by != reviewer and not force:
         raise invalid_state(
-            f"review item {item.id} is claimed by {item.claimed_by!r}, not {reviewer!r}"
+            f"review item {item.id} is claimed by {item.claimed_by!r}, not {reviewer!r}; only "
+            "they or an administrator can release it"
         )
     back = ReviewStatus.APPEALED if item.appealed_at is not None else ReviewStatus.PENDING
     _event(conn, item.id, at=now, event="released", actor=reviewer, from_status=item.status,
@@ -441,8 +445,11 @@ def resolve(
     note = check_text(note, "note")
     item = _require(conn, review_id)
     if item.status is ReviewStatus.RESOLVED:
+        reopen = ("the key that made the request may appeal once to reopen it"
+                  if item.verdict is Verdict.UPHELD and item.appealed_at is None
+                  and item.decision_id is not None else "it cannot be reopened")
         raise invalid_state(
-            f"review item {item.id} is already resolved ({item.verdict}); appeal to reopen it"
+            f"review item {item.id} is already resolved ({item.verdict}); {reopen}"
         )
     if item.status is ReviewStatus.CLAIMED and item.claimed_by != reviewer:
         raise invalid_state(

@@ -128,7 +128,9 @@ class EnforcementSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_rate_per_s: float = Field(
-        1.0, gt=0, description="Token refill rate of a new key when none is given (tokens/s)."
+        1.0, ge=1 / 86400, le=1e6,  # keys.MIN_RATE, keys.MAX_RATE
+        description="Token refill rate of a new key when none is given (tokens/s, at least one "
+                    "a day).",
     )
     default_burst: int = Field(
         20, ge=1, description="Bucket capacity of a new key when none is given (tokens)."

@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from fairframe.errors import ConfigError
-from fairframe.guard.enforcement._common import check_name, check_text
+from fairframe.guard.enforcement._common import check_name, check_text, invalid_state
 from fairframe.guard.enforcement._db import Sql, Statement, tables
 from fairframe.guard.enforcement.keys import require_key
 from fairframe.guard.enforcement.settings import StrikeSettings
@@ -520,6 +520,9 @@ def reinstate(
 
     t = tables()
     key = require_key(conn, key_id)
+    if key.revoked_at is not None:
+        raise invalid_state(f"API key {key.id} is revoked; revocation is final, so create a new "
+                            "key instead of reinstating this one")
     by = None if by is None else check_name(by, "reinstated by")
     note = check_text(note, "note")
     _account(conn, key.id, for_update=True)
