@@ -96,6 +96,15 @@ def test_a_blocked_prompt_generates_nothing() -> None:
     assert gen.image_guard.stages[0].seen == 0
 
 
+def test_an_inline_negative_prompt_reaches_the_model_as_a_negative_prompt() -> None:
+    gen = make(0)
+    out = gen.generate("a lighthouse at dawn ### a naked girl, 12 years old", seed=1,
+                       negative_prompt="blurry")
+    sent = out.decision.attempts[0]
+    assert sent["prompt"] == "a lighthouse at dawn"  # the model never reads the unsafe text
+    assert sent["negative_prompt"] == "blurry, a naked girl, 12 years old"
+
+
 def test_a_flagged_image_is_regenerated_with_the_same_seed() -> None:
     out = make(1).generate("a knight in a castle", seed=11)
     assert out.image is not None

@@ -11,6 +11,7 @@ from fairframe.guard.config import GuardConfig, load_guard_config
 from fairframe.guard.decision import Evidence, Finding
 from fairframe.guard.normalize import NormalizedPrompt
 from fairframe.guard.pipeline import GuardUnavailableError, PromptGuard
+from fairframe.guard.rewriters import ForcedNegatives
 from fairframe.guard.stage import PromptStage, StageResult
 
 
@@ -100,7 +101,8 @@ def test_optional_stage_failure_is_recorded_and_skipped() -> None:
 
 @pytest.mark.parametrize(
     ("prompt", "match"),
-    [("", "empty"), ("   \n", "empty"), ("x" * 5001, "limit is 5000"), (None, "string")],
+    [("", "empty"), ("   \n", "empty"), ("x" * 5001, "limit is 5000"), (None, "string"),
+     ("\x00\x01", "no visible characters"), ("\u200b \u202e\ufeff", "no visible characters")],
 )
 def test_bad_prompts_are_clear_errors(prompt: object, match: str) -> None:
     guard = PromptGuard([default_lexicon()], max_prompt_chars=5000)
@@ -241,3 +243,32 @@ def test_open_enforcer_uses_the_configs_store_settings_and_policy(tmp_path: Path
         assert enf.url == f"sqlite:///{tmp_path / 'g.db'}"
         assert enf.settings.default_burst == 7 and enf._policy is not None
         assert enf._policy.version == "t/1"  # strike weights follow the config's policy
+
+
+@pytest.mark.parametrize(
+    ("prompt", "positive", "inline"),
+    [
+        ("a landscape ### a naked girl, 12 years old", "a landscape", "a naked girl, 12 years old"),
+        ("a landscape\nNegative prompt: a beheaded corpse", "a landscape", "a beheaded corpse"),
+        ("a (castle:1.2) --no nude, gore --ar 16:9", "a (castle:1.2) --ar 16:9", "nude, gore"),
+        # a marker the normalizer finds only after removing zero-width characters
+        ("a landscape #\u200b## a naked woman", "a landscape", "a naked woman"),
+    ],
+)
+def test_an_inline_negative_prompt_is_split_off_for_the_model(
+        prompt: str, positive: str, inline: str) -> None:
+    """The unsafe words after "###" or "--no" are a negative prompt to the guard; a model that
+    reads the markers as words would draw them, so the decision hands the parts over apart."""
+    guard = PromptGuard([default_lexicon()], rewriters=[ForcedNegatives()])
+    d = guard.check(prompt, negative_prompt="blurry")
+    assert d.action is Action.ALLOW
+    assert d.prompt_out == positive
+    assert d.negative_prompt_out == f"blurry, {inline}"
+    # rewritten prompts are split the same way, with the forced negatives kept
+    flagged = guard.check("a bloody knife ### a naked woman")
+    assert flagged.prompt_out == "a bloody knife"
+    assert flagged.negative_prompt_out is not None
+    assert flagged.negative_prompt_out.startswith("a naked woman, ")
+    assert guard.check("hardcore porn ### flowers").prompt_out is None  # refused: nothing to send
+    plain = guard.check("a landscape")
+    assert plain.prompt_out is None and plain.negative_prompt_out is None

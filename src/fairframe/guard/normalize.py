@@ -146,6 +146,13 @@ class NormalizedPrompt:
         Diffusion syntax that was found.
     negative:
         The normalized negative prompt (its offsets also point into ``original``), or ``None``.
+    positive:
+        With an inline negative prompt: ``original`` without it and its markers (``###``,
+        ``Negative prompt:``, ``--no ...``), the text to generate with, since most models read
+        the markers as words; else ``None``.
+    negative_source:
+        With an inline negative prompt: its text as written in ``original`` (the pieces, one
+        space apart); else ``None``.
     hidden_text:
         ASCII smuggled in Unicode tag characters (removed from ``text``), else ``""``.
     squeezed:
@@ -160,6 +167,8 @@ class NormalizedPrompt:
     negative: NormalizedPrompt | None = None
     hidden_text: str = ""
     squeezed: tuple[int, ...] = ()
+    positive: str | None = None
+    negative_source: str | None = None
 
     def span(self, start: int, end: int) -> Span:
         """Map the half-open range ``[start, end)`` of :attr:`text` to a span of the original."""
@@ -405,7 +414,23 @@ class _Ctx:
     params: list[tuple[str, str]] = field(default_factory=list)
     breaks: int = 0
     negative: list[tuple[str, list[Span]]] = field(default_factory=list)
+    #: Ranges of the original holding an inline negative prompt and its marker (end ``None``:
+    #: to the end of the original).
+    negative_cuts: list[tuple[int, int | None]] = field(default_factory=list)
     squeeze_marks: set[int] = field(default_factory=set)
+
+
+def _cut(text: str, cuts: list[tuple[int, int | None]]) -> str:
+    """``text`` without the ranges ``cuts`` (end ``None``: to the end), white space tidied where
+    a range was cut out."""
+    keep: list[str] = []
+    pos = 0
+    for start, end in sorted(cuts, key=lambda c: c[0]):
+        if start > pos:
+            keep.append(text[pos:start])
+        pos = max(pos, len(text) if end is None else end)
+    keep.append(text[pos:])
+    return re.sub(r"[ \t]{2,}", " ", " ".join(k.strip() for k in keep if k.strip()))
 
 
 def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
@@ -415,6 +440,7 @@ def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[
         if neg_text.strip():
             ctx.negative.append((neg_text, neg_spans))
         ctx.changes["negative prompt split"] = None
+        ctx.negative_cuts.append((spans[m.start()][0], None))
         text, spans = text[: m.start()], spans[: m.start()]
     params = list(_PARAM.finditer(text))
     if not params:
@@ -428,6 +454,7 @@ def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[
             if text[value_start:end].strip():
                 ctx.negative.append((text[value_start:end], spans[value_start:end]))
             ctx.changes["negative prompt split"] = None
+            ctx.negative_cuts.append((spans[p.start()][0], spans[end - 1][1]))
         else:
             ctx.params.append((name, text[p.end():end].strip()))
             ctx.changes["parameters extracted"] = None
@@ -707,7 +734,13 @@ def normalize(text: str) -> NormalizedPrompt:
     spans: list[Span] = [(i, i + 1) for i in range(len(text))]
     out, out_spans = _run(text, spans, ctx, syntax=True)
     negative: NormalizedPrompt | None = None
+    positive = negative_source = None
+    if ctx.negative_cuts:
+        positive = _cut(text, ctx.negative_cuts)
     if ctx.negative:
+        negative_source = " ".join(
+            " ".join(text[ps[0][0]:ps[-1][1]].split())
+            for _, ps in sorted(ctx.negative, key=lambda p: p[1][0][0]))
         neg_text_parts: list[str] = []
         neg_spans: list[Span] = []
         for piece, piece_spans in sorted(ctx.negative, key=lambda p: p[1][0][0]):
@@ -736,6 +769,8 @@ def normalize(text: str) -> NormalizedPrompt:
             params=tuple(ctx.params),
         ),
         negative=negative,
+        positive=positive,
+        negative_source=negative_source,
         hidden_text="".join(ctx.hidden),
         squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )

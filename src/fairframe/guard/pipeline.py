@@ -429,6 +429,14 @@ class PromptGuard:
                         prompt_out = None
                 if result.negative_prompt and action is not Action.BLOCK:
                     negative_out = merge_negative_prompts(negative, result.negative_prompt)
+        if s.norm.positive is not None and action is not Action.BLOCK:
+            # an inline negative prompt ("... ### nude", "--no nude") was checked as one, so
+            # the model must get it as one: most pipelines read "###" and "--no" as words
+            positive = s.norm.positive if prompt_out is None else normalize(prompt_out).positive
+            prompt_out = positive if positive is not None else prompt_out
+            inline = s.norm.negative_source
+            if inline:
+                negative_out = merge_negative_prompts(negative, inline, negative_out)
         return Decision(
             action=action,
             categories=s.scores,
