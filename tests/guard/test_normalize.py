@@ -70,6 +70,15 @@ def orig(p: NormalizedPrompt, word: str) -> str:
         ("woman <nudify-v2>", "woman nudify v2", "nudify", "nudify", "embedding extracted"),
         ("woman embedding:nudify", "woman nudify", "nudify", "nudify", "embedding extracted"),
         ("nu(de) art", "nude art", "nude", "nu(de", "weights extracted"),
+        ("n(a)ked", "naked", "naked", "n(a)ked", "weights extracted"),
+        # a bracketed number or letter after a word is a word of its own, not a suffix
+        ("a nude[2] girl", "a nude 2 girl", "nude", "nude", "weights extracted"),
+        ("a naked(x) girl", "a naked x girl", "naked", "naked", "weights extracted"),
+        ("(2)nude", "2 nude", "nude", "nude", "weights extracted"),
+        # terminal colour codes
+        ("a naked\x1b[31m girl", "a naked girl", "naked", "naked", "terminal escapes removed"),
+        ("na\x1b[0mked", "naked", "naked", "na\x1b[0mked", "terminal escapes removed"),
+        ("\x1b]0;title\x07nude", "nude", "nude", "nude", "terminal escapes removed"),
         (r"a \(cat\) toy", "a cat toy", "cat", "cat", "brackets removed"),
     ],
 )

@@ -502,7 +502,7 @@ def _networks(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
 def _brackets(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
     out: list[str] = []
     out_spans: list[Span] = []
-    stack: list[tuple[str, int, int]] = []
+    stack: list[tuple[str, int, int, bool]] = []
     i, n = 0, len(text)
     while i < n:
         c = text[i]
@@ -512,13 +512,21 @@ def _brackets(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
             i += 2
             continue
         if c in "([{":
-            stack.append((c, len(out), i))
+            apart = _apart(text, i, bool(out) and _wordy(out[-1]))
+            if apart and out and _wordy(out[-1]):
+                out.append(" ")
+                out_spans.append((spans[i][0], spans[i][0]))
+            stack.append((c, len(out), i, apart))
         elif c in ")]}":
+            apart = False
             if stack and stack[-1][0] == _PAIRS[c]:
-                opener, idx, ti = stack.pop()
+                opener, idx, ti, apart = stack.pop()
                 _close(opener, out, out_spans, idx, (spans[ti][0], spans[i][1]), ctx)
             else:
                 ctx.changes["brackets removed"] = None
+            if apart and i + 1 < n and _wordy(text[i + 1]):
+                out.append(" ")
+                out_spans.append((spans[i][1], spans[i][1]))
         else:
             out.append(c)
             out_spans.append(spans[i])
@@ -526,6 +534,30 @@ def _brackets(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
     if stack:
         ctx.changes["brackets removed"] = None
     return "".join(out), out_spans
+
+
+def _wordy(c: str) -> bool:
+    return c.isalnum()
+
+
+#: What a bracket opens, up to the next bracket.
+_BRACKETED = re.compile(r"[^()\[\]{}]*")
+
+
+def _apart(text: str, i: int, word_before: bool) -> bool:
+    """Whether the bracket group opening at ``text[i]`` stays apart from the words next to it:
+    a number (a weight or an index: "nude[2]" is "nude 2") always; one character when it is
+    next to a word on one side only ("naked(x)"); otherwise a bracket inside a word joins it
+    ("nu(de)", "n(a)ked" are "nude", "naked")."""
+    m = _BRACKETED.match(text, i + 1)
+    content = m.group().split(":")[0].strip()
+    if not content:
+        return False
+    if content[0].isdigit():
+        return True
+    after = m.end() + 1
+    word_after = after < len(text) and _wordy(text[after])
+    return len(content) == 1 and word_before != word_after
 
 
 def _close(opener: str, out: list[str], out_spans: list[Span], idx: int, span: Span,
@@ -657,11 +689,20 @@ def _whitespace(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
 # --------------------------------------------------------------------------- pipeline
 
 
+#: A terminal escape sequence: CSI (``ESC [ ... m``), OSC (``ESC ] ... BEL``) or a two-byte one.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+
+
 def _pass(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool = True
           ) -> tuple[str, list[Span], bool]:
     """One pass; returns the text, spans and whether anything besides whitespace changed."""
     text, spans = _whitespace(text, spans)
     before = text
+    if "\x1b" in text:  # terminal escapes: "naked\x1b[31m" would read as "nakedeim"
+        edits: list[_Edit] = [(m.start(), m.end(), "", None) for m in _ANSI.finditer(text)]
+        if edits:
+            text, spans = _apply(text, spans, edits)
+            ctx.changes["terminal escapes removed"] = None
     text, spans = _chars(text, spans, ctx.changes, ctx.hidden)
     text = _confusables(text, ctx.changes)
     if syntax and _SYNTAX_HINT.search(text):
