@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,10 @@ def test_read_jsonl_csv_tsv_and_text(tmp_path: Path) -> None:
          "line 2: .*no column named caption, prompt or text"),
         ("a.jsonl", '{"id": "b"}\n', "no column named caption, prompt or text"),
         ("a.jsonl", '{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n', "appears twice"),
+        ("a.jsonl", '{"id": null, "prompt": "a"}\n', "'id' must be a string or an integer"),
+        ("a.jsonl", '{"id": true, "prompt": "a"}\n', "'id' must be a string or an integer, got"),
+        ("a.jsonl", '{"id": {"a": 1}, "prompt": "a"}\n', "must be a string or an integer"),
+        ("a.jsonl", '{"id": " ", "prompt": "a"}\n', "line 1: empty 'id'"),
         ("a.bin", "x", "unsupported extension '.bin'"),
     ],
 )
@@ -61,6 +67,23 @@ def test_bad_files_are_clear_errors(tmp_path: Path, name: str, text: str, match:
         read_prompts(tmp_path / name)
     with pytest.raises(InputDataError, match="does not exist"):
         read_prompts(tmp_path / "missing.jsonl")
+
+
+def test_the_prompt_column_comes_before_a_caption(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text('{"id": "1", "caption": "a cat", "prompt": "a nude"}\n')
+    assert read_prompts(tmp_path / "a.jsonl") == [PromptRow("1", "a nude")]
+    (tmp_path / "b.csv").write_text("id,caption,prompt\n1,a cat,a nude\n")
+    assert read_prompts(tmp_path / "b.csv") == [PromptRow("1", "a nude")]
+    from fairframe.audit.captions import read_captions
+
+    assert [c.text for c in read_captions(tmp_path / "b.csv").captions] == ["a cat"]
+
+
+def test_a_cell_longer_than_the_csv_default_is_read(tmp_path: Path) -> None:
+    (tmp_path / "long.csv").write_text("id,prompt\n1,a cat\n2," + "x" * 200_000 + "\n")
+    rows = read_prompts(tmp_path / "long.csv")
+    assert [len(r.prompt) for r in rows] == [5, 200_000]  # the guard refuses it, on its row
+    assert csv.field_size_limit() == 131072  # the module-wide limit is left as it was
 
 
 def test_scan_writes_one_line_per_prompt_in_order(tmp_path: Path, guard: PromptGuard) -> None:
@@ -137,10 +160,35 @@ def test_a_file_that_is_not_a_scan_output_is_never_resumed_into(
     assert out.read_text() == text
 
 
+def test_duplicate_ids_special_files_and_a_second_scan_are_refused(
+        tmp_path: Path, guard: PromptGuard) -> None:
+    twice = [PromptRow("1", "a cat"), PromptRow("1", "a naked woman")]
+    with pytest.raises(InputDataError, match="id '1' appears twice in the prompts"):
+        scan_file(guard, twice, tmp_path / "o.jsonl")
+    assert not (tmp_path / "o.jsonl").exists()
+    rows = [PromptRow(str(i), f"a cat number {i}") for i in range(3)]
+    for special in (Path(os.devnull), tmp_path):
+        with pytest.raises(InputDataError, match="--out takes a file path"):
+            check_resumable(special, rows)
+        with pytest.raises(InputDataError, match="--out takes a file path"):
+            scan_file(guard, rows, special)
+    out = tmp_path / "out.jsonl"
+    scan_file(guard, rows[:2], out)
+    with out.open("a") as other:  # another scan holds the output
+        fcntl = pytest.importorskip("fcntl")
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(InputDataError, match="another scan is writing"):
+            scan_file(guard, rows, out)
+    # what two unlocked scans would have left: every id twice
+    out.write_text(out.read_text() * 2)
+    with pytest.raises(InputDataError, match="line 3 decides id '0' a second time"):
+        scan_file(guard, rows, out)
+
+
 def test_an_unwritable_output_is_a_clear_error(tmp_path: Path, guard: PromptGuard) -> None:
     rows = [PromptRow("1", "a cat")]
-    with pytest.raises(InputDataError, match="cannot write the scan output .*choose a writable"):
-        scan_file(guard, rows, tmp_path)  # a folder
+    with pytest.raises(InputDataError, match="is a folder; --out takes a file path"):
+        scan_file(guard, rows, tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputDataError, match="cannot write the scan output"):
         scan_file(guard, rows, tmp_path / "file" / "out.jsonl")  # under a file

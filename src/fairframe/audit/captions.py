@@ -271,7 +271,10 @@ def _pick(columns: Sequence[str], wanted: str | None, path: Path, what: str) -> 
             f"{', '.join(columns) or '(none)'}"
         )
     lowered = {c.strip().lower(): c for c in columns}
-    for name in _TEXT_COLUMNS:
+    # the column named after what is read comes first: a prompt file (or a suite) with both
+    # "caption" and "prompt" is read by its prompts, a caption file by its captions
+    first = "caption" if what == "caption" else "prompt"  # prompt files and red-team suites
+    for name in sorted(_TEXT_COLUMNS, key=lambda c: c != first):
         if name in lowered:
             return lowered[name]
     if len(columns) == 1 and columns[0].strip().lower() not in _ID_COLUMNS:
@@ -292,6 +295,9 @@ def _from_table(
     path: Path, text: str, column: str | None, delimiter: str, what: str
 ) -> Iterator[tuple[str | None, str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # a cell may be as long as the file (a too-long prompt is the guard's error for its row,
+    # not the reader's); the module-wide limit is restored when the reading ends
+    limit = csv.field_size_limit(max(len(text) + 1, csv.field_size_limit()))
     try:
         header = next(reader, None)
         if header is None:
@@ -329,6 +335,8 @@ def _from_table(
         raise InputDataError(
             f"{what} file {str(path)!r} line {reader.line_num}: {exc}; fix the quoting"
         ) from exc
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _from_jsonl(path: Path, text: str, column: str | None, what: str
@@ -364,7 +372,18 @@ def _from_jsonl(path: Path, text: str, column: str | None, what: str
                 f"{type(value).__name__}"
             )
         id_key = _id_column(keys, key)
-        row_id = None if id_key is None else str(record[id_key]).strip()
+        row_id = None
+        if id_key is not None:
+            raw_id = record[id_key]
+            if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+                raise InputDataError(
+                    f"{what} file {str(path)!r} line {number}: {id_key!r} must be a string or "
+                    f"an integer, got {json.dumps(raw_id)[:40]}")
+            row_id = str(raw_id).strip()
+            if not row_id:
+                raise InputDataError(
+                    f"{what} file {str(path)!r} line {number}: empty {id_key!r}; give every "
+                    "row an id or leave the field out everywhere")
         if value.strip():
             yield row_id, value.strip()
 

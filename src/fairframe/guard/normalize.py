@@ -550,6 +550,8 @@ def _apart(text: str, i: int, word_before: bool) -> bool:
     next to a word on one side only ("naked(x)"); otherwise a bracket inside a word joins it
     ("nu(de)", "n(a)ked" are "nude", "naked")."""
     m = _BRACKETED.match(text, i + 1)
+    if m is None:  # the pattern matches the empty string; never None
+        return False
     content = m.group().split(":")[0].strip()
     if not content:
         return False

@@ -167,6 +167,38 @@ def prompt_sha256(prompt: str) -> str:
     return hash_bytes(prompt.encode("utf-8"))
 
 
+def _unique_ids(rows: Sequence[PromptRow]) -> None:
+    seen: set[str] = set()
+    for r in rows:
+        if r.id in seen:
+            raise InputDataError(f"id {r.id!r} appears twice in the prompts; each prompt needs "
+                                 "its own id, or its decision would be written twice")
+        seen.add(r.id)
+
+
+def _regular_file(path: Path) -> None:
+    """Refuse an output that exists and is not a regular file (a folder, ``/dev/null``, a
+    pipe): a scan output is read back to resume."""
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a device or a pipe)"
+        raise InputDataError(f"the scan output {path} is {kind}; --out takes a file path (the "
+                             "scan reads it back to resume)")
+
+
+def _lock(fh: Any, path: Path) -> None:
+    """Hold an exclusive lock on the open output until it is closed (POSIX; elsewhere, none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InputDataError(
+            f"another scan is writing {path}; wait for it to finish (then rerun to resume), or "
+            "choose another --out") from None
+
+
 def check_resumable(out: str | Path, rows: Sequence[PromptRow]) -> int:
     """Check, before a guard is built, that ``out`` can be resumed for ``rows``: each of its lines
     is a scan decision of an id in ``rows`` for the same prompt (else :class:`InputDataError`,
@@ -175,7 +207,9 @@ def check_resumable(out: str | Path, rows: Sequence[PromptRow]) -> int:
     The CLI calls it first so that a wrong ``--out`` is refused in a moment, not after the
     models have loaded; :func:`scan_file` checks the same and the guard's fingerprint.
     """
+    _unique_ids(rows)
     out_path = Path(out)
+    _regular_file(out_path)
     if not out_path.is_file():
         return 0
     try:
@@ -229,6 +263,10 @@ def _done_ids(out: Path, rows: Sequence[PromptRow], guard_id: str | None) -> dic
             raise InputDataError(
                 f"{out} line {number} decides id {rid!r} for another prompt than the input's "
                 f"(the input changed since); {fix}")
+        if rid in done:
+            raise InputDataError(
+                f"{out} line {number} decides id {rid!r} a second time (were two scans writing "
+                f"it at once?); {fix}")
         done[rid] = "error" in obj
     return done
 
@@ -276,21 +314,28 @@ def scan_file(
     """
     if batch_size < 1:
         raise InputDataError("batch_size must be >= 1")
+    _unique_ids(rows)
     out_path = Path(out)
+    _regular_file(out_path)
     guard_id = guard_fingerprint(guard, guard_extra)
     try:
-        if out_path.is_dir():
-            raise IsADirectoryError(21, "is a folder")
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        done = _done_ids(out_path, rows, guard_id) if resume else {}
-        if not resume and out_path.exists():
-            out_path.unlink()
-        _repair_tail(out_path)
         fh = out_path.open("a", encoding="utf-8")
     except OSError as exc:
         raise InputDataError(
             f"cannot write the scan output {out_path}: {exc.strerror or exc}; choose a writable "
             "file with --out") from exc
+    try:
+        # one scan at a time per output: two would each read the same lines as done and both
+        # append the rest, deciding every prompt twice
+        _lock(fh, out_path)
+        done = _done_ids(out_path, rows, guard_id) if resume else {}
+        if not resume:
+            fh.truncate(0)
+        _repair_tail(out_path)
+    except BaseException:
+        fh.close()
+        raise
     todo = [r for r in rows if r.id not in done]
     if progress is not None and len(rows) > len(todo):
         progress(len(rows) - len(todo))
