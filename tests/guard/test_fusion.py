@@ -123,3 +123,28 @@ def test_minors_gate_needs_sexual_evidence() -> None:
     assert lex["sexual_minors"] == pytest.approx(0.9)  # the lexicon already needs co-occurrence
     off = Fusion(minors_gate=False).fuse({"embedding": {"sexual_minors": 0.9}})
     assert off["sexual_minors"] == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"gamma": float("nan")}, "gamma must be a finite number >= 0 .got nan"),
+        ({"gamma": float("inf")}, "gamma must be a finite number"),
+        ({"gamma": -1}, "gamma must be a finite number >= 0"),
+        ({"weights": {"lexicon:nudez": 0.5}}, "'lexicon:nudez': a key is 'STAGE' or"),
+        ({"weights": {":nudity": 0.5}}, "a key is 'STAGE' or 'STAGE:CATEGORY'"),
+    ],
+)
+def test_bad_numbers_and_weight_keys_are_refused(data: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=f"fu.json: .*{match}"):
+        Fusion.from_dict(data, source="fu.json")
+
+
+def test_a_misspelt_stage_weight_is_refused_by_the_guard() -> None:
+    from fairframe.guard import default_lexicon
+    from fairframe.guard.pipeline import PromptGuard
+
+    with pytest.raises(ConfigError, match="'embeding' names no stage; did you mean 'embedding'"):
+        PromptGuard([default_lexicon()], fusion=Fusion(weights={"embeding": 0.0}))
+    # a stage of the image path (or of another guard) is not a typo: it passes
+    assert PromptGuard([default_lexicon()], fusion=Fusion(weights={"nudenet": 0.5}))

@@ -210,9 +210,18 @@ class Fusion:
             cap = getattr(self, key)
             if isinstance(cap, bool) or not 0.0 <= cap <= 1.0:
                 raise ConfigError(f"fusion {key} must be in [0, 1], got {cap!r}")
-        if self.gamma < 0 or not 0.0 <= self.soup_min <= 1.0:
-            raise ConfigError("fusion gamma must be >= 0 and soup_min in [0, 1]")
-        known = {c.value for c in Category} | {"*"}
+        if not (math.isfinite(self.gamma) and self.gamma >= 0) \
+                or not 0.0 <= self.soup_min <= 1.0:
+            raise ConfigError(f"fusion gamma must be a finite number >= 0 (got {self.gamma!r}) "
+                              f"and soup_min in [0, 1] (got {self.soup_min!r})")
+        categories = {c.value for c in Category}
+        for key in self.weights:
+            stage, _, category = key.partition(":")
+            if not stage or (category and category not in categories):
+                raise ConfigError(
+                    f"fusion weight {key!r}: a key is 'STAGE' or 'STAGE:CATEGORY' with a policy "
+                    f"category ({', '.join(sorted(categories))})")
+        known = categories | {"*"}
         unknown = sorted(set(self.calibration) - known)
         if unknown:
             raise ConfigError(

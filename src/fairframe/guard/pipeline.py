@@ -35,7 +35,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fairframe.errors import BackendError, FairframeError, InputDataError
+from fairframe.errors import BackendError, ConfigError, FairframeError, InputDataError
 from fairframe.guard.decision import Action, Decision, Finding, decide_action
 from fairframe.guard.fusion import Fusion
 from fairframe.guard.normalize import NormalizedPrompt, normalize
@@ -104,6 +104,26 @@ def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+#: The built-in prompt stages' names (a fusion file may weigh one this guard lacks).
+_BUILTIN_STAGES = ("lexicon", "embedding", "gibberish", "llm_judge")
+
+
+def _check_weight_stages(fusion: Fusion, names: Sequence[str]) -> None:
+    """Refuse a fusion weight whose stage looks like a misspelt stage name ("embeding"): it
+    would be ignored without a word. Other unknown names may weigh image stages, so pass."""
+    import difflib
+
+    known = {*names, *_BUILTIN_STAGES}
+    for key in fusion.weights:
+        stage = key.partition(":")[0]
+        if stage in known:
+            continue
+        close = difflib.get_close_matches(stage, sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(f"fusion weight {key!r} names no stage; did you mean "
+                              f"{close[0]!r}? Stages: {', '.join(sorted(known))}")
+
+
 class PromptGuard:
     """The prompt path of the guard (see the module docstring).
 
@@ -149,6 +169,7 @@ class PromptGuard:
                      else frozenset(langs)) for s in stages}
         self.policy = policy if policy is not None else default_policy()
         self.fusion = fusion if fusion is not None else Fusion()
+        _check_weight_stages(self.fusion, names)
         self.required = frozenset(names if required is None else required)
         unknown = sorted(self.required - set(names))
         if unknown:
