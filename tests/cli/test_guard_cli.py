@@ -108,6 +108,17 @@ def test_a_wrong_out_is_refused_before_the_guard_loads(
     assert "AssertionError" not in r.output and out.read_text() == "my notes\n"
 
 
+@pytest.mark.parametrize("command", [["log", "verify"], ["keys", "list"],
+                                     ["keys", "revoke", "abc"]])
+def test_reading_a_store_that_is_not_there_creates_nothing(
+        tmp_path: Path, command: list[str]) -> None:
+    typo = tmp_path / "typo.toml"
+    typo.write_text(f'[service]\ndatabase_url = "sqlite:///{tmp_path / "gaurd.db"}"\n')
+    r = runner.invoke(app, ["guard", *command, "--config", str(typo)])
+    assert r.exit_code != 0 and "no enforcement store at" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "gaurd.db").exists()
+
+
 def test_keys_and_log(config: Path) -> None:
     r = runner.invoke(app, ["guard", "keys", "create", "ops", "--role", "admin", "--config",
                             str(config)])

@@ -22,7 +22,7 @@ from fairframe.cli._common import (
     print_json,
     read_input_file,
 )
-from fairframe.errors import InputDataError
+from fairframe.errors import InputDataError, StoreError
 
 __all__ = ["guard_app"]
 
@@ -325,10 +325,26 @@ def serve_command(
           access_log=access_log)
 
 
-def _enforcer(config: Path | None) -> Any:
+def _enforcer(config: Path | None, *, existing: bool = False) -> Any:
+    """The config's enforcement store; ``existing``: refuse a SQLite file that is not there
+    (reading or revoking in a store that a typo in the URL would create empty says nothing)."""
     from fairframe.guard.config import load_guard_config
 
-    return load_guard_config(config).open_enforcer()
+    cfg = load_guard_config(config)
+    if existing:
+        try:
+            from sqlalchemy.engine import make_url
+        except ImportError:  # open_enforcer names the extra
+            return cfg.open_enforcer()
+        url = make_url(cfg.service.database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not Path(url.database).is_file():
+            raise StoreError(
+                f"no enforcement store at {url.database} (service.database_url "
+                f"{cfg.service.database_url!r}); check the URL and the folder you run in (a "
+                "relative path is read from it), or create the store with `fairframe guard keys "
+                "create` or by starting the service")
+    return cfg.open_enforcer()
 
 
 @keys_app.command("create")
@@ -355,7 +371,7 @@ def keys_create(
 @handle_errors
 def keys_list(config: Path | None = _CONFIG, as_json: bool = _JSON) -> None:
     """List API keys (never their secrets)."""
-    enf = _enforcer(config)
+    enf = _enforcer(config, existing=True)
     try:
         keys = enf.list_keys()
     finally:
@@ -387,7 +403,7 @@ def _utc_text(ts: float | None) -> str:
 @handle_errors
 def keys_revoke(key_id: str = typer.Argument(...), config: Path | None = _CONFIG) -> None:
     """Revoke an API key."""
-    enf = _enforcer(config)
+    enf = _enforcer(config, existing=True)
     try:
         enf.revoke_key(key_id)
     finally:
@@ -399,7 +415,7 @@ def keys_revoke(key_id: str = typer.Argument(...), config: Path | None = _CONFIG
 @handle_errors
 def log_verify(config: Path | None = _CONFIG, as_json: bool = _JSON) -> None:
     """Verify the decision log's hash chain; exit 1 when it was tampered with."""
-    enf = _enforcer(config)
+    enf = _enforcer(config, existing=True)
     try:
         result = enf.verify_log()
     finally:
