@@ -272,3 +272,17 @@ def test_an_inline_negative_prompt_is_split_off_for_the_model(
     assert guard.check("hardcore porn ### flowers").prompt_out is None  # refused: nothing to send
     plain = guard.check("a landscape")
     assert plain.prompt_out is None and plain.negative_prompt_out is None
+
+
+@pytest.mark.parametrize(
+    ("negative", "match"),
+    [(5, "a negative prompt must be a string, got int"),
+     (["blurry"], "must be a string, got list"),
+     ("blurry \udcff", "negative prompt holds bytes that are not valid UTF-8"),
+     ("x" * 301, "negative prompt has 301 characters; the limit is 300")],
+)
+def test_a_bad_negative_prompt_is_a_clear_error(negative: object, match: str) -> None:
+    guard = PromptGuard([default_lexicon()], max_prompt_chars=300)
+    with pytest.raises(InputDataError, match=match):
+        guard.check("a cat", negative_prompt=negative)  # type: ignore[arg-type]
+    assert guard.check("a cat", negative_prompt="").action is Action.ALLOW

@@ -228,6 +228,25 @@ class PromptGuard:
             )
         return prompt
 
+    def _validate_negative(self, negative: object) -> str:
+        """A negative prompt passes the prompt's checks but may be empty: a string of valid
+        UTF-8 of at most ``max_prompt_chars`` characters."""
+        if not isinstance(negative, str):
+            raise InputDataError(
+                f"a negative prompt must be a string, got {type(negative).__name__}")
+        try:
+            negative.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputDataError(
+                f"the negative prompt holds bytes that are not valid UTF-8 (a lone surrogate at "
+                f"character {exc.start}); send valid UTF-8 text") from exc
+        if len(negative) > self.max_prompt_chars:
+            raise InputDataError(
+                f"the negative prompt has {len(negative)} characters; the limit is "
+                f"{self.max_prompt_chars}, as for prompts (raise max_prompt_chars in the guard "
+                "config)")
+        return negative
+
     def _score(self, prompts: Sequence[str]) -> list[_Scored]:
         t0 = time.perf_counter()
         norms = [normalize(p) for p in prompts]
@@ -423,6 +442,7 @@ class PromptGuard:
         negs = list(negative_prompts) if negative_prompts is not None else [None] * len(prompts)
         if len(negs) != len(checked):
             raise InputDataError("negative_prompts must have one entry per prompt")
+        negs = [None if n is None else self._validate_negative(n) for n in negs]
         if not checked:
             return []
         scored = self._score(checked)

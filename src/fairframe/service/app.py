@@ -81,6 +81,7 @@ from fairframe.service.schemas import (
     ReviewStatusName,
     TransformCheckRequest,
     check_request_model,
+    generate_request_model,
 )
 
 if TYPE_CHECKING:
@@ -262,6 +263,7 @@ def create_app(
     metrics = Metrics()
     max_chars = guard.max_prompt_chars if guard is not None else cfg.max_prompt_chars
     Check = check_request_model(max_chars)
+    Generate = generate_request_model(max_chars)
     _REVIEW_ID = Path(ge=1, le=MAX_ID, description="Review item id")
     _INCIDENT_ID = Path(ge=1, le=MAX_ID, description="Incident id")
     _DECISION_ID = Path(ge=1, le=MAX_ID, description="Decision-log entry id (decision_id)")
@@ -786,9 +788,6 @@ def create_app(
 
         return JSONResponse(await in_thread(job))
 
-    @app.post("/v1/generate", response_model=GenerateResponse, tags=["images"],
-              summary="Guarded generation: prompt check, generator, image check, regeneration, "
-              "watermark and C2PA")
     async def generate_route(body: GenerateRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             key = admit(token)
@@ -815,6 +814,11 @@ def create_app(
             }
 
         return JSONResponse(await in_thread(job))
+
+    generate_route.__annotations__ = {"body": Generate, "token": Any, "return": GenerateResponse}
+    app.post("/v1/generate", response_model=GenerateResponse, tags=["images"],
+             summary="Guarded generation: prompt check, generator, image check, regeneration, "
+             "watermark and C2PA")(generate_route)
 
     @app.post("/v1/incidents", status_code=201, tags=["incidents"],
               summary="Report a served image")

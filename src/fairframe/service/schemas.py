@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,6 +33,8 @@ SOME_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
 #: A prompt: at least one visible character (not white space, control or format characters).
 VISIBLE = f"[^{invisible_class()}]"
 
+_M = TypeVar("_M", bound=BaseModel)
+
 __all__ = [
     "B64_PATTERN",
     "ERROR_RESPONSES",
@@ -52,6 +54,8 @@ __all__ = [
     "IncidentStatusName",
     "ReviewStatusName",
     "check_request_model",
+    "generate_request_model",
+    "with_prompt_limits",
 ]
 
 
@@ -259,14 +263,29 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def check_request_model(max_prompt_chars: int) -> type[CheckRequest]:
     """:class:`CheckRequest` with the prompt limits of this service in its schema (so the OpenAPI
     spec says exactly which prompts are accepted: 1 to ``max_prompt_chars`` characters, at least
-    one of them visible: :func:`~fairframe.guard.script.is_visible`)."""
+    one of them visible: :func:`~fairframe.guard.script.is_visible`; a negative prompt of at most
+    ``max_prompt_chars``)."""
+    return with_prompt_limits(CheckRequest, max_prompt_chars)
+
+
+def generate_request_model(max_prompt_chars: int) -> type[GenerateRequest]:
+    """:class:`GenerateRequest` with this service's prompt limits (see
+    :func:`check_request_model`)."""
+    return with_prompt_limits(GenerateRequest, max_prompt_chars)
+
+
+def with_prompt_limits(base: type[_M], max_prompt_chars: int) -> type[_M]:
+    """``base`` (a request with ``prompt`` and ``negative_prompt``) with the guard's limits."""
     from pydantic import create_model
 
-    model: type[CheckRequest] = create_model(
-        "CheckRequest",
-        __base__=CheckRequest,
+    model = create_model(
+        base.__name__,
+        __base__=base,
         prompt=(str, Field(min_length=1, max_length=max_prompt_chars, pattern=VISIBLE,
                            description="The text-to-image prompt, as the user wrote it.",
                            examples=["a watercolor of a lighthouse at dawn"])),
+        negative_prompt=(str | None, Field(
+            None, max_length=max_prompt_chars,
+            description="The user's negative prompt (not scanned; forced negatives join it).")),
     )
-    return model
+    return cast("type[_M]", model)
