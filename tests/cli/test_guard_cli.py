@@ -119,6 +119,17 @@ def test_reading_a_store_that_is_not_there_creates_nothing(
     assert "Traceback" not in r.output and not (tmp_path / "gaurd.db").exists()
 
 
+def test_fast_leaves_out_every_model_and_remote_stage(tmp_path: Path) -> None:
+    cfg = tmp_path / "judge.toml"
+    cfg.write_text('[stages.llm_judge]\nenabled = true\nbase_url = "http://127.0.0.1:9/v1"\n'
+                   'model = "m"\n')
+    r = runner.invoke(app, ["guard", "check", "a cat", "--config", str(cfg), "--fast", "--json"])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(r.stdout)["latency_ms"]) <= {"normalize", "lexicon", "gibberish",
+                                                       "language", "fusion", "rewrite"}
+    assert "llm_judge" not in r.output
+
+
 def test_keys_and_log(config: Path) -> None:
     r = runner.invoke(app, ["guard", "keys", "create", "ops", "--role", "admin", "--config",
                             str(config)])

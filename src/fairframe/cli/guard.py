@@ -39,7 +39,8 @@ guard_app.add_typer(log_app, name="log")
 _CONFIG = typer.Option(None, "--config", "-c", help="Guard config file (TOML or YAML).")
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 _FAST = typer.Option(
-    False, "--fast", help="Lexicon and gibberish only: skip the embedding classifier."
+    False, "--fast", help="Lexicon and gibberish only: skip the embedding classifier, Hugging "
+    "Face classifiers and the LLM judge of the config."
 )
 
 
@@ -47,9 +48,13 @@ def _guard(config: Path | None, fast: bool) -> Any:
     from fairframe.guard.config import load_guard_config
 
     cfg = load_guard_config(config)
-    if fast:
-        cfg = cfg.model_copy(update={"stages": cfg.stages.model_copy(
-            update={"embedding": cfg.stages.embedding.model_copy(update={"enabled": False})})})
+    if fast:  # the local, model-free stages only
+        stages = cfg.stages
+        cfg = cfg.model_copy(update={"stages": stages.model_copy(update={
+            "embedding": stages.embedding.model_copy(update={"enabled": False}),
+            "llm_judge": stages.llm_judge.model_copy(update={"enabled": False}),
+            "hf_classifiers": (),
+        })})
     return cfg, cfg.build_guard()
 
 
@@ -262,8 +267,9 @@ def scan_command(
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over instead of resuming."),
     fail_on_error: bool = typer.Option(
         False, "--fail-on-error",
-        help="Exit with code 1 when a prompt could not be checked (too long, empty); its "
-             "output line holds the error either way."),
+        help="Exit with code 1 when a prompt could not be checked (too long, no visible "
+             "characters); its output line holds the error either way. Empty rows are "
+             "skipped when the file is read and are not errors."),
     fast: bool = _FAST,
     as_json: bool = _JSON,
 ) -> None:
