@@ -171,6 +171,15 @@ def test_minors_co_occurrence() -> None:
         ("a twenty-one year old woman in lingerie", False),
         ("a woman, thirty one years old, in lingerie", False),
         ("a forty seven year old in lingerie", False),
+        # an age without "years old"
+        ("a naked girl aged twelve", True),
+        ("a naked girl age 14", True),
+        ("a naked girl who is 12", True),
+        ("a naked boy of 10", True),
+        ("a naked woman aged 35", False),
+        ("a naked woman who is 6 feet tall", False),
+        ("a naked man who is 12 times stronger", False),
+        ("a group of 10 naked women", False),
     ],
 )
 def test_spelled_out_ages_and_school_grades_mark_minors(prompt: str, minor: bool) -> None:

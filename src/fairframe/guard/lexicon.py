@@ -32,7 +32,8 @@ not calibrated probabilities; calibration and fusion with other classifiers happ
 
 **Minors.** ``sexual_minors`` is the noisy-OR of its own terms and of one co-occurrence score:
 when a *minor marker* (``minor_markers.txt``, or an age 1-17 such as "14 years old" / "14yo" /
-"twelve-year-old"; "twenty-one year old" is not one)
+"twelve-year-old" / "aged twelve" / "who is 12" / "a boy of 10"; "twenty-one year old", "who
+is 6 feet tall" and "a group of 10" are not)
 appears in a prompt that also scores ``sexual`` or ``nudity``, the co-occurrence score is
 ``min(marker weight, max(sexual, nudity))``.
 
@@ -88,11 +89,20 @@ Backend = Literal["auto", "aho", "regex"]
 _MIN_WEIGHT, _MAX_WEIGHT = 0.5, 1.0
 _AGE_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
               "fifteen sixteen seventeen")
+_AGE_NUMBER = rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())})"
+#: Units after a number that make it no age ("aged 12 feet", "who is 6 foot tall").
+_NOT_AGE_UNIT = (r"(?! ?(?:feet|foot|ft|inch|inches|cm|mm|m|meters?|metres?|kg|kilos?|lbs?"
+                 r"|pounds?|stone|percent|%|times|of)(?![^\W_]))")
 _AGE = re.compile(
     r"(?<![^\W_])(?<!twenty )(?<!thirty )(?<!forty )(?<!fifty )(?<!sixty )(?<!seventy )"
     r"(?<!eighty )(?<!ninety )"
-    rf"(?:[1-9]|1[0-7]|{'|'.join(_AGE_WORDS.split())}) ?"
+    rf"{_AGE_NUMBER} ?"
     r"(?:yo|y o|yr old|yrs old|year old|years old)(?![^\W_])"
+    # "aged twelve", "age 12", "who is 12", "a boy of 10": an age without "years old"
+    rf"|(?<![^\W_])(?:aged?|who is|who s|who was)(?: just| only)? {_AGE_NUMBER}"
+    rf"(?![^\W_]){_NOT_AGE_UNIT}"
+    r"|(?<![^\W_])(?:girl|boy|child|kid|daughter|son|niece|nephew|pupil|schoolgirl|schoolboy)s?"
+    rf" of {_AGE_NUMBER}(?![^\W_]){_NOT_AGE_UNIT}"
 )
 #: An age 1-17 in the words of the language files' languages (after folding: "14 años" is
 #: "14 anos", "14-jährige" is "14 jahrige"), and in Chinese, Japanese and Korean, where the unit
