@@ -186,6 +186,8 @@ def test_config_paths_are_relative_to_the_config_folder(
         ("[rewrite]\nanonymise = true\n", "anonymise: unknown key; allowed: anonymize"),
         ("max_prompt_chars = 0\n", "max_prompt_chars"),
         ("policy = 'nope.toml'\n[stages.embedding]\nenabled=false\n", "does not exist"),
+        ("policy = ''\n", "policy: .*an empty path names no file"),
+        ("fusion = '  '\n", "fusion: .*an empty path names no file"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, text: str, match: str) -> None:

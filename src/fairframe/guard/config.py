@@ -85,7 +85,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fairframe.config import read_config_file
 from fairframe.errors import ConfigError
@@ -284,6 +284,14 @@ class GuardConfig(BaseModel):
     generate: GenerateConfig = GenerateConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     source: str = Field("<defaults>", exclude=True, description="Where the config came from.")
+
+    @field_validator("policy", "fusion", mode="before")
+    @classmethod
+    def _a_file(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("an empty path names no file; give a file path, or leave the key "
+                             "out for the built-in default")
+        return value
 
     def load_policy(self) -> Policy:
         """The configured policy (the built-in default when ``policy`` is not set)."""
