@@ -106,6 +106,10 @@ def test_a_wrong_out_is_refused_before_the_guard_loads(
                             str(config)])
     assert r.exit_code != 0 and "line 1 is not a scan decision" in r.output
     assert "AssertionError" not in r.output and out.read_text() == "my notes\n"
+    for extra in ([], ["--no-resume"]):  # a folder is refused either way
+        r = runner.invoke(app, ["guard", "scan", str(src), "--out", str(tmp_path), "--config",
+                                str(config), *extra])
+        assert r.exit_code != 0 and "is a folder" in r.output and "AssertionError" not in r.output
 
 
 @pytest.mark.parametrize("command", [["log", "verify"], ["keys", "list"],

@@ -281,8 +281,7 @@ def scan_command(
             f"--out {out} is the input file; the scan would overwrite the prompts it reads; "
             "choose another output file")
     rows = read_prompts(file, column=column)
-    if not no_resume:
-        check_resumable(out, rows)  # refuse a wrong --out before the models load
+    check_resumable(out, rows, resume=not no_resume)  # refuse a wrong --out before the models
     cfg, guard = _guard(config, fast)
     extra = {"config": cfg.decision_config()}  # --fast is in it (embedding off)
     with RichProgress(enabled=not as_json) as progress, progress.stage("scan", len(rows)) as bar:

@@ -199,18 +199,19 @@ def _lock(fh: Any, path: Path) -> None:
             "choose another --out") from None
 
 
-def check_resumable(out: str | Path, rows: Sequence[PromptRow]) -> int:
+def check_resumable(out: str | Path, rows: Sequence[PromptRow], *, resume: bool = True) -> int:
     """Check, before a guard is built, that ``out`` can be resumed for ``rows``: each of its lines
     is a scan decision of an id in ``rows`` for the same prompt (else :class:`InputDataError`,
     naming the first line at fault). Returns how many prompts it already decides.
 
     The CLI calls it first so that a wrong ``--out`` is refused in a moment, not after the
-    models have loaded; :func:`scan_file` checks the same and the guard's fingerprint.
+    models have loaded; :func:`scan_file` checks the same and the guard's fingerprint. With
+    ``resume=False`` only the ids and the path (a regular file, or none yet) are checked.
     """
     _unique_ids(rows)
     out_path = Path(out)
     _regular_file(out_path)
-    if not out_path.is_file():
+    if not resume or not out_path.is_file():  # starting over: only the path is checked
         return 0
     try:
         return len(_done_ids(out_path, rows, None))
