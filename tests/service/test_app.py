@@ -476,6 +476,16 @@ def test_health_ready_policy_metrics_and_openapi(client: TestClient, keys: dict[
     spec = client.get("/openapi.json").json()
     assert {"/v1/prompts/check", "/v1/prompts/rewrite", "/v1/incidents", "/v1/reviews",
             "/healthz", "/metrics"} <= set(spec["paths"])
+    # every JSON answer is typed, and the key-holding operations say how to authenticate
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+            if path != "/metrics":
+                schema = ok["content"]["application/json"]["schema"]
+                assert schema and schema != {}, (method, path)
+            if path.startswith("/v1/") and path != "/v1/policy":
+                assert op.get("security"), (method, path)
 
 
 def test_anonymous_mode_when_keys_are_not_required(enforcer: Enforcer) -> None:

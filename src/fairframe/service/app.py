@@ -68,17 +68,27 @@ from fairframe.service.schemas import (
     SOME_TEXT,
     TEXT,
     VISIBLE,
+    AccountStatusOut,
     AppealRequest,
     CheckRequest,
     CheckResponse,
+    CreatedKeyOut,
     GenerateRequest,
     GenerateResponse,
+    HealthOut,
     ImageCheckRequest,
+    IncidentOut,
     IncidentRequest,
     IncidentStatusName,
     KeyCreateRequest,
+    LogEntryOut,
+    LogVerificationOut,
+    PolicyOut,
+    ReadyOut,
     ResolveRequest,
+    ReviewItemOut,
     ReviewStatusName,
+    RevokedOut,
     TransformCheckRequest,
     check_request_model,
     generate_request_model,
@@ -820,7 +830,7 @@ def create_app(
              summary="Guarded generation: prompt check, generator, image check, regeneration, "
              "watermark and C2PA")(generate_route)
 
-    @app.post("/v1/incidents", status_code=201, tags=["incidents"],
+    @app.post("/v1/incidents", status_code=201, tags=["incidents"], response_model=IncidentOut,
               summary="Report a served image")
     async def report_incident(body: IncidentRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
@@ -830,7 +840,8 @@ def create_app(
                 own_only=key is not None and not key.has_role("admin"), **body.model_dump())
         return _dump(await in_thread(job))
 
-    @app.get("/v1/incidents", tags=["incidents"], summary="Incident reports, oldest first")
+    @app.get("/v1/incidents", tags=["incidents"], response_model=list[IncidentOut],
+             summary="Incident reports, oldest first")
     async def list_incidents(
         status: IncidentStatusName | None = None,
         after_id: int = Query(0, ge=0, le=MAX_ID),
@@ -852,18 +863,20 @@ def create_app(
             raise _HTTPError(404, "not_found", missing)
         return _dump(found)
 
-    @app.get("/v1/incidents/{incident_id}", tags=["incidents"], summary="One incident report")
+    @app.get("/v1/incidents/{incident_id}", tags=["incidents"], response_model=IncidentOut,
+             summary="One incident report")
     async def get_incident(incident_id: int = _INCIDENT_ID, token: Any = Depends(caller)) -> Any:
         return await reviewer_read(token, lambda: the_enforcer().get_incident(incident_id),
                                    f"no incident {incident_id}")
 
-    @app.get("/v1/decisions/{decision_id}", tags=["review"],
+    @app.get("/v1/decisions/{decision_id}", tags=["review"], response_model=LogEntryOut,
              summary="One decision-log entry (the prompt text too when store_prompts is on)")
     async def get_decision(decision_id: int = _DECISION_ID, token: Any = Depends(caller)) -> Any:
         return await reviewer_read(token, lambda: the_enforcer().log_entry(decision_id),
                                    f"no decision {decision_id} in the decision log")
 
-    @app.get("/v1/reviews", tags=["review"], summary="The human-review queue, oldest first")
+    @app.get("/v1/reviews", tags=["review"], response_model=list[ReviewItemOut],
+             summary="The human-review queue, oldest first")
     async def list_reviews(
         status: ReviewStatusName | None = None,
         after_id: int = Query(0, ge=0, le=MAX_ID),
@@ -890,7 +903,8 @@ def create_app(
                                  "another reviewer or an administrator must review it")
         return f"{key.name[:180]} ({key.id})", key
 
-    @app.post("/v1/reviews/{review_id}/claim", tags=["review"])
+    @app.post("/v1/reviews/{review_id}/claim", tags=["review"], response_model=ReviewItemOut,
+              summary="Claim an item")
     async def claim_review(review_id: int = _REVIEW_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             reviewer, _ = reviewer_of(token, review_id)
@@ -900,7 +914,7 @@ def create_app(
             raise _HTTPError(404, "not_found", f"no review item {review_id} to claim")
         return _dump(item)
 
-    @app.post("/v1/reviews/{review_id}/release", tags=["review"],
+    @app.post("/v1/reviews/{review_id}/release", tags=["review"], response_model=ReviewItemOut,
               summary="Give a claimed item back to the queue (its claimer, or an administrator)")
     async def release_review(review_id: int = _REVIEW_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
@@ -909,7 +923,8 @@ def create_app(
                 review_id, reviewer=reviewer, force=key is not None and key.has_role("admin"))
         return _dump(await in_thread(job))
 
-    @app.post("/v1/reviews/{review_id}/resolve", tags=["review"])
+    @app.post("/v1/reviews/{review_id}/resolve", tags=["review"], response_model=ReviewItemOut,
+              summary="Give a verdict")
     async def resolve_review(body: ResolveRequest, review_id: int = _REVIEW_ID,
                              token: Any = Depends(caller)) -> Any:
         def job() -> Any:
@@ -918,7 +933,7 @@ def create_app(
                                                  reviewer=reviewer, note=body.note)
         return _dump(await in_thread(job))
 
-    @app.post("/v1/appeals", status_code=201, tags=["review"],
+    @app.post("/v1/appeals", status_code=201, tags=["review"], response_model=ReviewItemOut,
               summary="Appeal a decision made on one of your requests")
     async def appeal(body: AppealRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
@@ -927,7 +942,8 @@ def create_app(
                                          reason=body.reason)
         return _dump(await in_thread(job))
 
-    @app.post("/v1/keys", status_code=201, tags=["admin"], summary="Create an API key")
+    @app.post("/v1/keys", status_code=201, tags=["admin"], response_model=CreatedKeyOut,
+              summary="Create an API key")
     async def create_key(body: KeyCreateRequest, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             need_role(token, "admin")
@@ -935,7 +951,8 @@ def create_app(
                                              rate_per_s=body.rate_per_s, burst=body.burst)
         return _dump(await in_thread(job))
 
-    @app.delete("/v1/keys/{key_id}", tags=["admin"], summary="Revoke an API key")
+    @app.delete("/v1/keys/{key_id}", tags=["admin"], response_model=RevokedOut,
+                summary="Revoke an API key")
     async def revoke_key(key_id: str = _KEY_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             need_role(token, "admin")
@@ -943,7 +960,7 @@ def create_app(
         await in_thread(job)
         return {"revoked": key_id}
 
-    @app.post("/v1/keys/{key_id}/reinstate", tags=["admin"],
+    @app.post("/v1/keys/{key_id}/reinstate", tags=["admin"], response_model=AccountStatusOut,
               summary="Lift a cool-down or suspension")
     async def reinstate(key_id: str = _KEY_ID, token: Any = Depends(caller)) -> Any:
         def job() -> Any:
@@ -951,14 +968,16 @@ def create_app(
             return the_enforcer().reinstate(key_id)
         return _dump(await in_thread(job))
 
-    @app.get("/v1/log/verify", tags=["admin"], summary="Verify the decision log's hash chain")
+    @app.get("/v1/log/verify", tags=["admin"], response_model=LogVerificationOut,
+             summary="Verify the decision log's hash chain")
     async def verify_log(token: Any = Depends(caller)) -> Any:
         def job() -> Any:
             need_role(token, "admin")
             return the_enforcer().verify_log()
         return _dump(await in_thread(job))
 
-    @app.get("/v1/policy", tags=["prompts"], summary="The policy in force")
+    @app.get("/v1/policy", tags=["prompts"], response_model=PolicyOut,
+             summary="The policy in force")
     async def policy() -> Any:
         p = the_guard().policy
         return {
@@ -967,11 +986,12 @@ def create_app(
                            for c, r in p.categories.items()},
         }
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    @app.get("/healthz", tags=["ops"], response_model=HealthOut, summary="Liveness")
     async def healthz() -> Any:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="Readiness: guard loaded and store reachable")
+    @app.get("/readyz", tags=["ops"], response_model=ReadyOut,
+             summary="Readiness: guard loaded and store reachable")
     async def readyz() -> Any:
         if state["guard"] is None or state["enforcer"] is None:
             raise _HTTPError(503, "not_ready", "the guard is still loading")

@@ -53,6 +53,17 @@ __all__ = [
     "ResolveRequest",
     "IncidentStatusName",
     "ReviewStatusName",
+    "AccountStatusOut",
+    "CreatedKeyOut",
+    "HealthOut",
+    "IncidentOut",
+    "KeyOut",
+    "LogEntryOut",
+    "LogVerificationOut",
+    "PolicyOut",
+    "ReadyOut",
+    "ReviewItemOut",
+    "RevokedOut",
     "check_request_model",
     "generate_request_model",
     "with_prompt_limits",
@@ -226,6 +237,166 @@ class KeyCreateRequest(BaseModel):
                               description="Bucket capacity; default setting.")
 
     _numbers = field_validator("rate_per_s", "burst", mode="before")(_json_number_or_none)
+
+
+# --------------------------------------------------------------------------- responses
+# The shapes the enforcement objects' to_dict() give, so that the spec types every answer
+# (generated clients get typed results; the fuzz test checks each answer against them).
+
+_OUT = ConfigDict(extra="forbid")
+
+
+class IncidentOut(BaseModel):
+    """An incident report (:class:`~fairframe.guard.enforcement.Incident`)."""
+
+    model_config = _OUT
+
+    id: int
+    key_id: str | None
+    decision_id: int | None
+    image_sha256: str | None
+    phash: str | None
+    category: str
+    description: str
+    status: IncidentStatusName
+    created: float = Field(description="Unix seconds.")
+    updated: float = Field(description="Unix seconds.")
+    review_id: int | None
+
+
+class ReviewItemOut(BaseModel):
+    """An item of the human-review queue (:class:`~fairframe.guard.enforcement.ReviewItem`)."""
+
+    model_config = _OUT
+
+    id: int
+    kind: Literal["decision", "incident"]
+    decision_id: int | None
+    incident_id: int | None
+    key_id: str | None
+    prompt_sha256: str | None
+    action: str | None
+    categories: dict[str, float]
+    status: ReviewStatusName
+    created: float
+    updated: float
+    claimed_by: str | None = Field(description="'NAME (KEY ID)' of the claiming reviewer.")
+    verdict: Literal["upheld", "overturned"] | None
+    reviewer: str | None
+    note: str | None
+    resolved_at: float | None
+    appealed_at: float | None
+    appeal_reason: str | None
+
+
+class KeyOut(BaseModel):
+    """An API key, never its secret."""
+
+    model_config = _OUT
+
+    id: str
+    name: str
+    roles: list[Role]
+    rate_per_s: float
+    burst: int
+    created: float
+    revoked_at: float | None
+    active: bool
+
+
+class CreatedKeyOut(BaseModel):
+    """A new key and its token, shown this once."""
+
+    model_config = _OUT
+
+    key: KeyOut
+    token: str = Field(description="ff_<id>_<secret>: only its hash is stored.")
+
+
+class RevokedOut(BaseModel):
+    """The id of the key revoked."""
+
+    model_config = _OUT
+
+    revoked: str
+
+
+class AccountStatusOut(BaseModel):
+    """A key's account state after a reinstatement."""
+
+    model_config = _OUT
+
+    key_id: str
+    state: Literal["active", "cooldown", "suspended"]
+    until: float | None
+    effective_strikes: float
+    reason: str | None
+
+
+class LogEntryOut(BaseModel):
+    """One decision-log entry (``prompt`` only with ``store_prompts``)."""
+
+    model_config = _OUT
+
+    id: int
+    created: float
+    key_id: str | None
+    prompt_sha256: str | None
+    prompt: str | None
+    image_sha256: str | None
+    policy_version: str
+    action: str
+    categories: dict[str, float]
+    prev_hash: str
+    entry_hash: str
+
+
+class LogVerificationOut(BaseModel):
+    """What verifying the hash chain found."""
+
+    model_config = _OUT
+
+    ok: bool
+    n_entries: int
+    first_bad_id: int | None
+    reason: str | None
+    last_hash: str
+
+
+class PolicyRuleOut(BaseModel):
+    """One category's rule."""
+
+    model_config = _OUT
+
+    threshold: float
+    action: str
+
+
+class PolicyOut(BaseModel):
+    """The policy in force."""
+
+    model_config = _OUT
+
+    version: str
+    categories: dict[str, PolicyRuleOut]
+
+
+class HealthOut(BaseModel):
+    """Liveness."""
+
+    model_config = _OUT
+
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """Readiness."""
+
+    model_config = _OUT
+
+    status: Literal["ready"]
+    stages: list[str]
+    policy_version: str
 
 
 class ErrorDetail(BaseModel):
