@@ -154,6 +154,24 @@ def test_negative_prompt_separators() -> None:
     assert horde.negative is not None and horde.negative.text == "nude"
 
 
+@pytest.mark.parametrize(
+    ("prompt", "text", "params"),
+    [
+        ("a cat --ar 16:9 --v 6.1 --iw 1.5 --style raw", "a cat",
+         {"ar": "16:9", "v": "6.1", "iw": "1.5", "style": "raw"}),
+        ("x --sref https://a.b/c.png --tile", "x", {"sref": "https://a.b/c.png", "tile": ""}),
+        # a parameter takes one value shaped like one; the words after it are the prompt's
+        ("a cat --x a naked girl", "a cat a naked girl", {"x": ""}),
+        ("a woman --x naked", "a woman naked", {"x": ""}),
+        ("a woman --x n4ked", "a woman naked", {"x": ""}),
+        ("a cat --style raw a beheaded corpse", "a cat a beheaded corpse", {"style": "raw"}),
+    ],
+)
+def test_parameters_take_one_value(prompt: str, text: str, params: dict[str, str]) -> None:
+    p = normalize(prompt)
+    assert p.text == text and dict(p.syntax.params) == params
+
+
 def test_repeated_letters_positions_for_matchers() -> None:
     p = normalize("so kiiiill it")
     assert p.text == "so kiill it"

@@ -117,7 +117,9 @@ class PromptSyntax:
     breaks:
         How many ``BREAK`` keywords were removed.
     params:
-        Midjourney-style ``--name value`` parameters (``--no`` goes to the negative prompt).
+        Midjourney-style ``--name value`` parameters (``--no`` goes to the negative prompt). A
+        parameter takes at most one value, and only one shaped like a value (a number, a ratio,
+        a URL, "raw"): "a woman --x naked" keeps "naked" in the text.
     """
 
     weights: tuple[Weighted, ...] = ()
@@ -243,6 +245,22 @@ _CONF_CHARS = re.compile("[" + re.escape("".join(_CONFUSABLES)) + "]")
 _TOKEN = re.compile(r"[^\W_]+")
 _NEG = re.compile(r"\bnegative[ _]prompts?\s*:|###", re.IGNORECASE)
 _PARAM = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
+#: A parameter's value: one token that does not start another parameter.
+_ONE_VALUE = re.compile(r"[ \t]+(?!--)[^\s,]+")
+#: Word values Midjourney's parameters take ("--style raw", "--sref random").
+_PARAM_WORDS = frozenset({"raw", "cute", "expressive", "original", "scenic", "random"})
+
+
+def _param_value(token: str) -> bool:
+    """Whether ``token`` is shaped like a parameter's value (a number or a ratio, a URL, or one
+    of :data:`_PARAM_WORDS`); any other token is the prompt's, so that "a woman --x naked" and
+    "--x n4ked" still read "naked" (a code with letters, "--p 8xk2ty", is read as words: it
+    matches nothing)."""
+    return (_NUMBER_VALUE.fullmatch(token) is not None or token.lower() in _PARAM_WORDS
+            or token.lower().startswith(("http://", "https://")))
+
+
+_NUMBER_VALUE = re.compile(r"-?\d+(?:[.:]\d+)*")
 _NET = re.compile(
     r"<\s*(lora|lyco|locon|loha|lokr|hypernet|hypernetwork)\s*:\s*([^:<>]*?)\s*"
     r"(?::\s*([^<>]*?)\s*)?>",
@@ -456,6 +474,13 @@ def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[
             ctx.changes["negative prompt split"] = None
             ctx.negative_cuts.append((spans[p.start()][0], spans[end - 1][1]))
         else:
+            # a parameter takes one value ("--ar 16:9", "--style raw"); words after it are the
+            # prompt's ("a cat --x a naked girl" must not hide "a naked girl"), since a model
+            # that does not know the flag reads them, and even Midjourney reads them as prompt
+            value = _ONE_VALUE.match(text, p.end(), end)
+            end = p.end()
+            if value is not None and _param_value(value.group().strip()):
+                end = value.end()
             ctx.params.append((name, text[p.end():end].strip()))
             ctx.changes["parameters extracted"] = None
         edits.append((p.start(), end, " ", None))
