@@ -7,9 +7,9 @@ character of that text came from, so evidence can point at the **original** char
 What it does, in order (one *pass*):
 
 1. **Characters.** Drops zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft hyphen,
-   Hangul fillers), Unicode tag characters (their hidden ASCII is kept in
-   :attr:`NormalizedPrompt.hidden_text`), bidi controls, variation selectors, emoji skin-tone
-   modifiers and other format/private/unassigned code points. Applies NFKC per character
+   Hangul fillers), Unicode tag characters (the ASCII they smuggle is appended to the text,
+   and kept in :attr:`NormalizedPrompt.hidden_text`), bidi controls, variation selectors, emoji
+   skin-tone modifiers and other format/private/unassigned code points. Applies NFKC per character
    (fullwidth, math alphanumerics, ligatures, circled letters), strips diacritics and combining
    marks (also "Zalgo" stacks; ``ñ → n``, ``ё → е``, Arabic and Hebrew vowel points) but keeps
    the marks that spell words in other scripts (Devanagari vowel signs and virama, the kana
@@ -156,7 +156,10 @@ class NormalizedPrompt:
         With an inline negative prompt: its text as written in ``original`` (the pieces, one
         space apart); else ``None``.
     hidden_text:
-        ASCII smuggled in Unicode tag characters (removed from ``text``), else ``""``.
+        ASCII smuggled in Unicode tag characters, else ``""``. It is removed where it sat (a
+        tokenizer that drops tag characters reads the words around it joined) and appended to
+        ``text``, normalized, as words of its own mapped to the tag characters (a model that
+        decodes tag characters reads it); the pipeline serves the prompt without them.
     squeezed:
         Indices ``i`` of ``text`` where ``text[i:i+2]`` is a pair left from a run of 3+ letters.
     """
@@ -347,8 +350,8 @@ def _decorable(c: str) -> bool:
     return script_of(c) in _DECORATED_SCRIPTS
 
 
-def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[str]
-           ) -> tuple[str, list[Span]]:
+def _chars(text: str, spans: list[Span], changes: dict[str, None],
+           hidden: list[tuple[str, Span]]) -> tuple[str, list[Span]]:
     if text.isascii() and not _ASCII_CTRL.search(text):
         return text, spans
     out: list[str] = []
@@ -365,7 +368,7 @@ def _chars(text: str, spans: list[Span], changes: dict[str, None], hidden: list[
         if label:
             changes[label] = None
         if label == "tag characters removed" and 0xE0020 <= ord(c) <= 0xE007E:
-            hidden.append(chr(ord(c) - 0xE0000))
+            hidden.append((chr(ord(c) - 0xE0000), sp))
         for ch in rep:
             out.append(ch)
             out_spans.append(sp)
@@ -425,7 +428,7 @@ def _apply(text: str, spans: list[Span], edits: list[_Edit]) -> tuple[str, list[
 @dataclass
 class _Ctx:
     changes: dict[str, None] = field(default_factory=dict)
-    hidden: list[str] = field(default_factory=list)
+    hidden: list[tuple[str, Span]] = field(default_factory=list)
     weights: list[Weighted] = field(default_factory=list)
     schedules: list[Scheduled] = field(default_factory=list)
     networks: list[ExtraNetwork] = field(default_factory=list)
@@ -801,6 +804,16 @@ def normalize(text: str) -> NormalizedPrompt:
     ctx = _Ctx()
     spans: list[Span] = [(i, i + 1) for i in range(len(text))]
     out, out_spans = _run(text, spans, ctx, syntax=True)
+    if any(c.isalnum() for c, _ in ctx.hidden):
+        # the smuggled ASCII is read too, after the prompt (mapped to its tag characters): a
+        # model whose tokenizer drops tag characters reads the rest joined (the text above), one
+        # that decodes them reads this
+        hidden_out, hidden_spans = _run("".join(c for c, _ in ctx.hidden),
+                                        [sp for _, sp in ctx.hidden], _Ctx(), syntax=False)
+        if hidden_out:
+            out_spans = [*out_spans, (hidden_spans[0][0], hidden_spans[0][0]), *hidden_spans]
+            out = f"{out} {hidden_out}"
+            ctx.changes["tag characters read"] = None
     negative: NormalizedPrompt | None = None
     positive = negative_source = None
     if ctx.negative_cuts:
@@ -839,7 +852,7 @@ def normalize(text: str) -> NormalizedPrompt:
         negative=negative,
         positive=positive,
         negative_source=negative_source,
-        hidden_text="".join(ctx.hidden),
+        hidden_text="".join(c for c, _ in ctx.hidden),
         squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )
 

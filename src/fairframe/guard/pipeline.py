@@ -29,6 +29,7 @@ reach a ``str``; control characters are removed by the normalizer.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -104,6 +105,8 @@ def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+#: Unicode tag characters (U+E0000-U+E007F), which can smuggle ASCII past a reader.
+_TAGS = re.compile("[\U000E0000-\U000E007F]")
 #: The built-in prompt stages' names (a fusion file may weigh one this guard lacks).
 _BUILTIN_STAGES = ("lexicon", "embedding", "gibberish", "llm_judge")
 
@@ -470,10 +473,16 @@ class PromptGuard:
                         prompt_out = None
                 if result.negative_prompt and action is not Action.BLOCK:
                     negative_out = merge_negative_prompts(negative, result.negative_prompt)
+        if s.norm.hidden_text and action is not Action.BLOCK:
+            # text smuggled in tag characters was checked; the model gets none of it
+            prompt_out = _TAGS.sub("", s.norm.original if prompt_out is None else prompt_out)
         if s.norm.positive is not None and action is not Action.BLOCK:
             # an inline negative prompt ("... ### nude", "--no nude") was checked as one, so
             # the model must get it as one: most pipelines read "###" and "--no" as words
-            positive = s.norm.positive if prompt_out is None else normalize(prompt_out).positive
+            positive = (s.norm.positive if prompt_out is None or prompt_out == s.norm.original
+                        else normalize(prompt_out).positive)
+            if s.norm.hidden_text and positive is not None:
+                positive = _TAGS.sub("", positive)
             prompt_out = positive if positive is not None else prompt_out
             inline = s.norm.negative_source
             if inline:
