@@ -36,16 +36,21 @@ clean = st.tuples(
 def _check_offsets(p: NormalizedPrompt) -> None:
     assert len(p.offsets) == len(p.text)
     n = len(p.original)
-    prev = (0, 0)
-    for start, end in p.offsets:
-        assert 0 <= start <= end <= n
-        assert start >= prev[0] and end >= prev[1]
-        prev = (start, end)
+    # monotone before the appended smuggled text and within it (its offsets start again)
+    cut = len(p.offsets) if p.hidden_start is None else p.hidden_start
+    assert p.hidden_start is None or p.text[p.hidden_start] == " "
+    for part in (p.offsets[:cut], p.offsets[cut:]):
+        prev = (0, 0)
+        for start, end in part:
+            assert 0 <= start <= end <= n
+            assert start >= prev[0] and end >= prev[1]
+            prev = (start, end)
 
 
 @SETTINGS
 @given(any_text)
 @example("n\u200ba.k.e.d [a:b:0.5] <lora:x_y:1> (w0rd:1.3) BREAK 🔫 --no z")
+@example("\U000e0061\U000e0062 a cat nu(2)de \x1b[0m --x 12 a")
 @example("BRE(AK)")
 def test_never_raises_and_offsets_are_monotone_and_in_range(text: str) -> None:
     p = normalize(text)

@@ -141,7 +141,7 @@ class NormalizedPrompt:
         The normalized positive prompt (case kept).
     offsets:
         For every character of ``text``, the half-open span of ``original`` it came from. Starts
-        and ends are non-decreasing.
+        and ends are non-decreasing, before ``hidden_start`` and from it on.
     changes:
         What was changed, in first-seen order, e.g. ``("zero-width removed", "leetspeak")``.
     syntax:
@@ -160,6 +160,9 @@ class NormalizedPrompt:
         tokenizer that drops tag characters reads the words around it joined) and appended to
         ``text``, normalized, as words of its own mapped to the tag characters (a model that
         decodes tag characters reads it); the pipeline serves the prompt without them.
+    hidden_start:
+        Where in ``text`` the appended smuggled text starts, at the space before it (its
+        offsets start again from the tag characters' positions), else ``None``.
     squeezed:
         Indices ``i`` of ``text`` where ``text[i:i+2]`` is a pair left from a run of 3+ letters.
     """
@@ -174,6 +177,7 @@ class NormalizedPrompt:
     squeezed: tuple[int, ...] = ()
     positive: str | None = None
     negative_source: str | None = None
+    hidden_start: int | None = None
 
     def span(self, start: int, end: int) -> Span:
         """Map the half-open range ``[start, end)`` of :attr:`text` to a span of the original."""
@@ -804,6 +808,7 @@ def normalize(text: str) -> NormalizedPrompt:
     ctx = _Ctx()
     spans: list[Span] = [(i, i + 1) for i in range(len(text))]
     out, out_spans = _run(text, spans, ctx, syntax=True)
+    hidden_start: int | None = None
     if any(c.isalnum() for c, _ in ctx.hidden):
         # the smuggled ASCII is read too, after the prompt (mapped to its tag characters): a
         # model whose tokenizer drops tag characters reads the rest joined (the text above), one
@@ -811,6 +816,7 @@ def normalize(text: str) -> NormalizedPrompt:
         hidden_out, hidden_spans = _run("".join(c for c, _ in ctx.hidden),
                                         [sp for _, sp in ctx.hidden], _Ctx(), syntax=False)
         if hidden_out:
+            hidden_start = len(out)  # the space before it
             out_spans = [*out_spans, (hidden_spans[0][0], hidden_spans[0][0]), *hidden_spans]
             out = f"{out} {hidden_out}"
             ctx.changes["tag characters read"] = None
@@ -852,6 +858,7 @@ def normalize(text: str) -> NormalizedPrompt:
         negative=negative,
         positive=positive,
         negative_source=negative_source,
+        hidden_start=hidden_start,
         hidden_text="".join(c for c, _ in ctx.hidden),
         squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )
