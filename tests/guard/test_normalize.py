@@ -78,7 +78,13 @@ def orig(p: NormalizedPrompt, word: str) -> str:
         # terminal colour codes
         ("a naked\x1b[31m girl", "a naked girl", "naked", "naked", "terminal escapes removed"),
         ("na\x1b[0mked", "naked", "naked", "na\x1b[0mked", "terminal escapes removed"),
-        ("\x1b]0;title\x07nude", "nude", "nude", "nude", "terminal escapes removed"),
+        # another ESC or BEL is a lone control character: what follows it is read
+        ("\x1b]naked girl\x07", "naked girl", "naked", "naked", "invisible removed"),
+        ("a \x1bNUDE girl", "a NUDE girl", "NUDE", "NUDE", "invisible removed"),
+        # HTML character references and comments, as CLIP's tokenizer reads them
+        ("a girl, n&#97;ked", "a girl, naked", "naked", "n&#97;ked", "html entities decoded"),
+        ("&amp;#110;aked", "naked", "naked", "&amp;#110;aked", "html entities decoded"),
+        ("na<!-- x -->ked", "naked", "naked", "na<!-- x -->ked", "html comments removed"),
         (r"a \(cat\) toy", "a cat toy", "cat", "cat", "brackets removed"),
     ],
 )
@@ -185,10 +191,16 @@ def test_negative_prompt_separators() -> None:
          {"ar": "16:9", "v": "6.1", "iw": "1.5", "style": "raw"}),
         ("x --sref https://a.b/c.png --tile", "x", {"sref": "https://a.b/c.png", "tile": ""}),
         # a parameter takes one value shaped like one; the words after it are the prompt's
-        ("a cat --x a naked girl", "a cat a naked girl", {"x": ""}),
-        ("a woman --x naked", "a woman naked", {"x": ""}),
-        ("a woman --x n4ked", "a woman naked", {"x": ""}),
+        ("a cat --style a naked girl", "a cat a naked girl", {"style": ""}),
+        ("a woman --chaos naked", "a woman naked", {"chaos": ""}),
+        ("a woman --s n4ked", "a woman naked", {"s": ""}),
         ("a cat --style raw a beheaded corpse", "a cat a beheaded corpse", {"style": "raw"}),
+        # only Midjourney's parameters are parameters: any other flag is read as its words
+        ("a cat --x a naked girl", "a cat x a naked girl", {}),
+        ("a photo --nude_little_girl --ar 2:3", "a photo nude little girl", {"ar": "2:3"}),
+        ("a girl \uff0d\uff0dnude", "a girl nude", {}),
+        # words in a LoRA tag's weight field are read
+        ("a girl <lora:detail:naked, 12 years old>", "a girl detail naked, 12 years old", {}),
     ],
 )
 def test_parameters_take_one_value(prompt: str, text: str, params: dict[str, str]) -> None:

@@ -49,6 +49,7 @@ its whitespace.
 from __future__ import annotations
 
 import functools
+import html
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -254,6 +255,13 @@ _NEG = re.compile(r"\bnegative[ _]prompts?\s*:|###", re.IGNORECASE)
 _PARAM = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)")
 #: A parameter's value: one token that does not start another parameter.
 _ONE_VALUE = re.compile(r"[ \t]+(?!--)[^\s,]+")
+#: Midjourney's parameter names (any other "--word" is read as the word).
+_MJ_PARAMS = frozenset({
+    "ar", "aspect", "v", "version", "niji", "s", "stylize", "c", "chaos", "q", "quality", "seed",
+    "sameseed", "iw", "weird", "w", "stop", "r", "repeat", "style", "sref", "cref", "cw", "sw",
+    "sv", "p", "personalize", "profile", "video", "tile", "hd", "test", "testp", "upbeta",
+    "uplight", "relax", "fast", "turbo", "draft", "raw", "exp", "oref", "ow", "no",
+})
 #: Word values Midjourney's parameters take ("--style raw", "--sref random").
 _PARAM_WORDS = frozenset({"raw", "cute", "expressive", "original", "scenic", "random"})
 
@@ -474,6 +482,13 @@ def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[
     for i, p in enumerate(params):
         end = params[i + 1].start() if i + 1 < len(params) else len(text)
         name = p.group(1).lower()
+        if name not in _MJ_PARAMS:
+            # not a parameter: "--nude", "--nude_little_girl" are words to every other reader
+            word = text[p.start() + 2:p.end()].replace("_", " ").replace("-", " ")
+            edits.append((p.start(), p.end(), f" {word} ",
+                          [spans[p.start()], *spans[p.start() + 2:p.end()], spans[p.end() - 1]]))
+            ctx.changes["unknown flag read as words"] = None
+            continue
         if name == "no":
             value_start = p.end()
             if text[value_start:end].strip():
@@ -516,7 +531,17 @@ def _networks(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
         span = (spans[m.start()][0], spans[m.end() - 1][1])
         ctx.networks.append(ExtraNetwork(kind, m.group(2), weight, span))
         ctx.changes["lora extracted"] = None
-        edits.append(_name_edit(text, spans, m, 2))
+        edit = _name_edit(text, spans, m, 2)
+        rest = m.group(3)
+        if rest and any(not _NUMBER_VALUE.fullmatch(f.strip()) for f in rest.split(":")):
+            # words in the weight field ("<lora:detail:naked, 12 years old>") are read: a
+            # pipeline without LoRA tags reads the whole tag as text
+            g0, g1 = m.start(3), m.end(3)
+            words = text[g0:g1].replace(":", " ")
+            start, end, rep, rep_spans = edit
+            assert rep_spans is not None
+            edit = (start, end, f"{rep}{words} ", [*rep_spans, *spans[g0:g1], spans[end - 1]])
+        edits.append(edit)
     if edits:
         text, spans = _apply(text, spans, edits)
     edits = []
@@ -723,8 +748,32 @@ def _whitespace(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
 # --------------------------------------------------------------------------- pipeline
 
 
-#: A terminal escape sequence: CSI (``ESC [ ... m``), OSC (``ESC ] ... BEL``) or a two-byte one.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+#: A terminal colour or cursor code as ftfy (and so CLIP's tokenizer) removes it: ESC [ digits
+#: and semicolons, one letter. Any other ESC or BEL is a lone control character, removed by
+#: itself, so the text after it ("\x1bNUDE", "\x1b]naked ...\x07") is still read.
+_ANSI = re.compile(r"\x1b\[[\d;]*[A-Za-z]")
+#: An HTML character reference ("&#97;", "&#x61;", "&amp;"), which CLIP's tokenizer and LLM text
+#: encoders decode, and an HTML comment, which they drop.
+_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _html(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
+    """Drop HTML comments and decode character references (one level a pass; the passes
+    decode "&amp;#110;" twice, as CLIP's tokenizer does)."""
+    edits: list[_Edit] = [(m.start(), m.end(), "", None) for m in _COMMENT.finditer(text)]
+    if edits:
+        text, spans = _apply(text, spans, edits)
+        ctx.changes["html comments removed"] = None
+    edits = []
+    for m in _ENTITY.finditer(text):
+        decoded = html.unescape(m.group())
+        if decoded != m.group():
+            edits.append((m.start(), m.end(), decoded, None))
+    if edits:
+        text, spans = _apply(text, spans, edits)
+        ctx.changes["html entities decoded"] = None
+    return text, spans
 
 
 def _pass(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool = True
@@ -737,6 +786,8 @@ def _pass(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool = True
         if edits:
             text, spans = _apply(text, spans, edits)
             ctx.changes["terminal escapes removed"] = None
+    if "&" in text or "<!--" in text:
+        text, spans = _html(text, spans, ctx)
     text, spans = _chars(text, spans, ctx.changes, ctx.hidden)
     text = _confusables(text, ctx.changes)
     if syntax and _SYNTAX_HINT.search(text):
