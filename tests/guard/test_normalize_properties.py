@@ -36,10 +36,10 @@ clean = st.tuples(
 def _check_offsets(p: NormalizedPrompt) -> None:
     assert len(p.offsets) == len(p.text)
     n = len(p.original)
-    # monotone before the appended smuggled text and within it (its offsets start again)
-    cut = len(p.offsets) if p.hidden_start is None else p.hidden_start
-    assert p.hidden_start is None or p.text[p.hidden_start] == " "
-    for part in (p.offsets[:cut], p.offsets[cut:]):
+    # monotone within the prompt's reading and within each appended one (offsets start again)
+    cuts = [0, *p.readings, len(p.offsets)]
+    assert all(p.text[r] == " " for r in p.readings)
+    for part in (p.offsets[a:b] for a, b in zip(cuts, cuts[1:], strict=False)):
         prev = (0, 0)
         for start, end in part:
             assert 0 <= start <= end <= n

@@ -161,7 +161,9 @@ def test_leetspeak_normalizes_back() -> None:
                     assert "".join(_UNLEET.get(c, c) for c in b).lower() == a.lower()
             if _vowelless_target(prompt):
                 continue
-            assert normalize(out).text.lower() == normalize(prompt).text.lower()
+            # the main reading is the prompt's ("|" for "l" between two 3-letter runs adds a
+            # split reading too: "exp|icit" is also read as "exp icit")
+            assert normalize(out).main_text.lower() == normalize(prompt).text.lower()
             assert _scores(out) == _scores(prompt)
             checked += 1
     assert checked >= 70 * len(SEEDS)

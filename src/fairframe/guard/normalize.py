@@ -142,7 +142,7 @@ class NormalizedPrompt:
         The normalized positive prompt (case kept).
     offsets:
         For every character of ``text``, the half-open span of ``original`` it came from. Starts
-        and ends are non-decreasing, before ``hidden_start`` and from it on.
+        and ends are non-decreasing within the prompt's reading and within each of ``readings``.
     changes:
         What was changed, in first-seen order, e.g. ``("zero-width removed", "leetspeak")``.
     syntax:
@@ -161,9 +161,11 @@ class NormalizedPrompt:
         tokenizer that drops tag characters reads the words around it joined) and appended to
         ``text``, normalized, as words of its own mapped to the tag characters (a model that
         decodes tag characters reads it); the pipeline serves the prompt without them.
-    hidden_start:
-        Where in ``text`` the appended smuggled text starts, at the space before it (its
-        offsets start again from the tag characters' positions), else ``None``.
+    readings:
+        Where in ``text`` each appended reading starts, at the space before it: the *split
+        reading* (the prompt again with every removed invisible character, bracket or leetspeak
+        separator between two words read as a space, when that differs) and the smuggled text
+        of tag characters. Their offsets start again from the start of the prompt.
     squeezed:
         Indices ``i`` of ``text`` where ``text[i:i+2]`` is a pair left from a run of 3+ letters.
     """
@@ -178,7 +180,12 @@ class NormalizedPrompt:
     squeezed: tuple[int, ...] = ()
     positive: str | None = None
     negative_source: str | None = None
-    hidden_start: int | None = None
+    readings: tuple[int, ...] = ()
+
+    @property
+    def main_text(self) -> str:
+        """``text`` without the appended readings: the prompt as one reader reads it."""
+        return self.text[: self.readings[0]] if self.readings else self.text
 
     def span(self, start: int, end: int) -> Span:
         """Map the half-open range ``[start, end)`` of :attr:`text` to a span of the original."""
@@ -289,6 +296,8 @@ _SPACED = re.compile(
     r"(?<![^\W_])[^\W_]([ .\-_*/\u00b7]{1,3})[^\W_](?:\1[^\W_])+(?![^\W_])"
 )
 _LEET_HINT = re.compile(r"[0-9@$!|+]")
+#: A leetspeak letter that may be a separator: "!", "|" or "+" between two runs of 3+ letters.
+_LEET_SEPARATOR = re.compile(r"(?<=[A-Za-z]{3})[!|+](?=[A-Za-z]{3})")
 _LEET_TOKEN = re.compile(r"[A-Za-z0-9@$!|+]+")
 _COUNT_PREFIX = re.compile(r"\d+[A-Za-z]+")
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}", re.IGNORECASE)  # "xXx" is a run too
@@ -363,12 +372,12 @@ def _decorable(c: str) -> bool:
 
 
 def _chars(text: str, spans: list[Span], changes: dict[str, None],
-           hidden: list[tuple[str, Span]]) -> tuple[str, list[Span]]:
+           hidden: list[tuple[str, Span]], ctx: _Ctx | None = None) -> tuple[str, list[Span]]:
     if text.isascii() and not _ASCII_CTRL.search(text):
         return text, spans
     out: list[str] = []
     out_spans: list[Span] = []
-    for c, sp in zip(text, spans, strict=True):
+    for i, (c, sp) in enumerate(zip(text, spans, strict=True)):
         if c.isascii() and not _ASCII_CTRL.match(c):
             out.append(c)
             out_spans.append(sp)
@@ -381,6 +390,14 @@ def _chars(text: str, spans: list[Span], changes: dict[str, None],
             changes[label] = None
         if label == "tag characters removed" and 0xE0020 <= ord(c) <= 0xE007E:
             hidden.append((chr(ord(c) - 0xE0000), sp))
+        if (ctx is not None and not rep and label in _SEPARATING
+                and "".join(out[-3:]).isalnum() and len(out) >= 3
+                and text[i + 1:i + 4].isalnum() and len(text[i + 1:i + 4]) == 3):
+            # "girl\u200bnaked" (3+ letters each side): joined here, a space when split;
+            # "nu\u200bde" is only ever "nude"
+            ctx.joined = True
+            if ctx.split:
+                rep = " "
         for ch in rep:
             out.append(ch)
             out_spans.append(sp)
@@ -451,6 +468,11 @@ class _Ctx:
     #: to the end of the original).
     negative_cuts: list[tuple[int, int | None]] = field(default_factory=list)
     squeeze_marks: set[int] = field(default_factory=set)
+    #: The split reading: every removed invisible character, bracket or leetspeak separator
+    #: between two words is a space (see :func:`normalize`).
+    split: bool = False
+    #: Whether this reading joined two words across such a character.
+    joined: bool = False
 
 
 def _cut(text: str, cuts: list[tuple[int, int | None]]) -> str:
@@ -569,7 +591,11 @@ def _brackets(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
             i += 2
             continue
         if c in "([{":
-            apart = _apart(text, i, bool(out) and _wordy(out[-1]))
+            word_before = bool(out) and _wordy(out[-1])
+            joins = _joins(text, i, out)
+            apart = (ctx.split and joins) or _apart(text, i, word_before)
+            if joins and not apart:
+                ctx.joined = True  # "girl(naked:1.3)": joined here, apart when split
             if apart and out and _wordy(out[-1]):
                 out.append(" ")
                 out_spans.append((spans[i][0], spans[i][0]))
@@ -599,6 +625,21 @@ def _wordy(c: str) -> bool:
 
 #: What a bracket opens, up to the next bracket.
 _BRACKETED = re.compile(r"[^()\[\]{}]*")
+
+
+def _joins(text: str, i: int, out: Sequence[str]) -> bool:
+    """Whether removing the bracket group opening at ``text[i]`` joins two words of 3+ letters
+    ("girl(naked:1.3)"; not "nu(de)", "n(a)ked")."""
+    m = _BRACKETED.match(text, i + 1)
+    if m is None:
+        return False
+    content = m.group().split(":")[0]
+    after = m.end() + 1
+    before = "".join(out[-3:])
+    return ((len(before) == 3 and before.isalnum() and content[:3].isalnum()
+             and len(content[:3]) == 3)
+            or (len(content) >= 3 and content[-3:].isalnum()
+                and text[after:after + 3].isalnum() and len(text[after:after + 3]) == 3))
 
 
 def _apart(text: str, i: int, word_before: bool) -> bool:
@@ -701,6 +742,10 @@ def _leet_core(token: str) -> tuple[int, int] | None:
 def _leet(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
     if not _LEET_HINT.search(text):
         return text, spans
+    if _LEET_SEPARATOR.search(text):  # "girl!naked": one word in leetspeak, two to CLIP
+        ctx.joined = True
+        if ctx.split:
+            text = _LEET_SEPARATOR.sub(" ", text)
     chars: list[str] | None = None
     for m in _LEET_TOKEN.finditer(text):
         tok = m.group()
@@ -758,6 +803,12 @@ _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
+#: Removals that may stand for a space between two words to another reader (ftfy keeps
+#: zero-width, bidi and private-use characters, and CLIP splits words at them).
+_SEPARATING = frozenset({"zero-width removed", "bidi controls removed", "invisible removed",
+                         "tag characters removed"})
+
+
 def _html(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
     """Drop HTML comments and decode character references (one level a pass; the passes
     decode "&amp;#110;" twice, as CLIP's tokenizer does)."""
@@ -788,7 +839,7 @@ def _pass(text: str, spans: list[Span], ctx: _Ctx, *, syntax: bool = True
             ctx.changes["terminal escapes removed"] = None
     if "&" in text or "<!--" in text:
         text, spans = _html(text, spans, ctx)
-    text, spans = _chars(text, spans, ctx.changes, ctx.hidden)
+    text, spans = _chars(text, spans, ctx.changes, ctx.hidden, ctx)
     text = _confusables(text, ctx.changes)
     if syntax and _SYNTAX_HINT.search(text):
         text, spans = _split_negative(text, spans, ctx)
@@ -859,18 +910,31 @@ def normalize(text: str) -> NormalizedPrompt:
     ctx = _Ctx()
     spans: list[Span] = [(i, i + 1) for i in range(len(text))]
     out, out_spans = _run(text, spans, ctx, syntax=True)
-    hidden_start: int | None = None
+    readings: list[int] = []
+
+    def append(more: str, more_spans: list[Span], label: str) -> None:
+        nonlocal out, out_spans
+        if more:
+            readings.append(len(out))  # the space before it
+            out_spans = [*out_spans, (more_spans[0][0], more_spans[0][0]), *more_spans]
+            out = f"{out} {more}"
+            ctx.changes[label] = None
+
+    if ctx.joined:
+        # the split reading, after the prompt: where two words met at a removed invisible
+        # character, bracket or leetspeak separator, a reader such as CLIP's tokenizer sees two
+        # words ("girl(naked:1.3)", "girl\u200bnaked", "girl!naked"); the text above joins them,
+        # as one that drops the character reads "nu\u200bde"
+        split_out, split_spans = _run(text, spans, _Ctx(split=True), syntax=True)
+        if split_out != out:
+            append(split_out, split_spans, "split reading added")
     if any(c.isalnum() for c, _ in ctx.hidden):
         # the smuggled ASCII is read too, after the prompt (mapped to its tag characters): a
         # model whose tokenizer drops tag characters reads the rest joined (the text above), one
         # that decodes them reads this
         hidden_out, hidden_spans = _run("".join(c for c, _ in ctx.hidden),
                                         [sp for _, sp in ctx.hidden], _Ctx(), syntax=False)
-        if hidden_out:
-            hidden_start = len(out)  # the space before it
-            out_spans = [*out_spans, (hidden_spans[0][0], hidden_spans[0][0]), *hidden_spans]
-            out = f"{out} {hidden_out}"
-            ctx.changes["tag characters read"] = None
+        append(hidden_out, hidden_spans, "tag characters read")
     negative: NormalizedPrompt | None = None
     positive = negative_source = None
     if ctx.negative_cuts:
@@ -909,7 +973,7 @@ def normalize(text: str) -> NormalizedPrompt:
         negative=negative,
         positive=positive,
         negative_source=negative_source,
-        hidden_start=hidden_start,
+        readings=tuple(readings),
         hidden_text="".join(c for c, _ in ctx.hidden),
         squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )
