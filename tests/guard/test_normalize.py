@@ -189,7 +189,9 @@ def test_negative_prompt_separators() -> None:
     [
         ("a cat --ar 16:9 --v 6.1 --iw 1.5 --style raw", "a cat",
          {"ar": "16:9", "v": "6.1", "iw": "1.5", "style": "raw"}),
-        ("x --sref https://a.b/c.png --tile", "x", {"sref": "https://a.b/c.png", "tile": ""}),
+        # a URL value is recorded and its words still read ("...-12-year-old-girl.png")
+        ("x --sref https://a.b/nude.png --tile", "x https://a.b/nude.png",
+         {"sref": "https://a.b/nude.png", "tile": ""}),
         # a parameter takes one value shaped like one; the words after it are the prompt's
         ("a cat --style a naked girl", "a cat a naked girl", {"style": ""}),
         ("a woman --chaos naked", "a woman naked", {"chaos": ""}),

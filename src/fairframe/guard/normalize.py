@@ -524,6 +524,13 @@ def _split_negative(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[
             value = _ONE_VALUE.match(text, p.end(), end)
             end = p.end()
             if value is not None and _param_value(value.group().strip()):
+                token = value.group().strip()
+                if token.lower().startswith(("http://", "https://")):
+                    # recorded, and left in the text: its words are read by CLIP
+                    ctx.params.append((name, token))
+                    ctx.changes["parameters extracted"] = None
+                    edits.append((p.start(), p.end(), " ", None))
+                    continue
                 end = value.end()
             ctx.params.append((name, text[p.end():end].strip()))
             ctx.changes["parameters extracted"] = None
