@@ -16,6 +16,8 @@ SPECIAL = list("()[]{}<>:|\\#-._*@$!+ \t\n0134578") + [
     "\u200b", "\u200d", "\u202e", "\ufe0f", "\U000E0041", "\u0301", "\u0430", "\u03bf", "ᴀ",
     "ｎ", "𝐧", "\U0001F52B", "\U0001F1F3", "\U0001F3FD", "BREAK", "lora:", "--no ", "--ar ",
     "Negative prompt:", "###", "embedding:", "ﬁ", "İ", "ß",
+    "\x1b", "\x1b[31m", "\x07", "&#97;", "&amp;", "<!--", "-->", "--x ", "--style ",
+    "https://a.b/", "girl", "naked", "<lora:a:", "\U000E0061",
 ]
 adversarial = st.lists(
     st.one_of(st.sampled_from(SPECIAL), st.text(max_size=3), st.sampled_from(list("nudeak "))),

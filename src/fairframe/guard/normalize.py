@@ -921,7 +921,10 @@ def normalize(text: str) -> NormalizedPrompt:
 
     def append(more: str, more_spans: list[Span], label: str) -> None:
         nonlocal out, out_spans
-        if more:
+        if more and not out:  # nothing else to read: it is the prompt's reading
+            out, out_spans = more, more_spans
+            ctx.changes[label] = None
+        elif more:
             readings.append(len(out))  # the space before it
             out_spans = [*out_spans, (more_spans[0][0], more_spans[0][0]), *more_spans]
             out = f"{out} {more}"
