@@ -103,6 +103,12 @@ def test_an_inline_negative_prompt_reaches_the_model_as_a_negative_prompt() -> N
     sent = out.decision.attempts[0]
     assert sent["prompt"] == "a lighthouse at dawn"  # the model never reads the unsafe text
     assert sent["negative_prompt"] == "blurry, a naked girl, 12 years old"
+    # all negative prompt: nothing reaches the model
+    for prompt in ("### a naked girl, 12 years old", "Negative prompt: a naked 12 year old girl"):
+        gen = make(0)
+        out = gen.generate(prompt, seed=1)
+        assert out.image is None and out.decision.attempts == ()
+        assert gen.image_guard.stages[0].seen == 0
 
 
 def test_a_flagged_image_is_regenerated_with_the_same_seed() -> None:

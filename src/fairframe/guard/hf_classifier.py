@@ -2,8 +2,8 @@
 
 :class:`HFTextClassifier` runs a 🤗 transformers text-classification model (a hub id or a local
 ``save_pretrained`` folder; ``AutoTokenizer`` + ``AutoModelForSequenceClassification``) on the
-normalized positive prompt (:attr:`~fairframe.guard.normalize.NormalizedPrompt.text`; never the
-negative prompt) and turns its class probabilities into policy-category scores.
+normalized positive prompt (:attr:`~fairframe.guard.normalize.NormalizedPrompt.main_text`; never
+the negative prompt) and turns its class probabilities into policy-category scores.
 
 **Probabilities.** A model whose ``config.problem_type`` is ``"multi_label_classification"`` gets a
 sigmoid per label; any other model a softmax over all its labels (``multi_label=`` overrides).
@@ -366,12 +366,12 @@ class HFTextClassifier(HFModelOptions):
         BackendError
             The model failed on the input.
         """
-        todo = [i for i, p in enumerate(prompts) if p.text.strip()]
+        todo = [i for i, p in enumerate(prompts) if p.main_text.strip()]
         results = [StageResult() for _ in prompts]
         if not todo:
             return results
         loaded = self._loaded.get()
-        rows = self._predict(loaded, [prompts[i].text for i in todo])
+        rows = self._predict(loaded, [prompts[i].main_text for i in todo])
         for i, row in zip(todo, rows, strict=True):
             results[i] = self._result(prompts[i], row, loaded)
         return results
@@ -385,8 +385,8 @@ class HFTextClassifier(HFModelOptions):
             if p < self.finding_threshold:
                 continue
             if span is None:
-                stripped = prompt.text.strip()
-                start = prompt.text.find(stripped)
+                stripped = prompt.main_text.strip()
+                start = prompt.main_text.find(stripped)
                 span = prompt.span(start, start + len(stripped))
             findings.append(Finding(
                 stage=self.name,

@@ -815,6 +815,12 @@ class Lexicon:
                         kept[("<number>", pos[m.start()], pos[m.end() - 1] + 1)] = None
                 for m in _AGE_SHAPES.finditer(mtext):
                     kept[("<number>", pos[m.start()], pos[m.end() - 1] + 1)] = None
+        if prompt.readings:  # a match is within one reading ("school" + "shooting" is not one)
+            def inside(ns: int, ne: int) -> bool:
+                return not any(ns <= r < ne for r in prompt.readings)
+
+            kept = {k: None for k in kept if inside(k[1], k[2])}
+            suppressed = {k: None for k in suppressed if inside(k[2], k[3])}
         return list(kept), list(suppressed), phrase_at
 
     def scan(self, prompt: str | NormalizedPrompt) -> LexiconResult:

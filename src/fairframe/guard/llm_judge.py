@@ -1,7 +1,7 @@
 """LLM judge stage: asks a chat model behind an OpenAI-compatible endpoint to score the policy.
 
 :class:`LLMJudge` sends the normalized positive prompt
-(:attr:`~fairframe.guard.normalize.NormalizedPrompt.text`; never the negative prompt) to
+(:attr:`~fairframe.guard.normalize.NormalizedPrompt.main_text`; never the negative prompt) to
 ``POST {base_url}/chat/completions`` (vLLM, Ollama, llama.cpp, LM Studio, hosted APIs) with a
 system prompt that lists every policy category id and its description
 (:data:`~fairframe.guard.policy.CATEGORY_DESCRIPTIONS`) and asks for one JSON object::
@@ -454,13 +454,13 @@ class LLMJudge(ChatJudge):
 
         A prompt whose normalized text is blank gets an empty result without a request.
         """
-        todo = [i for i, p in enumerate(prompts) if p.text.strip()]
+        todo = [i for i, p in enumerate(prompts) if p.main_text.strip()]
         results = [StageResult() for _ in prompts]
         if len(todo) <= 1 or self.concurrency == 1:
-            verdicts = [self.judge(prompts[i].text) for i in todo]
+            verdicts = [self.judge(prompts[i].main_text) for i in todo]
         else:
             with ThreadPoolExecutor(min(self.concurrency, len(todo))) as pool:
-                verdicts = list(pool.map(lambda i: self.judge(prompts[i].text), todo))
+                verdicts = list(pool.map(lambda i: self.judge(prompts[i].main_text), todo))
         for i, verdict in zip(todo, verdicts, strict=True):
             results[i] = self._result(prompts[i], verdict)
         return results

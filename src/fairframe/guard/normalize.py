@@ -297,7 +297,8 @@ _SPACED = re.compile(
 )
 _LEET_HINT = re.compile(r"[0-9@$!|+]")
 #: A leetspeak letter that may be a separator: "!", "|" or "+" between two runs of 3+ letters.
-_LEET_SEPARATOR = re.compile(r"(?<=[A-Za-z]{3})[!|+](?=[A-Za-z]{3})")
+_LEET_SEPARATOR = re.compile(r"(?<=[A-Za-z])[!|+](?=[A-Za-z])")
+_LEET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@$!|+")
 _LEET_TOKEN = re.compile(r"[A-Za-z0-9@$!|+]+")
 _COUNT_PREFIX = re.compile(r"\d+[A-Za-z]+")
 _REPEAT = re.compile(r"([^\W\d_])\1{2,}", re.IGNORECASE)  # "xXx" is a run too
@@ -377,10 +378,13 @@ def _chars(text: str, spans: list[Span], changes: dict[str, None],
         return text, spans
     out: list[str] = []
     out_spans: list[Span] = []
+    piece = 0  # where the letters since the last removal start in out
     for i, (c, sp) in enumerate(zip(text, spans, strict=True)):
         if c.isascii() and not _ASCII_CTRL.match(c):
             out.append(c)
             out_spans.append(sp)
+            if not c.isalpha():
+                piece = len(out)
             continue
         if is_mark(c) and not _diacritic(c) and (not out or _decorable(out[-1])):
             changes["diacritics removed"] = None  # a Devanagari sign on a Latin letter
@@ -390,14 +394,17 @@ def _chars(text: str, spans: list[Span], changes: dict[str, None],
             changes[label] = None
         if label == "tag characters removed" and 0xE0020 <= ord(c) <= 0xE007E:
             hidden.append((chr(ord(c) - 0xE0000), sp))
-        if (ctx is not None and not rep and label in _SEPARATING
-                and "".join(out[-3:]).isalnum() and len(out) >= 3
-                and text[i + 1:i + 4].isalnum() and len(text[i + 1:i + 4]) == 3):
-            # "girl\u200bnaked" (3+ letters each side): joined here, a space when split;
-            # "nu\u200bde" is only ever "nude"
+        if (ctx is not None and not rep and label in _SEPARATING and c != "\u00ad"
+                and _splits("".join(out[piece:]), _piece_after(text, i + 1),
+                            _run_before(out) + _run_after(text, i + 1))):
+            # "girl\u200bnaked": joined here, a space when split; "nu\u200bde" is only ever
+            # "nude", a letter between every two ("l\u200bi\u200bn...") only joins, and a
+            # soft hyphen only ever joins ("the\u00adrapist")
             ctx.joined = True
             if ctx.split:
                 rep = " "
+        if not rep or not rep.isalpha():
+            piece = len(out) + len(rep)
         for ch in rep:
             out.append(ch)
             out_spans.append(sp)
@@ -568,8 +575,9 @@ def _networks(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]
             g0, g1 = m.start(3), m.end(3)
             words = text[g0:g1].replace(":", " ")
             start, end, rep, rep_spans = edit
-            assert rep_spans is not None
-            edit = (start, end, f"{rep}{words} ", [*rep_spans, *spans[g0:g1], spans[end - 1]])
+            assert rep_spans is not None  # [tag start, *name, tag end]
+            edit = (start, end, f"{rep}{words} ",
+                    [*rep_spans[:-1], spans[g0 - 1], *spans[g0:g1], spans[end - 1]])
         edits.append(edit)
     if edits:
         text, spans = _apply(text, spans, edits)
@@ -635,18 +643,18 @@ _BRACKETED = re.compile(r"[^()\[\]{}]*")
 
 
 def _joins(text: str, i: int, out: Sequence[str]) -> bool:
-    """Whether removing the bracket group opening at ``text[i]`` joins two words of 3+ letters
-    ("girl(naked:1.3)"; not "nu(de)", "n(a)ked")."""
+    """Whether removing the bracket group opening at ``text[i]`` joins two words
+    (:func:`_splits`: "girl(naked:1.3)", "a(naked)"; not "nu(de)", "n(a)ked")."""
     m = _BRACKETED.match(text, i + 1)
     if m is None:
         return False
     content = m.group().split(":")[0]
     after = m.end() + 1
-    before = "".join(out[-3:])
-    return ((len(before) == 3 and before.isalnum() and content[:3].isalnum()
-             and len(content[:3]) == 3)
-            or (len(content) >= 3 and content[-3:].isalnum()
-                and text[after:after + 3].isalnum() and len(text[after:after + 3]) == 3))
+    left, right = _run_before(out), _run_after(text, after)
+    if content.isalpha() and (left + content + right).lower() in _english_words():
+        return False  # a word with a bracket in it: "n(a)ked"
+    return (_splits(left, _run_after(content, 0))
+            or _splits(_run_before(list(content)), right))
 
 
 def _apart(text: str, i: int, word_before: bool) -> bool:
@@ -749,10 +757,16 @@ def _leet_core(token: str) -> tuple[int, int] | None:
 def _leet(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
     if not _LEET_HINT.search(text):
         return text, spans
-    if _LEET_SEPARATOR.search(text):  # "girl!naked": one word in leetspeak, two to CLIP
+    seps = [m.start() for m in _LEET_SEPARATOR.finditer(text)
+            if _leet_pieces(_run_before(list(text[:m.start()])), _piece_after(text, m.end()))
+            and _leet_word(text, m.start()) not in _english_words()]
+    if seps:  # "girl!naked": one word in leetspeak, two to CLIP; "exp|icit" is a word
         ctx.joined = True
         if ctx.split:
-            text = _LEET_SEPARATOR.sub(" ", text)
+            split = list(text)
+            for k in seps:
+                split[k] = " "
+            text = "".join(split)
     chars: list[str] | None = None
     for m in _LEET_TOKEN.finditer(text):
         tok = m.group()
@@ -808,6 +822,74 @@ _ANSI = re.compile(r"\x1b\[[\d;]*[A-Za-z]")
 #: encoders decode, and an HTML comment, which they drop.
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _splits(left: str, right: str, word: str | None = None) -> bool:
+    """Whether a removal between the letter pieces ``left`` and ``right`` may stand for a
+    space: both are letters, one has 3+, and the joined ``word`` (default ``left + right``) is
+    no English word ("a\u200bnaked", "girl(naked)"; not "nu\u200bde", nor "the\u200brapist",
+    which joins into "therapist")."""
+    if not (left.isalpha() and right.isalpha()) or max(len(left), len(right)) < 3:
+        return False
+    return (word if word is not None else left + right).lower() not in _english_words()
+
+
+def _piece_after(text: str, i: int) -> str:
+    """The letters that start ``text[i:]``, up to the next character of any other kind."""
+    j = i
+    while j < len(text) and text[j].isalpha():
+        j += 1
+    return text[i:j]
+
+
+@functools.cache
+def _english_words() -> frozenset[str]:
+    """The gibberish detector's English words (the lexicon's dictionary too)."""
+    from fairframe.guard.gibberish import default_gibberish_model
+
+    return frozenset(default_gibberish_model().words)
+
+
+def _leet_pieces(left: str, right: str) -> bool:
+    """Whether ``!|+`` between ``left`` and ``right`` may separate two words: both are words of
+    3+ letters or "a", "an", "i" ("girl!naked", "a!naked"; in leetspeak a letter usually sits
+    next to a short piece: "str!pp3r", "jeer!n9")."""
+    def word(piece: str) -> bool:
+        return len(piece) >= 3 or piece.lower() in ("a", "an", "i")
+
+    return left.isalpha() and right.isalpha() and word(left) and word(right)
+
+
+def _leet_word(text: str, i: int) -> str:
+    """The leetspeak token around ``text[i]``, read as letters ("seduc+iv3" is "seductive")."""
+    start, end = i, i + 1
+    while start > 0 and text[start - 1] in _LEET_CHARS:
+        start -= 1
+    while end < len(text) and text[end] in _LEET_CHARS:
+        end += 1
+    return "".join(_LEET.get(c, c) for c in text[start:end]).lower()
+
+
+def _run_before(chars: Sequence[str]) -> str:
+    """The letters that end ``chars``."""
+    n = 0
+    while n < len(chars) and chars[-1 - n].isalpha():
+        n += 1
+    return "".join(chars[len(chars) - n:])
+
+
+def _run_after(text: str, i: int) -> str:
+    """The letters that start ``text[i:]``, through any invisible characters among them
+    ("porn\u200bogr\u200baphic" is "pornographic")."""
+    out: list[str] = []
+    for c in text[i:]:
+        if c.isalpha():
+            out.append(c)
+        elif not _char(c)[0] and _char(c)[1] in _SEPARATING:
+            continue
+        else:
+            break
+    return "".join(out)
 
 
 #: Removals that may stand for a space between two words to another reader (ftfy keeps

@@ -217,6 +217,7 @@ class PromptGuard:
             raise InputDataError(
                 "the prompt has no visible characters (only white space, control, zero-width or "
                 "other format characters, which the normalizer removes); send the text to check")
+
         try:
             prompt.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -481,9 +482,13 @@ class PromptGuard:
             # the model must get it as one: most pipelines read "###" and "--no" as words
             positive = (s.norm.positive if prompt_out is None or prompt_out == s.norm.original
                         else normalize(prompt_out).positive)
-            if s.norm.hidden_text and positive is not None:
+            if positive is None:
+                # a rewriter took the marker with it (an anonymized URL ending in "###"): the
+                # rewritten text holds the unchecked part, so serve the checked part unrewritten
+                positive = s.norm.positive
+            if s.norm.hidden_text:
                 positive = _TAGS.sub("", positive)
-            prompt_out = positive if positive is not None else prompt_out
+            prompt_out = positive
             inline = s.norm.negative_source
             if inline:
                 negative_out = merge_negative_prompts(negative, inline, negative_out)
