@@ -84,7 +84,12 @@ def orig(p: NormalizedPrompt, word: str) -> str:
         # HTML character references and comments, as CLIP's tokenizer reads them
         ("a girl, n&#97;ked", "a girl, naked", "naked", "n&#97;ked", "html entities decoded"),
         ("&amp;#110;aked", "naked", "naked", "&amp;#110;aked", "html entities decoded"),
-        ("na<!-- x -->ked", "naked", "naked", "na<!-- x -->ked", "html comments removed"),
+        # an HTML comment's text is read: no text encoder drops comments
+        ("a cat <!-- naked -->", "a cat naked", "naked", "naked", "html comment markers removed"),
+        ("a n&#97ked girl", "a naked girl", "naked", "n&#97ked", "html entities decoded"),
+        ("a &#110&#117&#100&#101 cat", "a nude cat", "nude", "&#110&#117&#100&#101",
+         "html entities decoded"),
+        ("a \x1b[naked girl", "a naked girl", "naked", "naked", "invisible removed"),
         (r"a \(cat\) toy", "a cat toy", "cat", "cat", "brackets removed"),
     ],
 )

@@ -48,6 +48,7 @@ its whitespace.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import html
 import re
@@ -814,14 +815,16 @@ def _whitespace(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
 # --------------------------------------------------------------------------- pipeline
 
 
-#: A terminal colour or cursor code as ftfy (and so CLIP's tokenizer) removes it: ESC [ digits
-#: and semicolons, one letter. Any other ESC or BEL is a lone control character, removed by
-#: itself, so the text after it ("\x1bNUDE", "\x1b]naked ...\x07") is still read.
-_ANSI = re.compile(r"\x1b\[[\d;]*[A-Za-z]")
-#: An HTML character reference ("&#97;", "&#x61;", "&amp;"), which CLIP's tokenizer and LLM text
-#: encoders decode, and an HTML comment, which they drop.
-_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+#: A terminal colour, erase or cursor code: ESC [ digits and semicolons, then m, K, J or H (the
+#: codes ftfy, and so CLIP's tokenizer, removes that end in a letter that is no code's
+#: ("\x1b[naked") would eat a word's first letter). Any other ESC or BEL is a lone control
+#: character, removed by itself, so the text after it ("\x1bNUDE", "\x1b]naked ...\x07") is read.
+_ANSI = re.compile(r"\x1b\[[\d;]*[mKJH]")
+#: An HTML character reference ("&#97;", "&#x61;", "&amp;"; as ``html.unescape`` reads them, the
+#: ";" optional), which CLIP's tokenizer and LLM text encoders decode, and the markers of an
+#: HTML comment, whose text they read like any other.
+_ENTITY = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});?")
+_COMMENT = re.compile(r"<!--|-->")
 
 
 def _splits(left: str, right: str, word: str | None = None) -> bool:
@@ -899,16 +902,16 @@ _SEPARATING = frozenset({"zero-width removed", "bidi controls removed", "invisib
 
 
 def _html(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
-    """Drop HTML comments and decode character references (one level a pass; the passes
-    decode "&amp;#110;" twice, as CLIP's tokenizer does)."""
-    edits: list[_Edit] = [(m.start(), m.end(), "", None) for m in _COMMENT.finditer(text)]
+    """Read HTML comments' text (their markers become spaces) and decode character references
+    (one level a pass; the passes decode "&amp;#110;" twice, as CLIP's tokenizer does)."""
+    edits: list[_Edit] = [(m.start(), m.end(), " ", None) for m in _COMMENT.finditer(text)]
     if edits:
         text, spans = _apply(text, spans, edits)
-        ctx.changes["html comments removed"] = None
+        ctx.changes["html comment markers removed"] = None
     edits = []
     for m in _ENTITY.finditer(text):
         decoded = html.unescape(m.group())
-        if decoded != m.group():
+        if decoded != m.group() and decoded:
             edits.append((m.start(), m.end(), decoded, None))
     if edits:
         text, spans = _apply(text, spans, edits)
@@ -1103,6 +1106,9 @@ def schedule_drops(prompt: NormalizedPrompt) -> list[set[int]]:
         return []
     early: set[int] = set()
     late: set[int] = set()
+    # the prompt's own reading, whose offsets are monotone: each range is found by bisection
+    offsets = prompt.offsets[: prompt.readings[0]] if prompt.readings else prompt.offsets
+    starts = [os for os, _ in offsets]
     for sch in schedules:
         s0, e0 = sch.span
         raw = prompt.original[s0:e0]
@@ -1129,6 +1135,10 @@ def schedule_drops(prompt: NormalizedPrompt) -> list[set[int]]:
         for target, ranges in ((late, late_drop), (early, early_drop)):
             for a, b in ranges:
                 lo, hi = s0 + 1 + a, s0 + 1 + b
-                target.update(i for i, (os, oe) in enumerate(prompt.offsets)
-                              if lo <= os and oe <= hi and oe > os)
+                i = bisect.bisect_left(starts, lo)
+                while i < len(offsets) and offsets[i][0] < hi:
+                    os, oe = offsets[i]
+                    if oe <= hi and oe > os:
+                        target.add(i)
+                    i += 1
     return [d for d in (early, late) if d]
