@@ -533,3 +533,21 @@ def test_more_bad_language_files(tmp_path: Path) -> None:
         Lexicon.from_directory(folder)
     lex = Lexicon.from_directory(_lang_folder(tmp_path / "d", "function el\nletters n\u0303\n"))
     assert lex.language_profiles is not None and lex.language_profiles[0].letters == {"ñ"}
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "An a\u200cg\u200cg\u200dr\u200ce\u200bs\u200ds\u200ci\u200dv\u200be "
+        + "\u200b".join("confrontation") + " fueled by h\u200ba\u200bt\u200br\u200be\u200bd",
+        "U.n.w.e.l.c.o.m.e t.o.u.c.h.i.n.g in a c-r-o-w-d-e-d a-r-e-a",
+        "I.n.a.p.p.r.o.p.r.i.a.t.e c.o.m.m.e.n.t.s on s o m e o n e's a.p.p.e.a.r.a.n.c.e",
+    ],
+)
+def test_english_taken_apart_letter_by_letter_stays_english(prompt: str) -> None:
+    """Zero-width characters or dots between letters leave single letters ("a", "e", "o") that
+    read as Portuguese function words; the normalized text is English, so every stage reads it
+    (the red team's zero_width and spacing mutators got past the embedding this way)."""
+    lex = default_lexicon()
+    assert lex.language_of(normalize(prompt)) == "en"
+    assert lex.language_of(normalize("niña desnuda")) == "es"  # diacritics alone change nothing

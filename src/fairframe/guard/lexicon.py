@@ -467,6 +467,10 @@ def _read_utf8(path: Path) -> str:
 
 
 _CATEGORY_FILES = CONTENT_CATEGORIES
+#: Normalizer changes that take words apart in the original (its identification is then
+#: checked against the normalized text's).
+_SPLITTERS = frozenset({"zero-width removed", "invisible removed", "bidi controls removed",
+                        "spaced letters joined", "tag characters removed"})
 #: A run of 3+ equal letters (squeezed to 2 in terms, as the normalizer does in prompts).
 _TRIPLE = re.compile(r"([^\W\d_])\1{2,}")
 _ALLOWED_FILES = (*_CATEGORY_FILES, _MARKERS, _YOUTH, _ALLOW, _FRAMES)
@@ -729,10 +733,18 @@ class Lexicon:
 
     def language_of(self, prompt: str | NormalizedPrompt) -> str | None:
         """The prompt's language code (:func:`~fairframe.guard.language.identify` over the
-        original text with this lexicon's language profiles); ``None`` without language
+        original text with this lexicon's language profiles; for a normalized prompt, English
+        when its normalized text reads as English: zero-width characters or spaced letters
+        between the letters of English words, "a\u200bg\u200bg...", "a.g.g.r.e.s.s.i.v.e",
+        leave single letters that read as Portuguese "a", "e", "o"); ``None`` without language
         files."""
-        text = prompt.original if isinstance(prompt, NormalizedPrompt) else prompt
-        return self._with_profiles(identify, text)
+        if not isinstance(prompt, NormalizedPrompt):
+            return self._with_profiles(identify, prompt)
+        language = self._with_profiles(identify, prompt.original)
+        if language not in (None, ENGLISH) and _SPLITTERS.intersection(prompt.changes) \
+                and self._with_profiles(identify, prompt.main_text) == ENGLISH:
+            return ENGLISH
+        return language
 
     def english_part(self, text: str) -> str | None:
         """The English segments of ``text``
