@@ -29,6 +29,7 @@ reach a ``str``; control characters are removed by the normalizer.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -103,6 +104,60 @@ def _max_scores(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
         for cat, v in m.items():
             out[cat] = max(out.get(cat, 0.0), v)
     return out
+
+
+#: Clothing named in a negative prompt: "a woman --no clothes" asks the model for a nude one.
+_CLOTHING = re.compile(
+    r"(?<![^\W_])(?:cloth(?:es|ing|ed)|dress(?:es|ed)?|garments?|outfits?|(?:t-)?shirts?"
+    r"|pants|trousers|jeans|skirts?|underwear|lingerie|bras?|panties|bikinis?|swimsuits?"
+    r"|swimwear|covered|modest(?:y)?|shorts|tops?|jackets?|coats?|sweaters?|uniforms?"
+    r"|costumes?|robes?)(?![^\W_])", re.IGNORECASE)
+#: The change the normalizer's record gets when a negative prompt removes clothing.
+_UNDRESSED = "negative prompt removes clothing (read as: naked)"
+
+
+def _names_person(text: str) -> bool:
+    """Whether ``text`` names a person (:data:`fairframe.audit.taxonomy.PERSON_NOUNS`)."""
+    from fairframe.audit.taxonomy import PERSON_NOUNS
+
+    words = re.findall(r"[a-z]+", text.lower())
+    singular = {w[:-1] if w.endswith("s") else w for w in words} | set(words)
+    joined = " ".join(words)
+    return any((n in singular) if " " not in n else (n in joined) for n in PERSON_NOUNS)
+
+
+def _without_clothing(negative: str | None) -> str | None:
+    """``negative`` without its terms that name clothing."""
+    if not negative:
+        return None
+    kept = [t.strip() for t in negative.split(",") if t.strip() and not _CLOTHING.search(t)]
+    return ", ".join(kept) or None
+
+
+def _undressing(norm: NormalizedPrompt, negative: str | None) -> bool:
+    """Whether the request's negative prompt (or the prompt's inline one) names clothing while
+    the prompt names a person: a known way to get nudity without a nudity word."""
+    text = " ".join(t for t in (negative, norm.negative_source) if t)
+    return bool(text) and _CLOTHING.search(text) is not None and _names_person(norm.main_text)
+
+
+def _undressed(norm: NormalizedPrompt) -> NormalizedPrompt:
+    """``norm`` with a reading "naked" appended (mapped to the clothing word of an inline
+    negative prompt, else to the end of the prompt), so every stage reads what the negative
+    prompt asks for, minors' rules included."""
+    end = len(norm.original)
+    span = (end, end)
+    cut = norm.positive is not None and norm.negative_source
+    if cut:
+        m = _CLOTHING.search(norm.original, len(norm.positive or ""))
+        if m is not None:
+            span = (m.start(), m.end())
+    extra = "naked"
+    return dataclasses.replace(
+        norm, text=f"{norm.text} {extra}",
+        offsets=(*norm.offsets, (span[0], span[0]), *[span] * len(extra)),
+        readings=(*norm.readings, len(norm.text)),
+        changes=(*norm.changes, _UNDRESSED))
 
 
 #: Unicode tag characters (U+E0000-U+E007F), which can smuggle ASCII past a reader.
@@ -251,9 +306,14 @@ class PromptGuard:
                 "config)")
         return negative
 
-    def _score(self, prompts: Sequence[str]) -> list[_Scored]:
+    def _score(self, prompts: Sequence[str],
+               negatives: Sequence[str | None] | None = None) -> list[_Scored]:
         t0 = time.perf_counter()
         norms = [normalize(p) for p in prompts]
+        for i, norm in enumerate(norms):
+            negative = None if negatives is None else negatives[i]
+            if _undressing(norm, negative):
+                norms[i] = _undressed(norm)
         norm_ms = (time.perf_counter() - t0) * 1e3 / max(len(prompts), 1)
         per_stage: dict[str, list[StageResult]] = {}
         latency: dict[str, float] = {"normalize": norm_ms}
@@ -449,7 +509,7 @@ class PromptGuard:
         negs = [None if n is None else self._validate_negative(n) for n in negs]
         if not checked:
             return []
-        scored = self._score(checked)
+        scored = self._score(checked, negs)
         return [self._decide(s, neg, context) for s, neg in zip(scored, negs, strict=True)]
 
     def _decide(self, s: _Scored, negative: str | None,
@@ -474,6 +534,13 @@ class PromptGuard:
                         prompt_out = None
                 if result.negative_prompt and action is not Action.BLOCK:
                     negative_out = merge_negative_prompts(negative, result.negative_prompt)
+        if _UNDRESSED in s.norm.changes and action is not Action.BLOCK:
+            # the negative prompt asked for no clothing: served without those terms (the forced
+            # negatives of the nudity rule, if any, stay); "" when nothing is left, so that the
+            # request's own negative prompt is not used instead
+            kept = [t for t in (negative, s.norm.negative_source, negative_out) if t]
+            negative = None
+            negative_out = _without_clothing(merge_negative_prompts(*kept)) or ""
         if s.norm.hidden_text and action is not Action.BLOCK:
             # text smuggled in tag characters was checked; the model gets none of it
             prompt_out = _TAGS.sub("", s.norm.original if prompt_out is None else prompt_out)
@@ -490,7 +557,7 @@ class PromptGuard:
                 positive = _TAGS.sub("", positive)
             prompt_out = positive
             inline = s.norm.negative_source
-            if inline:
+            if inline and _UNDRESSED not in s.norm.changes:
                 negative_out = merge_negative_prompts(negative, inline, negative_out)
         return Decision(
             action=action,
