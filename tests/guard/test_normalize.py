@@ -243,3 +243,13 @@ def test_span_bounds() -> None:
         p.span(2, 5)
     with pytest.raises(TypeError):
         normalize(b"bytes")  # type: ignore[arg-type]
+
+
+def test_a_reading_is_appended_with_one_span_per_character() -> None:
+    p = normalize("a cat")
+    q = p.with_reading("dog", [(2, 5)] * 3, "test reading")
+    assert q.text == "a cat dog" and q.main_text == "a cat" and q.readings == (5,)
+    assert q.span(6, 9) == (2, 5) and q.changes[-1] == "test reading"
+    assert p.with_reading("", [], "x") is p
+    with pytest.raises(ValueError, match="one span per character"):
+        p.with_reading("dog", [(0, 1)], "x")

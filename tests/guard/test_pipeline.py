@@ -352,6 +352,8 @@ def test_a_negative_prompt_that_removes_clothing_is_read_as_nudity() -> None:
     assert "dress" not in explicit.negative_prompt_out
     minor = guard.check("a 12 year old girl on a beach --no clothes")
     assert minor.action is Action.BLOCK and minor.categories["sexual_minors"] == 1.0
+    plural = guard.check("two women on a beach", negative_prompt="swimsuits")
+    assert plural.action is Action.REWRITE  # plural person nouns count
     # no person, or no clothing in the negative prompt: nothing changes
     assert guard.check("a mountain landscape --no clothes").action is Action.ALLOW
     assert guard.check("a woman", negative_prompt="lowres, bad hands").action is Action.ALLOW

@@ -49,6 +49,7 @@ its whitespace.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import html
 import re
@@ -182,6 +183,23 @@ class NormalizedPrompt:
     positive: str | None = None
     negative_source: str | None = None
     readings: tuple[int, ...] = ()
+
+    def with_reading(self, more: str, spans: Sequence[Span], change: str) -> NormalizedPrompt:
+        """This prompt with ``more`` appended as a reading of its own (``spans``: the span of
+        the original each of its characters stands for; ``change`` is added to ``changes``).
+        A prompt with no text of its own takes ``more`` as its text."""
+        if not more:
+            return self
+        if len(spans) != len(more):
+            raise ValueError(f"a reading needs one span per character ({len(more)}), got "
+                             f"{len(spans)}")
+        changes = self.changes if change in self.changes else (*self.changes, change)
+        if not self.text:
+            return dataclasses.replace(self, text=more, offsets=tuple(spans), changes=changes)
+        return dataclasses.replace(
+            self, text=f"{self.text} {more}",
+            offsets=(*self.offsets, (spans[0][0], spans[0][0]), *spans),
+            readings=(*self.readings, len(self.text)), changes=changes)
 
     @property
     def main_text(self) -> str:
@@ -1002,19 +1020,7 @@ def normalize(text: str) -> NormalizedPrompt:
     ctx = _Ctx()
     spans: list[Span] = [(i, i + 1) for i in range(len(text))]
     out, out_spans = _run(text, spans, ctx, syntax=True)
-    readings: list[int] = []
-
-    def append(more: str, more_spans: list[Span], label: str) -> None:
-        nonlocal out, out_spans
-        if more and not out:  # nothing else to read: it is the prompt's reading
-            out, out_spans = more, more_spans
-            ctx.changes[label] = None
-        elif more:
-            readings.append(len(out))  # the space before it
-            out_spans = [*out_spans, (more_spans[0][0], more_spans[0][0]), *more_spans]
-            out = f"{out} {more}"
-            ctx.changes[label] = None
-
+    readings: list[tuple[str, list[Span], str]] = []  # appended after the prompt, in order
     if ctx.joined:
         # the split reading, after the prompt: where two words met at a removed invisible
         # character, bracket or leetspeak separator, a reader such as CLIP's tokenizer sees two
@@ -1022,14 +1028,14 @@ def normalize(text: str) -> NormalizedPrompt:
         # as one that drops the character reads "nu\u200bde"
         split_out, split_spans = _run(text, spans, _Ctx(split=True), syntax=True)
         if split_out != out:
-            append(split_out, split_spans, "split reading added")
+            readings.append((split_out, split_spans, "split reading added"))
     if any(c.isalnum() for c, _ in ctx.hidden):
         # the smuggled ASCII is read too, after the prompt (mapped to its tag characters): a
         # model whose tokenizer drops tag characters reads the rest joined (the text above), one
         # that decodes them reads this
         hidden_out, hidden_spans = _run("".join(c for c, _ in ctx.hidden),
                                         [sp for _, sp in ctx.hidden], _Ctx(), syntax=False)
-        append(hidden_out, hidden_spans, "tag characters read")
+        readings.append((hidden_out, hidden_spans, "tag characters read"))
     negative: NormalizedPrompt | None = None
     positive = negative_source = None
     if ctx.negative_cuts:
@@ -1053,7 +1059,7 @@ def normalize(text: str) -> NormalizedPrompt:
             changes=tuple(neg_ctx.changes),
             squeezed=_squeezed(ntext, nspans, neg_ctx.squeeze_marks),
         )
-    return NormalizedPrompt(
+    prompt = NormalizedPrompt(
         original=text,
         text=out,
         offsets=tuple(out_spans),
@@ -1068,10 +1074,12 @@ def normalize(text: str) -> NormalizedPrompt:
         negative=negative,
         positive=positive,
         negative_source=negative_source,
-        readings=tuple(readings),
         hidden_text="".join(c for c, _ in ctx.hidden),
-        squeezed=_squeezed(out, out_spans, ctx.squeeze_marks),
     )
+    for more, more_spans, label in readings:
+        prompt = prompt.with_reading(more, more_spans, label)
+    return dataclasses.replace(
+        prompt, squeezed=_squeezed(prompt.text, prompt.offsets, ctx.squeeze_marks))
 
 
 def _split_top(inner: str, sep: str) -> list[tuple[int, int]] | None:

@@ -29,7 +29,6 @@ reach a ``str``; control characters are removed by the normalizer.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 import time
@@ -116,16 +115,6 @@ _CLOTHING = re.compile(
 _UNDRESSED = "negative prompt removes clothing (read as: naked)"
 
 
-def _names_person(text: str) -> bool:
-    """Whether ``text`` names a person (:data:`fairframe.audit.taxonomy.PERSON_NOUNS`)."""
-    from fairframe.audit.taxonomy import PERSON_NOUNS
-
-    words = re.findall(r"[a-z]+", text.lower())
-    singular = {w[:-1] if w.endswith("s") else w for w in words} | set(words)
-    joined = " ".join(words)
-    return any((n in singular) if " " not in n else (n in joined) for n in PERSON_NOUNS)
-
-
 def _without_clothing(negative: str | None) -> str | None:
     """``negative`` without its terms that name clothing."""
     if not negative:
@@ -137,8 +126,10 @@ def _without_clothing(negative: str | None) -> str | None:
 def _undressing(norm: NormalizedPrompt, negative: str | None) -> bool:
     """Whether the request's negative prompt (or the prompt's inline one) names clothing while
     the prompt names a person: a known way to get nudity without a nudity word."""
+    from fairframe.guard.rewriters.diversity import mentions_person
+
     text = " ".join(t for t in (negative, norm.negative_source) if t)
-    return bool(text) and _CLOTHING.search(text) is not None and _names_person(norm.main_text)
+    return bool(text) and _CLOTHING.search(text) is not None and mentions_person(norm.main_text)
 
 
 def _undressed(norm: NormalizedPrompt) -> NormalizedPrompt:
@@ -152,12 +143,7 @@ def _undressed(norm: NormalizedPrompt) -> NormalizedPrompt:
         m = _CLOTHING.search(norm.original, len(norm.positive or ""))
         if m is not None:
             span = (m.start(), m.end())
-    extra = "naked"
-    return dataclasses.replace(
-        norm, text=f"{norm.text} {extra}",
-        offsets=(*norm.offsets, (span[0], span[0]), *[span] * len(extra)),
-        readings=(*norm.readings, len(norm.text)),
-        changes=(*norm.changes, _UNDRESSED))
+    return norm.with_reading("naked", [span] * len("naked"), _UNDRESSED)
 
 
 #: Unicode tag characters (U+E0000-U+E007F), which can smuggle ASCII past a reader.
@@ -273,19 +259,23 @@ class PromptGuard:
                 "the prompt has no visible characters (only white space, control, zero-width or "
                 "other format characters, which the normalizer removes); send the text to check")
 
+        return self._checked_text(prompt, "prompt")
+
+    def _checked_text(self, text: str, what: str) -> str:
+        """``text`` when it is valid UTF-8 of at most ``max_prompt_chars`` characters."""
         try:
-            prompt.encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InputDataError(
-                f"the prompt holds bytes that are not valid UTF-8 (a lone surrogate at character "
+                f"the {what} holds bytes that are not valid UTF-8 (a lone surrogate at character "
                 f"{exc.start}, as when a shell passes undecodable bytes); send valid UTF-8 text"
             ) from exc
-        if len(prompt) > self.max_prompt_chars:
+        if len(text) > self.max_prompt_chars:
             raise InputDataError(
-                f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars} "
+                f"the {what} has {len(text)} characters; the limit is {self.max_prompt_chars} "
                 "(raise max_prompt_chars in the guard config to allow longer prompts)"
             )
-        return prompt
+        return text
 
     def _validate_negative(self, negative: object) -> str:
         """A negative prompt passes the prompt's checks but may be empty: a string of valid
@@ -293,18 +283,7 @@ class PromptGuard:
         if not isinstance(negative, str):
             raise InputDataError(
                 f"a negative prompt must be a string, got {type(negative).__name__}")
-        try:
-            negative.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InputDataError(
-                f"the negative prompt holds bytes that are not valid UTF-8 (a lone surrogate at "
-                f"character {exc.start}); send valid UTF-8 text") from exc
-        if len(negative) > self.max_prompt_chars:
-            raise InputDataError(
-                f"the negative prompt has {len(negative)} characters; the limit is "
-                f"{self.max_prompt_chars}, as for prompts (raise max_prompt_chars in the guard "
-                "config)")
-        return negative
+        return self._checked_text(negative, "negative prompt")
 
     def _score(self, prompts: Sequence[str],
                negatives: Sequence[str | None] | None = None) -> list[_Scored]:

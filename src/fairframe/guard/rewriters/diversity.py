@@ -350,6 +350,14 @@ def _person_index() -> PhraseIndex:
     return PhraseIndex((n, n) for n in sorted(PERSON_NOUNS))
 
 
+def mentions_person(text: str) -> bool:
+    """Whether ``text`` names a person (a noun of :data:`fairframe.audit.taxonomy.PERSON_NOUNS`,
+    singular or plural, by whole words)."""
+    from fairframe.audit.merge import tokenize
+
+    return bool(_person_index().spans(tokenize(text)))
+
+
 def _singular(word: str) -> str:
     from fairframe.audit.merge import singular
 
