@@ -63,6 +63,7 @@ from fairframe.guard.frames import Frames, has_content
 from fairframe.guard.language import ENGLISH, LanguageProfile, english_segments, identify
 from fairframe.guard.normalize import (
     NormalizedPrompt,
+    english_words,
     fold,
     normalize,
     schedule_drops,
@@ -1031,13 +1032,10 @@ TYPO_MIN_LENGTH = 5
 TYPO_PAIR_LIMIT = 400
 
 
-@functools.cache
 def _dictionary() -> frozenset[str]:
-    """English words (the a-z whole words of the bert-base-uncased vocabulary the gibberish
-    stage ships): a typo variant that is a real word is not a typo."""
-    from fairframe.guard.gibberish import default_gibberish_model
-
-    return frozenset(default_gibberish_model().words)
+    """English words (:func:`~fairframe.guard.normalize.english_words`): a typo variant that is
+    a real word is not a typo."""
+    return english_words()
 
 
 def _word_typos(word: str, real: frozenset[str]) -> list[str]:

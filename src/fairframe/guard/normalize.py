@@ -61,6 +61,7 @@ from fairframe.guard.script import is_mark, script_of
 
 __all__ = [
     "ExtraNetwork",
+    "english_words",
     "NormalizedPrompt",
     "PromptSyntax",
     "Scheduled",
@@ -670,7 +671,7 @@ def _joins(text: str, i: int, out: Sequence[str]) -> bool:
     content = m.group().split(":")[0]
     after = m.end() + 1
     left, right = _run_before(out), _run_after(text, after)
-    if content.isalpha() and (left + content + right).lower() in _english_words():
+    if content.isalpha() and (left + content + right).lower() in english_words():
         return False  # a word with a bracket in it: "n(a)ked"
     return (_splits(left, _run_after(content, 0))
             or _splits(_run_before(list(content)), right))
@@ -778,7 +779,7 @@ def _leet(text: str, spans: list[Span], ctx: _Ctx) -> tuple[str, list[Span]]:
         return text, spans
     seps = [m.start() for m in _LEET_SEPARATOR.finditer(text)
             if _leet_pieces(_run_before(list(text[:m.start()])), _piece_after(text, m.end()))
-            and _leet_word(text, m.start()) not in _english_words()]
+            and _leet_word(text, m.start()) not in english_words()]
     if seps:  # "girl!naked": one word in leetspeak, two to CLIP; "exp|icit" is a word
         ctx.joined = True
         if ctx.split:
@@ -852,7 +853,7 @@ def _splits(left: str, right: str, word: str | None = None) -> bool:
     which joins into "therapist")."""
     if not (left.isalpha() and right.isalpha()) or max(len(left), len(right)) < 3:
         return False
-    return (word if word is not None else left + right).lower() not in _english_words()
+    return (word if word is not None else left + right).lower() not in english_words()
 
 
 def _piece_after(text: str, i: int) -> str:
@@ -864,8 +865,9 @@ def _piece_after(text: str, i: int) -> str:
 
 
 @functools.cache
-def _english_words() -> frozenset[str]:
-    """The gibberish detector's English words (the lexicon's dictionary too)."""
+def english_words() -> frozenset[str]:
+    """English words: the a-z whole words of the bert-base-uncased vocabulary the gibberish
+    stage ships (the split reading's test of a joined word, and the lexicon's dictionary)."""
     from fairframe.guard.gibberish import default_gibberish_model
 
     return frozenset(default_gibberish_model().words)
