@@ -79,6 +79,7 @@ from fairframe.service.schemas import (
     ImageCheckRequest,
     IncidentOut,
     IncidentRequest,
+    IncidentsOut,
     IncidentStatusName,
     KeyCreateRequest,
     LogEntryOut,
@@ -87,6 +88,7 @@ from fairframe.service.schemas import (
     ReadyOut,
     ResolveRequest,
     ReviewItemOut,
+    ReviewItemsOut,
     ReviewStatusName,
     RevokedOut,
     TransformCheckRequest,
@@ -840,7 +842,7 @@ def create_app(
                 own_only=key is not None and not key.has_role("admin"), **body.model_dump())
         return _dump(await in_thread(job))
 
-    @app.get("/v1/incidents", tags=["incidents"], response_model=list[IncidentOut],
+    @app.get("/v1/incidents", tags=["incidents"], response_model=IncidentsOut,
              summary="Incident reports, oldest first")
     async def list_incidents(
         status: IncidentStatusName | None = None,
@@ -875,7 +877,7 @@ def create_app(
         return await reviewer_read(token, lambda: the_enforcer().log_entry(decision_id),
                                    f"no decision {decision_id} in the decision log")
 
-    @app.get("/v1/reviews", tags=["review"], response_model=list[ReviewItemOut],
+    @app.get("/v1/reviews", tags=["review"], response_model=ReviewItemsOut,
              summary="The human-review queue, oldest first")
     async def list_reviews(
         status: ReviewStatusName | None = None,

@@ -6,7 +6,11 @@ from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fairframe.guard.enforcement.keys import MAX_RATE, MIN_RATE
+from fairframe.guard.enforcement.audit_log import LogEntry, LogVerification
+from fairframe.guard.enforcement.incidents import Incident
+from fairframe.guard.enforcement.keys import MAX_RATE, MIN_RATE, ApiKey, CreatedKey
+from fairframe.guard.enforcement.review import ReviewItem
+from fairframe.guard.enforcement.strikes import AccountStatus
 from fairframe.guard.policy import Category
 from fairframe.guard.script import invisible_class
 
@@ -55,6 +59,7 @@ __all__ = [
     "ReviewStatusName",
     "AccountStatusOut",
     "CreatedKeyOut",
+    "IncidentsOut",
     "HealthOut",
     "IncidentOut",
     "KeyOut",
@@ -63,6 +68,7 @@ __all__ = [
     "PolicyOut",
     "ReadyOut",
     "ReviewItemOut",
+    "ReviewItemsOut",
     "RevokedOut",
     "check_request_model",
     "generate_request_model",
@@ -246,71 +252,34 @@ class KeyCreateRequest(BaseModel):
 _OUT = ConfigDict(extra="forbid")
 
 
-class IncidentOut(BaseModel):
-    """An incident report (:class:`~fairframe.guard.enforcement.Incident`)."""
+def _mirror(dc: type, doc: str, **fields: Any) -> type[BaseModel]:
+    """The response model of a dataclass's ``to_dict()``: its fields with their types (enums
+    become their values' strings), ``fields`` overriding or adding some; extra keys forbidden.
+    One place to change when the dataclass changes, and the fuzz test checks every answer."""
+    import dataclasses
+    import typing
 
-    model_config = _OUT
+    from pydantic import create_model
 
-    id: int
-    key_id: str | None
-    decision_id: int | None
-    image_sha256: str | None
-    phash: str | None
-    category: str
-    description: str
-    status: IncidentStatusName
-    created: float = Field(description="Unix seconds.")
-    updated: float = Field(description="Unix seconds.")
-    review_id: int | None
-
-
-class ReviewItemOut(BaseModel):
-    """An item of the human-review queue (:class:`~fairframe.guard.enforcement.ReviewItem`)."""
-
-    model_config = _OUT
-
-    id: int
-    kind: Literal["decision", "incident"]
-    decision_id: int | None
-    incident_id: int | None
-    key_id: str | None
-    prompt_sha256: str | None
-    action: str | None
-    categories: dict[str, float]
-    status: ReviewStatusName
-    created: float
-    updated: float
-    claimed_by: str | None = Field(description="'NAME (KEY ID)' of the claiming reviewer.")
-    verdict: Literal["upheld", "overturned"] | None
-    reviewer: str | None
-    note: str | None
-    resolved_at: float | None
-    appealed_at: float | None
-    appeal_reason: str | None
+    hints = typing.get_type_hints(dc)
+    spec: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(dc)}
+    spec.update({k: (v, ...) for k, v in fields.items()})
+    model: type[BaseModel] = create_model(
+        f"{dc.__name__}Out", __config__=_OUT, __doc__=doc, **spec)
+    return model
 
 
-class KeyOut(BaseModel):
-    """An API key, never its secret."""
-
-    model_config = _OUT
-
-    id: str
-    name: str
-    roles: list[Role]
-    rate_per_s: float
-    burst: int
-    created: float
-    revoked_at: float | None
-    active: bool
+IncidentOut = _mirror(Incident, "An incident report.")
+ReviewItemOut = _mirror(ReviewItem, "An item of the human-review queue; `claimed_by` and "
+                        "`reviewer` are 'NAME (KEY ID)'.")
+KeyOut = _mirror(ApiKey, "An API key, never its secret.", roles=list[Role], active=bool)
+#: Lists of them (typed ``Any``: FastAPI reads them at run time; they are no static types).
+IncidentsOut: Any = list[IncidentOut]  # type: ignore[valid-type]
+ReviewItemsOut: Any = list[ReviewItemOut]  # type: ignore[valid-type]
 
 
-class CreatedKeyOut(BaseModel):
-    """A new key and its token, shown this once."""
-
-    model_config = _OUT
-
-    key: KeyOut
-    token: str = Field(description="ff_<id>_<secret>: only its hash is stored.")
+CreatedKeyOut = _mirror(CreatedKey, "A new key and its token (shown this once; only its hash "
+                        "is stored).", key=KeyOut)
 
 
 class RevokedOut(BaseModel):
@@ -321,46 +290,9 @@ class RevokedOut(BaseModel):
     revoked: str
 
 
-class AccountStatusOut(BaseModel):
-    """A key's account state after a reinstatement."""
-
-    model_config = _OUT
-
-    key_id: str
-    state: Literal["active", "cooldown", "suspended"]
-    until: float | None
-    effective_strikes: float
-    reason: str | None
-
-
-class LogEntryOut(BaseModel):
-    """One decision-log entry (``prompt`` only with ``store_prompts``)."""
-
-    model_config = _OUT
-
-    id: int
-    created: float
-    key_id: str | None
-    prompt_sha256: str | None
-    prompt: str | None
-    image_sha256: str | None
-    policy_version: str
-    action: str
-    categories: dict[str, float]
-    prev_hash: str
-    entry_hash: str
-
-
-class LogVerificationOut(BaseModel):
-    """What verifying the hash chain found."""
-
-    model_config = _OUT
-
-    ok: bool
-    n_entries: int
-    first_bad_id: int | None
-    reason: str | None
-    last_hash: str
+AccountStatusOut = _mirror(AccountStatus, "A key's account state after a reinstatement.")
+LogEntryOut = _mirror(LogEntry, "One decision-log entry (`prompt` only with store_prompts).")
+LogVerificationOut = _mirror(LogVerification, "What verifying the hash chain found.")
 
 
 class PolicyRuleOut(BaseModel):
